@@ -1,0 +1,35 @@
+# The two commands a fresh machine needs: `make run` and `make test`. Both build .venv first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench soak services clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/backstop run examples/liquity_stability_pool.yaml --check
+
+services:
+	@bash scripts/services.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+
+test: $(STAMP) services lint
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_engine.py
+
+soak: $(STAMP)
+	BACKSTOP_SOAK=1 $(BIN)/python -m pytest -q -s -n 2 tests/soak tests/fuzz
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""backstop: an exact loss-absorption engine and risk lab for DeFi backstops."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,111 @@
+"""The `backstop` command line: a thin shell over library calls (typer)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from .domain.errors import BackstopError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Exact DeFi backstop engine and risk lab.")
+err_console = Console(stderr=True, soft_wrap=True)
+
+
+def fail(exc: BackstopError) -> None:
+    kind = getattr(exc, "cause", None) or exc.type
+    err_console.print(f"[red]error[/red] ({kind}): {exc.message}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def run(
+    file: Path = typer.Argument(..., help="Scenario YAML file"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as the JSON object of design §9"),
+    check: bool = typer.Option(False, "--check", help="Check every invariant after every step"),
+) -> None:
+    """Run a scenario through the exact engine and print who paid what."""
+    from .scenario.loader import load_scenario
+    from .scenario.report import print_summary, result_json
+    from .scenario.runner import run as run_scenario
+
+    try:
+        result = run_scenario(load_scenario(file), check=check)
+    except BackstopError as exc:
+        fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(result_json(result), indent=2) + "\n")
+    else:
+        console = Console(width=max(Console().width, 140))
+        print_summary(result, console)
+        if check:
+            console.print(f"invariants held after all {result.checked_steps} commands")
+
+
+@app.command()
+def validate(file: Path = typer.Argument(..., help="Scenario YAML file")) -> None:
+    """Load a scenario and check it builds valid commands, without running it."""
+    from .scenario.loader import load_scenario
+
+    try:
+        scenario = load_scenario(file)
+    except BackstopError as exc:
+        fail(exc)
+        return
+    Console().print(f"{scenario.name}: {len(scenario.steps)} commands, valid")
+
+
+@app.command()
+def replay(file: Path = typer.Argument(..., help="JSON written by `backstop run --json`")) -> None:
+    """Replay the commands of a run's event log from empty and check the state hash matches."""
+    from .domain.codec import command_from_dict
+    from .engine import Engine
+
+    try:
+        data = json.loads(file.read_text())
+        events = data["events"]
+        expected = data["state_hash"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        fail(BackstopError("file", f"file: not a `backstop run --json` output: {exc}"))
+        return
+    engine = Engine(check_invariants=True)
+    try:
+        for event in events:
+            if event.get("kind") == "command":
+                engine.apply(command_from_dict(event["data"]["command"]))
+    except BackstopError as exc:
+        fail(exc)
+        return
+    got = engine.state_hash()
+    n = sum(1 for e in events if e.get("kind") == "command")
+    if got != expected:
+        err_console.print(f"[red]mismatch[/red]: replayed {n} commands to {got}, the log says {expected}")
+        raise typer.Exit(code=1)
+    Console().print(f"replayed {n} commands, {len(engine.log)} events: state_hash {got} matches")
+
+
+def _register_optional() -> None:
+    """Mount the risk lab and service commands when their packages are present."""
+    try:
+        from .sim.cli import add_commands as add_sim
+    except ImportError:
+        pass
+    else:
+        add_sim(app)
+    try:
+        from .api.cli import add_commands as add_api
+    except ImportError:
+        pass
+    else:
+        add_api(app)
+
+
+_register_optional()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,292 @@
+"""Command handlers: validate, then mutate through the context's journal.
+
+`apply_command` is pure: given a state and a command it mutates the state and returns
+events, or raises a `BackstopError` after the caller rolls the journal back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import commands as c
+from .context import Ctx
+from .cover import CoverPool, assess_claim, buy_cover, file_claim
+from .errors import (
+    DuplicateEntity,
+    InsufficientFunds,
+    InvalidAmount,
+    InvalidConfig,
+    NotPermitted,
+    TimeWentBackwards,
+    UnknownEntity,
+)
+from .layers.base import Layer
+from .layers.guarantor import Guarantor
+from .layers.insurance_fund import InsuranceFund, Treasury
+from .layers.mint import Mint
+from .layers.socialize import Socialize
+from .layers.stability_pool import StabilityPool
+from .layers.staking_pool import ShareVault, StakingPool
+from .markets.liquidation import liquidate
+from .markets.market import Market
+from .validation import known_asset, layer_config, market_config, positive
+from .waterfall import run_loss
+
+LAYER_KINDS: dict[str, type[Layer]] = {
+    "insurance_fund": InsuranceFund,
+    "treasury": Treasury,
+    "staking_pool": StakingPool,
+    "stability_pool": StabilityPool,
+    "socialize": Socialize,
+    "guarantor": Guarantor,
+    "mint": Mint,
+    "cover_pool": CoverPool,
+}
+
+
+def _layer(ctx: Ctx, layer_id: str, field: str = "layer") -> Layer:
+    layer = ctx.state.layers.get(layer_id)
+    if layer is None:
+        raise UnknownEntity(field, f"{field}: unknown layer {layer_id!r}")
+    return layer
+
+
+def _market(ctx: Ctx, market_id: str, field: str = "market") -> Market:
+    market = ctx.state.markets.get(market_id)
+    if market is None:
+        raise UnknownEntity(field, f"{field}: unknown market {market_id!r}")
+    return market
+
+
+def _account(name: str, field: str = "account") -> str:
+    if not isinstance(name, str) or not name or name.startswith(("external:", "layer:", "market:")):
+        raise InvalidAmount(field, f"{field}: {name!r} is not a valid account name")
+    return name
+
+
+def _add_asset(ctx: Ctx, cmd: c.AddAsset) -> None:
+    if not cmd.symbol or not isinstance(cmd.symbol, str):
+        raise InvalidConfig("symbol", "symbol: an asset needs a name")
+    if cmd.symbol in ctx.state.assets:
+        raise DuplicateEntity("symbol", f"symbol: asset {cmd.symbol!r} exists")
+    if isinstance(cmd.decimals, bool) or not isinstance(cmd.decimals, int) or not 0 <= cmd.decimals <= 36:
+        raise InvalidConfig("decimals", f"decimals: must be an integer in [0, 36], got {cmd.decimals!r}")
+    ctx.j.put(ctx.state.assets, cmd.symbol, cmd.decimals)
+    ctx.emit("asset_added", {"asset": cmd.symbol, "decimals": cmd.decimals})
+
+
+def _set_price(ctx: Ctx, cmd: c.SetPrice) -> None:
+    known_asset(ctx.state, cmd.asset, "asset")
+    positive(cmd.price_e18, "price")
+    ctx.j.put(ctx.state.prices, cmd.asset, cmd.price_e18)
+    ctx.emit("price", {"asset": cmd.asset, "price_e18": cmd.price_e18})
+
+
+def _add_layer(ctx: Ctx, cmd: c.AddLayer) -> None:
+    if not cmd.layer or cmd.layer in ctx.state.layers:
+        raise DuplicateEntity("layer", f"layer: id {cmd.layer!r} is empty or taken")
+    cls = LAYER_KINDS.get(cmd.config.kind)
+    if cls is None:
+        raise InvalidConfig("kind", f"kind: unknown layer kind {cmd.config.kind!r}")
+    layer_config(ctx.state, cmd.config)
+    layer = cls(cmd.layer, cmd.config)
+    ctx.j.put(ctx.state.layers, cmd.layer, layer)
+    ctx.emit("layer_added", {"layer": cmd.layer, "kind": cmd.config.kind})
+    if isinstance(layer, Guarantor):
+        layer.created_at = ctx.at
+        layer.accrued_to = ctx.at
+        if cmd.config.collateral > 0:
+            layer.post_collateral(ctx, cmd.config.collateral)
+
+
+def _add_market(ctx: Ctx, cmd: c.AddMarket) -> None:
+    if not cmd.market or cmd.market in ctx.state.markets:
+        raise DuplicateEntity("market", f"market: id {cmd.market!r} is empty or taken")
+    market_config(ctx.state, cmd.config)
+    ctx.j.put(ctx.state.markets, cmd.market, Market(cmd.market, cmd.config, ctx.at))
+    ctx.emit("market_added", {"market": cmd.market, "kind": cmd.config.kind})
+
+
+def _deposit(ctx: Ctx, cmd: c.Deposit) -> None:
+    layer = _layer(ctx, cmd.layer)
+    positive(cmd.amount, "amount")
+    layer.deposit(ctx, _account(cmd.account), cmd.amount)
+
+
+def _request_withdraw(ctx: Ctx, cmd: c.RequestWithdraw) -> None:
+    _layer(ctx, cmd.layer).request_withdraw(ctx, _account(cmd.account), cmd.shares, cmd.amount)
+
+
+def _cancel_withdraw(ctx: Ctx, cmd: c.CancelWithdraw) -> None:
+    _layer(ctx, cmd.layer).cancel_withdraw(ctx, _account(cmd.account))
+
+
+def _withdraw(ctx: Ctx, cmd: c.Withdraw) -> None:
+    layer = _layer(ctx, cmd.layer)
+    if cmd.amount is not None:
+        positive(cmd.amount, "amount")
+    if cmd.shares is not None:
+        positive(cmd.shares, "shares")
+    layer.withdraw(ctx, _account(cmd.account), cmd.shares, cmd.amount)
+
+
+def _supply(ctx: Ctx, cmd: c.Supply) -> None:
+    market = _market(ctx, cmd.market)
+    positive(cmd.amount, "amount")
+    market.accrue(ctx)
+    market.supply(ctx, _account(cmd.account), cmd.amount)
+
+
+def _withdraw_supply(ctx: Ctx, cmd: c.WithdrawSupply) -> None:
+    market = _market(ctx, cmd.market)
+    positive(cmd.amount, "amount")
+    market.accrue(ctx)
+    market.withdraw_supply(ctx, _account(cmd.account), cmd.amount)
+
+
+def _open(ctx: Ctx, cmd: c.OpenPosition) -> None:
+    market = _market(ctx, cmd.market)
+    market.accrue(ctx)
+    market.open(ctx, _account(cmd.account), cmd.collateral, cmd.debt)
+
+
+def _repay(ctx: Ctx, cmd: c.Repay) -> None:
+    market = _market(ctx, cmd.market)
+    positive(cmd.amount, "amount")
+    market.accrue(ctx)
+    market.repay(ctx, _account(cmd.account), cmd.amount)
+
+
+def _add_collateral(ctx: Ctx, cmd: c.AddCollateral) -> None:
+    market = _market(ctx, cmd.market)
+    market.accrue(ctx)
+    market.add_collateral(ctx, _account(cmd.account), cmd.collateral)
+
+
+def _liquidate(ctx: Ctx, cmd: c.Liquidate) -> None:
+    market = _market(ctx, cmd.market)
+    liquidate(ctx, market, _account(cmd.account), _account(cmd.keeper, "keeper"))
+
+
+def _incident(ctx: Ctx, cmd: c.Incident) -> None:
+    market = _market(ctx, cmd.market)
+    known_asset(ctx.state, cmd.asset, "asset")
+    positive(cmd.amount, "amount")
+    if cmd.cause not in c.CAUSES or cmd.cause == "bad_debt":
+        raise InvalidConfig("cause", f"cause: must be one of exploit, bug, oracle, tech_failure; got {cmd.cause!r}")
+    market.accrue(ctx)
+    if cmd.asset != market.debt_asset and cmd.asset not in market.coll:
+        raise UnknownEntity("asset", f"asset: market {market.id} holds no {cmd.asset}")
+    source = market.loss_sink(cmd.asset)
+    if source.startswith("external:"):
+        raise InvalidConfig("asset", f"asset: cdp market {market.id} holds no {cmd.asset} to lose")
+    held = ctx.state.ledger.balance(source, cmd.asset)
+    if cmd.amount > held:
+        raise InvalidAmount("amount", f"amount: market {market.id} holds only {held} of {cmd.asset}")
+    incident_id = f"inc-{len(ctx.state.incidents) + 1}"
+    ctx.transfer(source, "external:attacker", cmd.asset, cmd.amount)
+    loss = run_loss(ctx, market, cmd.asset, cmd.amount, cmd.cause, incident_id)
+    record = {
+        "market": market.id,
+        "asset": cmd.asset,
+        "amount": cmd.amount,
+        "cause": cmd.cause,
+        "at": ctx.at,
+        "loss": loss.id,
+    }
+    ctx.j.put(ctx.state.incidents, incident_id, record)
+    ctx.emit("incident", {"id": incident_id, **record})
+
+
+def _reward(ctx: Ctx, cmd: c.Reward) -> None:
+    layer = _layer(ctx, cmd.layer)
+    positive(cmd.amount, "amount")
+    source = cmd.source
+    if source in ctx.state.layers:
+        # A layer pays rewards only from what it holds (no top-up from outside, unlike a wallet).
+        payer = ctx.state.layers[source]
+        source = payer.account
+        asset = layer.asset if isinstance(layer, ShareVault) else layer.config.asset
+        held = ctx.state.ledger.balance(source, asset or "")
+        if held < cmd.amount:
+            raise InsufficientFunds(
+                "from", f"from: layer {cmd.source} holds {held} of {asset}, cannot pay {cmd.amount}"
+            )
+    elif not source.startswith(("external:", "user:")):
+        source = f"user:{_account(source, 'from')}"
+    layer.reward(ctx, cmd.amount, source)
+
+
+def _advance(ctx: Ctx, cmd: c.Advance) -> None:
+    state = ctx.state
+    for market_id in sorted(state.markets):
+        state.markets[market_id].accrue(ctx)
+    for layer_id in sorted(state.layers):
+        state.layers[layer_id].advance(ctx)
+    ctx.emit("advanced", {"to": ctx.at})
+
+
+def _guarantor_defaults(ctx: Ctx, cmd: c.GuarantorDefaults) -> None:
+    layer = _layer(ctx, cmd.layer)
+    if not isinstance(layer, Guarantor):
+        raise NotPermitted("layer", f"layer: {cmd.layer} is not a guarantor layer")
+    if layer.defaulted:
+        raise NotPermitted("layer", f"layer: {cmd.layer} has already defaulted")
+    layer.default(ctx)
+
+
+def _buy_cover(ctx: Ctx, cmd: c.BuyCover) -> None:
+    _account(cmd.account)
+    buy_cover(ctx, cmd)
+
+
+def _file_claim(ctx: Ctx, cmd: c.FileClaim) -> None:
+    if cmd.claimant is not None:
+        _account(cmd.claimant, "claimant")
+    file_claim(ctx, cmd)
+
+
+def _assess_claim(ctx: Ctx, cmd: c.AssessClaim) -> None:
+    _account(cmd.assessor, "assessor")
+    assess_claim(ctx, cmd)
+
+
+HANDLERS: dict[type, Callable[[Ctx, Any], None]] = {
+    c.AddAsset: _add_asset,
+    c.SetPrice: _set_price,
+    c.AddLayer: _add_layer,
+    c.AddMarket: _add_market,
+    c.Deposit: _deposit,
+    c.RequestWithdraw: _request_withdraw,
+    c.CancelWithdraw: _cancel_withdraw,
+    c.Withdraw: _withdraw,
+    c.Supply: _supply,
+    c.WithdrawSupply: _withdraw_supply,
+    c.OpenPosition: _open,
+    c.Repay: _repay,
+    c.AddCollateral: _add_collateral,
+    c.Liquidate: _liquidate,
+    c.Incident: _incident,
+    c.Reward: _reward,
+    c.Advance: _advance,
+    c.BuyCover: _buy_cover,
+    c.FileClaim: _file_claim,
+    c.AssessClaim: _assess_claim,
+    c.GuarantorDefaults: _guarantor_defaults,
+}
+
+
+def apply_command(ctx: Ctx, cmd: Any) -> None:
+    handler = HANDLERS.get(type(cmd))
+    if handler is None:
+        raise InvalidConfig("type", f"type: not a command: {type(cmd).__name__}")
+    at = cmd.at
+    if isinstance(at, bool) or not isinstance(at, int) or at < 0:
+        raise TimeWentBackwards("at", f"at: must be a non-negative integer of seconds, got {at!r}")
+    if at < ctx.state.now:
+        raise TimeWentBackwards("at", f"at: {at} is before the current time {ctx.state.now}")
+    if at != ctx.state.now:
+        ctx.j.set(ctx.state, "now", at)
+    ctx.emit("command", {"command": cmd})
+    handler(ctx, cmd)

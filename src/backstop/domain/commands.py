@@ -1,0 +1,324 @@
+"""Commands: frozen records of what someone asks the engine to do, each with its time `at`.
+
+Amounts are integers in base units of the asset they name; prices are `price_e18` (quote
+units per whole token, scaled by 1e18). Adapters (scenario loader, API) turn whole-token
+decimals into these before anything reaches the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Cause = Literal["exploit", "bug", "oracle", "tech_failure", "bad_debt"]
+CAUSES: tuple[str, ...] = ("exploit", "bug", "oracle", "tech_failure", "bad_debt")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True, slots=True)
+class CollateralConfig:
+    """One collateral asset of a market (Aave reserve parameters, Liquity MCR via the threshold)."""
+
+    asset: str
+    ltv_bps: int = 8000
+    liquidation_threshold_bps: int = 8500
+    liquidation_bonus_bps: int = 500
+    depth_value: int = 0
+    """Quote value (whole quote units, e.g. USD) the market can absorb; 0 = infinitely deep."""
+    impact_k_bps: int = 10_000
+    """Price impact in bps when the sold value equals `depth_value`; scales linearly."""
+    max_impact_bps: int = 9_000
+
+
+@dataclass(frozen=True, slots=True)
+class MarketConfig:
+    kind: Literal["lending", "cdp"]
+    debt_asset: str
+    collateral: tuple[CollateralConfig, ...]
+    waterfall: tuple[str, ...]
+    close_factor_bps: int = 10_000
+    full_close_health_bps: int = 9_500
+    """Below this health the close factor is 100% (Aave v3: HF < 0.95)."""
+    liquidation_fee_bps: int = 0
+    """Share of the liquidation bonus that goes to the fee layer (insurance fund)."""
+    min_collateral_ratio_bps: int = 0
+    """cdp only: opening or minting needs collateral value / debt >= this (Liquity: 11000)."""
+    reserve_factor_bps: int = 0
+    base_rate_bps: int = 0
+    slope1_bps: int = 0
+    slope2_bps: int = 0
+    optimal_utilization_bps: int = 8_000
+    fee_layer: str | None = None
+    """Layer that receives reserve-factor interest and liquidation fees (default: the first
+    insurance fund of the waterfall)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LayerConfig:
+    """One backstop layer. Fields not used by a kind keep their defaults (validated per kind)."""
+
+    kind: Literal[
+        "insurance_fund", "staking_pool", "stability_pool", "treasury", "socialize", "guarantor", "mint", "cover_pool"
+    ]
+    asset: str | None = None
+    # insurance_fund / treasury
+    max_payout_per_event: int | None = None
+    swap: bool = False
+    haircut_bps: int = 0
+    cap: int | None = None
+    # staking_pool / cover_pool share vault
+    mode: Literal["cooldown", "queue"] = "cooldown"
+    cooldown_seconds: int = 0
+    unstake_window_seconds: int = 0
+    queue_seconds: int = 0
+    max_slash_bps: int = 10_000
+    min_remaining_assets: int = 0
+    virtual_shares: int = 1_000
+    virtual_assets: int = 1
+    freeze_borrow_queued_bps: int | None = None
+    freeze_supply_queued_bps: int | None = None
+    # guarantor (design §6.4)
+    guarantor: str | None = None
+    attachment: int = 0
+    limit: int = 0
+    aggregate_limit: int | None = None
+    premium_bps_per_year: int = 0
+    payer: str | None = None
+    collateral: int = 0
+    # mint (design §6.5)
+    token: str | None = None
+    discount_bps: int = 0
+    # cover_pool (design §7)
+    capacity_ratio_bps: int = 10_000
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@dataclass(frozen=True, slots=True)
+class AddAsset:
+    at: int
+    symbol: str
+    decimals: int = 18
+
+
+@dataclass(frozen=True, slots=True)
+class SetPrice:
+    at: int
+    asset: str
+    price_e18: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddLayer:
+    at: int
+    layer: str
+    config: LayerConfig
+
+
+@dataclass(frozen=True, slots=True)
+class AddMarket:
+    at: int
+    market: str
+    config: MarketConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """Stake, deposit into a stability pool, donate to a fund/treasury, or add cover capital."""
+
+    at: int
+    layer: str
+    account: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class RequestWithdraw:
+    at: int
+    layer: str
+    account: str
+    shares: int | None = None
+    amount: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelWithdraw:
+    at: int
+    layer: str
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    at: int
+    layer: str
+    account: str
+    shares: int | None = None
+    amount: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Supply:
+    at: int
+    market: str
+    account: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawSupply:
+    at: int
+    market: str
+    account: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class OpenPosition:
+    """Open or grow a position: post collateral and borrow (lending) or mint (cdp)."""
+
+    at: int
+    market: str
+    account: str
+    collateral: tuple[tuple[str, int], ...] = ()
+    debt: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Repay:
+    at: int
+    market: str
+    account: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddCollateral:
+    at: int
+    market: str
+    account: str
+    collateral: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Liquidate:
+    at: int
+    market: str
+    account: str
+    keeper: str = "keeper"
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    at: int
+    market: str
+    asset: str
+    amount: int
+    cause: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reward:
+    """Raise a share vault's exchange rate (emissions, premiums) from `source` (a wallet or a layer)."""
+
+    at: int
+    layer: str
+    amount: int
+    source: str = "external:world"
+
+
+@dataclass(frozen=True, slots=True)
+class Advance:
+    """Move time forward to `at`: accrue interest and guarantor premiums."""
+
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuyCover:
+    at: int
+    pool: str
+    account: str
+    market: str
+    causes: tuple[str, ...]
+    amount: int
+    period_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileClaim:
+    at: int
+    policy: str
+    incident: str
+    loss: int
+    claimant: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AssessClaim:
+    at: int
+    claim: str
+    assessor: str
+    approve: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GuarantorDefaults:
+    at: int
+    layer: str
+
+
+Command = (
+    AddAsset
+    | SetPrice
+    | AddLayer
+    | AddMarket
+    | Deposit
+    | RequestWithdraw
+    | CancelWithdraw
+    | Withdraw
+    | Supply
+    | WithdrawSupply
+    | OpenPosition
+    | Repay
+    | AddCollateral
+    | Liquidate
+    | Incident
+    | Reward
+    | Advance
+    | BuyCover
+    | FileClaim
+    | AssessClaim
+    | GuarantorDefaults
+)
+
+COMMAND_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        AddAsset,
+        SetPrice,
+        AddLayer,
+        AddMarket,
+        Deposit,
+        RequestWithdraw,
+        CancelWithdraw,
+        Withdraw,
+        Supply,
+        WithdrawSupply,
+        OpenPosition,
+        Repay,
+        AddCollateral,
+        Liquidate,
+        Incident,
+        Reward,
+        Advance,
+        BuyCover,
+        FileClaim,
+        AssessClaim,
+        GuarantorDefaults,
+    )
+}

@@ -1,0 +1,155 @@
+"""Guarantor layer (design §6.4): excess-of-loss cover sold by an external party for a premium.
+
+The layer pays `min(remaining, max(0, min(loss, attachment + limit) − attachment))`, measured
+on the event's whole loss, so stacked layers (2M xs 1M, then 5M xs 3M) split a loss the way a
+reinsurance tower does. An optional `aggregate_limit` bounds what it pays per year (counted
+from the layer's creation). The premium, `premium_bps_per_year` of the limit, is accrued on
+time from a named payer layer (insurance fund or treasury) to the guarantor; if the payer
+cannot pay in full, cover lapses and later losses skip the layer (an event says so).
+
+Posted collateral pays first. The rest is paid from the guarantor's own wallet unless a
+`guarantor_defaults` command has been applied, in which case the uncollateralized part is
+unpaid and passes down the waterfall (the risk lab draws that default with a probability).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..commands import LayerConfig
+from ..context import Ctx
+from ..errors import InvalidConfig, NotPermitted
+from ..ledger import user
+from ..loss import Loss
+from ..money import BPS, SECONDS_PER_YEAR, mul_div_up
+from .base import Layer
+
+
+class Guarantor(Layer):
+    kind = "guarantor"
+
+    def __init__(self, layer_id: str, config: LayerConfig) -> None:
+        super().__init__(layer_id, config)
+        if config.asset is None or config.guarantor is None:
+            raise InvalidConfig("guarantor", f"guarantor: layer {layer_id} needs `asset` and `guarantor`")
+        self.asset: str = config.asset
+        self.guarantor: str = config.guarantor
+        self.created_at = 0
+        self.accrued_to = 0
+        self.lapsed = False
+        self.defaulted = False
+        self.year = 0
+        self.paid_this_year = 0
+        self.losses_paid = 0
+        self.premiums_earned = 0
+        self.premium_carry = 0
+        """Premium owed but not yet due as a whole base unit (numerator over BPS × year)."""
+
+    def post_collateral(self, ctx: Ctx, amount: int) -> None:
+        ctx.pull(user(self.guarantor), self.account, self.asset, amount, "collateral")
+
+    def deposit(self, ctx: Ctx, account: str, amount: int) -> None:
+        """Only the guarantor adds collateral to its own layer."""
+        if account != self.guarantor:
+            raise NotPermitted("account", f"account: only {self.guarantor} posts collateral to {self.id}")
+        self.post_collateral(ctx, amount)
+        ctx.emit("collateral_posted", {"layer": self.id, "amount": amount})
+
+    def _roll_year(self, ctx: Ctx) -> None:
+        year = (ctx.at - self.created_at) // SECONDS_PER_YEAR
+        if year != self.year:
+            ctx.j.set(self, "year", year)
+            ctx.j.set(self, "paid_this_year", 0)
+
+    def owed_for(self, loss_amount: int) -> int:
+        c = self.config
+        return max(0, min(loss_amount, c.attachment + c.limit) - c.attachment)
+
+    def absorb(self, ctx: Ctx, loss: Loss, remaining: int) -> int:
+        if self.lapsed or loss.asset != self.asset or remaining <= 0:
+            return 0
+        self._roll_year(ctx)
+        due = min(remaining, self.owed_for(loss.amount))
+        if self.config.aggregate_limit is not None:
+            due = min(due, max(0, self.config.aggregate_limit - self.paid_this_year))
+        if due <= 0:
+            return 0
+        collateral = ctx.state.ledger.balance(self.account, self.asset)
+        from_collateral = min(due, collateral)
+        ctx.transfer(self.account, loss.sink, self.asset, from_collateral, "collateral")
+        from_wallet = 0 if self.defaulted else due - from_collateral
+        if from_wallet:
+            ctx.pull(user(self.guarantor), loss.sink, self.asset, from_wallet)
+        paid = from_collateral + from_wallet
+        ctx.j.set(self, "paid_this_year", self.paid_this_year + paid)
+        ctx.j.set(self, "losses_paid", self.losses_paid + paid)
+        ctx.emit(
+            "guarantor_paid",
+            {
+                "layer": self.id,
+                "loss": loss.id,
+                "from_collateral": from_collateral,
+                "from_guarantor": from_wallet,
+                "unpaid": due - paid,
+            },
+        )
+        return paid
+
+    def advance(self, ctx: Ctx) -> None:
+        """Accrue the premium since the last accrual and collect it from the payer, or lapse."""
+        c = self.config
+        dt_seconds = ctx.at - self.accrued_to
+        if self.lapsed or c.premium_bps_per_year == 0 or dt_seconds <= 0 or c.payer is None:
+            return
+        ctx.j.set(self, "accrued_to", ctx.at)
+        # Exact accrual: carry the sub-unit remainder so Σ premiums over many small steps equals
+        # one step over the same time (payer pays whole units, rounded up at each collection).
+        numerator = self.premium_carry + c.limit * c.premium_bps_per_year * dt_seconds
+        denom = BPS * SECONDS_PER_YEAR
+        due = mul_div_up(numerator, 1, denom)
+        ctx.j.set(self, "premium_carry", numerator - due * denom)
+        if due <= 0:
+            return
+        payer = ctx.state.layers[c.payer]
+        available = ctx.state.ledger.balance(payer.account, self.asset)
+        if available < due:
+            ctx.transfer(payer.account, user(self.guarantor), self.asset, available, "premium")
+            ctx.j.set(self, "premiums_earned", self.premiums_earned + available)
+            ctx.j.set(self, "lapsed", True)
+            ctx.emit("cover_lapsed", {"layer": self.id, "premium_due": due, "paid": available, "payer": c.payer})
+            return
+        ctx.transfer(payer.account, user(self.guarantor), self.asset, due, "premium")
+        ctx.j.set(self, "premiums_earned", self.premiums_earned + due)
+        ctx.emit("premium_paid", {"layer": self.id, "amount": due, "payer": c.payer})
+
+    def default(self, ctx: Ctx) -> None:
+        ctx.j.set(self, "defaulted", True)
+        ctx.emit("guarantor_defaulted", {"layer": self.id, "guarantor": self.guarantor})
+
+    def view(self, state: Any) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "asset": self.asset,
+            "total_assets": self.holdings(state),
+            "accounts": {},
+            "guarantor": self.guarantor,
+            "attachment": self.config.attachment,
+            "limit": self.config.limit,
+            "lapsed": self.lapsed,
+            "defaulted": self.defaulted,
+            "premiums_earned": self.premiums_earned,
+            "losses_paid": self.losses_paid,
+        }
+
+    def hash_state(self) -> Any:
+        return [
+            self.created_at,
+            self.accrued_to,
+            self.lapsed,
+            self.defaulted,
+            self.year,
+            self.paid_this_year,
+            self.losses_paid,
+            self.premiums_earned,
+            self.premium_carry,
+        ]

@@ -1,0 +1,326 @@
+"""A lending or cdp market: positions, suppliers, interest, health and write-offs.
+
+Lending (Aave/Compound): suppliers deposit the debt asset for shares of `supply_assets`;
+borrowers post collateral and borrow cash. cdp (Liquity/Maker): a position mints the debt
+asset against collateral; interest (the stability fee) is minted to the fee layer, which is
+how Maker's surplus buffer fills. Debt is held as scaled debt over a borrow index (Aave), so
+accrual is O(1) per market; a position's debt rounds up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..commands import CollateralConfig, MarketConfig
+from ..context import Ctx
+from ..errors import (
+    InsufficientFunds,
+    InvalidAmount,
+    MarketFrozen,
+    NotPermitted,
+    Undercollateralized,
+    UnknownEntity,
+)
+from ..ledger import ISSUER, user
+from ..money import BPS, bps_up, mul_div_down, mul_div_up, split_pro_rata, value_down, value_up
+from .interest import RAY, borrow_rate_bps, grow_index, utilization_bps
+
+
+@dataclass(slots=True)
+class Position:
+    collateral: dict[str, int] = field(default_factory=dict)
+    scaled_debt: int = 0
+
+
+class Market:
+    def __init__(self, market_id: str, config: MarketConfig, created_at: int) -> None:
+        self.id = market_id
+        self.config = config
+        self.kind = config.kind
+        self.debt_asset = config.debt_asset
+        self.coll: dict[str, CollateralConfig] = {c.asset: c for c in config.collateral}
+        self.reserve = f"market:{market_id}:reserve"
+        self.collateral_account = f"market:{market_id}:collateral"
+        self.positions: dict[str, Position] = {}
+        self.index = RAY
+        self.total_scaled = 0
+        self.last_accrual = created_at
+        self.supply_assets = 0
+        self.supply_shares_total = 0
+        self.supply_shares: dict[str, int] = {}
+        self.pending_reserves = 0
+        self.unbacked = 0
+        self.bad_debt_total = 0
+        self.socialized_total = 0
+        self.interest_total = 0
+
+    # -- debt -----------------------------------------------------------------------------
+    def debt_of(self, pos: Position) -> int:
+        return mul_div_up(pos.scaled_debt, self.index, RAY)
+
+    def total_debt(self) -> int:
+        return mul_div_up(self.total_scaled, self.index, RAY)
+
+    def _add_debt(self, ctx: Ctx, pos: Position, amount: int) -> None:
+        scaled = mul_div_up(amount, RAY, self.index)
+        ctx.j.set(pos, "scaled_debt", pos.scaled_debt + scaled)
+        ctx.j.set(self, "total_scaled", self.total_scaled + scaled)
+
+    def _reduce_debt(self, ctx: Ctx, pos: Position, amount: int) -> None:
+        """Reduce a position's debt by `amount`; the scaled part burned rounds down."""
+        if amount >= self.debt_of(pos):
+            scaled = pos.scaled_debt
+        else:
+            scaled = min(pos.scaled_debt, mul_div_down(amount, RAY, self.index))
+        ctx.j.set(pos, "scaled_debt", pos.scaled_debt - scaled)
+        ctx.j.set(self, "total_scaled", self.total_scaled - scaled)
+
+    # -- interest -------------------------------------------------------------------------
+    def accrue(self, ctx: Ctx) -> None:
+        dt = ctx.at - self.last_accrual
+        if dt <= 0:
+            return
+        ctx.j.set(self, "last_accrual", ctx.at)
+        if self.total_scaled == 0:
+            return
+        cash = ctx.state.ledger.balance(self.reserve, self.debt_asset)
+        before = self.total_debt()
+        if self.kind == "lending":
+            rate = borrow_rate_bps(self.config, utilization_bps(cash, before))
+        else:
+            rate = self.config.base_rate_bps
+        if rate == 0:
+            return
+        ctx.j.set(self, "index", grow_index(self.index, rate, dt))
+        interest = self.total_debt() - before
+        if interest <= 0:
+            return
+        ctx.j.set(self, "interest_total", self.interest_total + interest)
+        fee_layer = ctx.state.fee_layer_account(self)
+        if self.kind == "cdp":
+            # Stability fee: minted to the fee layer (Maker's surplus buffer), or left unminted.
+            if fee_layer is not None:
+                ctx.transfer(ISSUER, fee_layer, self.debt_asset, interest, "interest")
+            ctx.emit("accrued", {"market": self.id, "interest": interest, "rate_bps": rate})
+            return
+        reserve_part = bps_up(interest, self.config.reserve_factor_bps) if fee_layer is not None else 0
+        ctx.j.set(self, "supply_assets", self.supply_assets + interest - reserve_part)
+        ctx.j.set(self, "pending_reserves", self.pending_reserves + reserve_part)
+        self.sweep_reserves(ctx)
+        ctx.emit("accrued", {"market": self.id, "interest": interest, "rate_bps": rate, "reserve": reserve_part})
+
+    def sweep_reserves(self, ctx: Ctx) -> None:
+        """Send accrued reserve-factor interest to the fee layer as far as cash allows."""
+        fee_layer = ctx.state.fee_layer_account(self)
+        if fee_layer is None or self.pending_reserves == 0:
+            return
+        cash = ctx.state.ledger.balance(self.reserve, self.debt_asset)
+        move = min(cash, self.pending_reserves)
+        if move > 0:
+            ctx.transfer(self.reserve, fee_layer, self.debt_asset, move, "reserve_factor")
+            ctx.j.set(self, "pending_reserves", self.pending_reserves - move)
+
+    # -- suppliers ------------------------------------------------------------------------
+    def supply_value(self, shares: int) -> int:
+        return mul_div_down(shares, self.supply_assets + 1, self.supply_shares_total + 1000)
+
+    def supply(self, ctx: Ctx, account: str, amount: int) -> None:
+        if self.kind != "lending":
+            raise NotPermitted("market", f"market: {self.id} is a cdp; supply goes to a stability pool")
+        self.check_frozen(ctx, "supply")
+        minted = mul_div_down(amount, self.supply_shares_total + 1000, self.supply_assets + 1)
+        if minted <= 0:
+            raise InvalidAmount("amount", f"amount: {amount} base units buys no supply share of {self.id}")
+        ctx.pull(user(account), self.reserve, self.debt_asset, amount)
+        ctx.j.put(self.supply_shares, account, self.supply_shares.get(account, 0) + minted)
+        ctx.j.set(self, "supply_shares_total", self.supply_shares_total + minted)
+        ctx.j.set(self, "supply_assets", self.supply_assets + amount)
+        ctx.emit("supplied", {"market": self.id, "account": account, "amount": amount, "shares": minted})
+
+    def withdraw_supply(self, ctx: Ctx, account: str, amount: int) -> None:
+        owned = self.supply_shares.get(account, 0)
+        value = self.supply_value(owned)
+        if amount > value:
+            raise InsufficientFunds("amount", f"amount: {account} has {value} supplied in {self.id}, asked {amount}")
+        cash = ctx.state.ledger.balance(self.reserve, self.debt_asset)
+        if amount > cash:
+            raise InsufficientFunds("amount", f"amount: {self.id} has only {cash} cash available")
+        burn = min(owned, mul_div_up(amount, self.supply_shares_total + 1000, self.supply_assets + 1))
+        ctx.j.put(self.supply_shares, account, owned - burn)
+        ctx.j.set(self, "supply_shares_total", self.supply_shares_total - burn)
+        ctx.j.set(self, "supply_assets", self.supply_assets - amount)
+        ctx.transfer(self.reserve, user(account), self.debt_asset, amount)
+        ctx.emit("supply_withdrawn", {"market": self.id, "account": account, "amount": amount, "shares": burn})
+
+    # -- health ---------------------------------------------------------------------------
+    def values(self, ctx: Ctx, pos: Position) -> tuple[int, int, int, int]:
+        """(collateral value, value × LTV, value × liquidation threshold, debt value), quote e18."""
+        total = ltv = lt = 0
+        for asset, amount in pos.collateral.items():
+            if amount == 0:
+                continue
+            cc = self.coll[asset]
+            v = value_down(amount, ctx.price(asset), ctx.decimals(asset))
+            total += v
+            ltv += mul_div_down(v, cc.ltv_bps, BPS)
+            lt += mul_div_down(v, cc.liquidation_threshold_bps, BPS)
+        debt = self.debt_of(pos)
+        debt_value = value_up(debt, ctx.price(self.debt_asset), ctx.decimals(self.debt_asset)) if debt else 0
+        return total, ltv, lt, debt_value
+
+    def health_bps(self, ctx: Ctx, pos: Position) -> int | None:
+        _, _, lt, debt_value = self.values(ctx, pos)
+        return None if debt_value == 0 else mul_div_down(lt, BPS, debt_value)
+
+    def check_frozen(self, ctx: Ctx, what: str) -> None:
+        for lid in self.config.waterfall:
+            layer = ctx.state.layers[lid]
+            cfg = layer.config
+            limit = cfg.freeze_borrow_queued_bps if what == "borrow" else cfg.freeze_supply_queued_bps
+            if limit is not None and layer.queued_bps() >= limit:
+                raise MarketFrozen(
+                    "market",
+                    f"market: {self.id} refuses new {what}: {layer.queued_bps()} bps of {lid} is queued to leave",
+                )
+
+    # -- borrowers ------------------------------------------------------------------------
+    def _post_collateral(self, ctx: Ctx, account: str, pos: Position, collateral: tuple[tuple[str, int], ...]) -> None:
+        for asset, amount in collateral:
+            if asset not in self.coll:
+                raise UnknownEntity("collateral", f"collateral: {asset!r} is not a collateral of {self.id}")
+            if amount <= 0:
+                raise InvalidAmount("collateral", f"collateral: {asset} amount must be positive, got {amount}")
+            ctx.pull(user(account), self.collateral_account, asset, amount, "collateral")
+            ctx.j.put(pos.collateral, asset, pos.collateral.get(asset, 0) + amount)
+
+    def open(self, ctx: Ctx, account: str, collateral: tuple[tuple[str, int], ...], debt: int) -> None:
+        if debt < 0:
+            raise InvalidAmount("debt", f"debt: must not be negative, got {debt}")
+        if debt == 0 and not collateral:
+            raise InvalidAmount("debt", "debt: an open needs collateral or debt")
+        pos = self.positions.get(account)
+        if pos is None:
+            pos = Position()
+            ctx.j.put(self.positions, account, pos)
+        self._post_collateral(ctx, account, pos, collateral)
+        if debt > 0:
+            self.check_frozen(ctx, "borrow")
+            self._add_debt(ctx, pos, debt)
+            total, ltv, _, debt_value = self.values(ctx, pos)
+            if self.kind == "lending":
+                if ltv < debt_value:
+                    raise Undercollateralized(
+                        "debt", f"debt: borrowing power {ltv} < debt value {debt_value} (quote e18) in {self.id}"
+                    )
+                cash = ctx.state.ledger.balance(self.reserve, self.debt_asset)
+                if debt > cash:
+                    raise InsufficientFunds("debt", f"debt: {self.id} has only {cash} cash to lend")
+                ctx.transfer(self.reserve, user(account), self.debt_asset, debt, "debt")
+            else:
+                mcr = self.config.min_collateral_ratio_bps
+                if total * BPS < debt_value * mcr:
+                    raise Undercollateralized(
+                        "debt",
+                        f"debt: collateral ratio {mul_div_down(total, BPS, debt_value)} bps is below the minimum {mcr}",
+                    )
+                ctx.transfer(ISSUER, user(account), self.debt_asset, debt, "debt")
+        ctx.emit(
+            "opened",
+            {"market": self.id, "account": account, "collateral": [list(c) for c in collateral], "debt": debt},
+        )
+
+    def add_collateral(self, ctx: Ctx, account: str, collateral: tuple[tuple[str, int], ...]) -> None:
+        pos = self.position(account)
+        if not collateral:
+            raise InvalidAmount("collateral", "collateral: nothing to add")
+        self._post_collateral(ctx, account, pos, collateral)
+        ctx.emit(
+            "collateral_added", {"market": self.id, "account": account, "collateral": [list(c) for c in collateral]}
+        )
+
+    def repay(self, ctx: Ctx, account: str, amount: int) -> None:
+        pos = self.position(account)
+        debt = self.debt_of(pos)
+        if amount > debt:
+            raise InvalidAmount("amount", f"amount: {account} owes {debt} in {self.id}, cannot repay {amount}")
+        sink = self.reserve if self.kind == "lending" else ISSUER
+        ctx.pull(user(account), sink, self.debt_asset, amount)
+        self._reduce_debt(ctx, pos, amount)
+        if self.kind == "lending":
+            self.sweep_reserves(ctx)
+        ctx.emit("repaid", {"market": self.id, "account": account, "amount": amount})
+
+    def position(self, account: str) -> Position:
+        pos = self.positions.get(account)
+        if pos is None:
+            raise UnknownEntity("account", f"account: {account!r} has no position in {self.id}")
+        return pos
+
+    # -- losses ---------------------------------------------------------------------------
+    def loss_sink(self, asset: str) -> str:
+        if asset == self.debt_asset:
+            return self.reserve if self.kind == "lending" else ISSUER
+        return self.collateral_account
+
+    def write_off(self, ctx: Ctx, asset: str, socialized: int) -> dict[str, int]:
+        """Take the socialized part of a loss from the market's investors, pro rata; return who
+        bore how much (suppliers by supply shares, or holders of the lost collateral)."""
+        if socialized <= 0:
+            return {}
+        ctx.j.set(self, "socialized_total", self.socialized_total + socialized)
+        if asset == self.debt_asset:
+            if self.kind == "lending":
+                ctx.j.set(self, "supply_assets", max(0, self.supply_assets - socialized))
+                return split_pro_rata(socialized, sorted((a, s) for a, s in self.supply_shares.items() if s))
+            ctx.j.set(self, "unbacked", self.unbacked + socialized)
+            return {}
+        holders = sorted(
+            (a, p.collateral.get(asset, 0)) for a, p in self.positions.items() if p.collateral.get(asset, 0) > 0
+        )
+        cuts = split_pro_rata(socialized, holders)
+        for acct, cut in cuts.items():
+            pos = self.positions[acct]
+            if cut:
+                ctx.j.put(pos.collateral, asset, pos.collateral[asset] - cut)
+        return cuts
+
+    # -- views ----------------------------------------------------------------------------
+    def view(self, ctx: Ctx) -> dict[str, Any]:
+        positions: dict[str, Any] = {}
+        for acct in sorted(self.positions):
+            pos = self.positions[acct]
+            positions[acct] = {
+                "collateral": {a: v for a, v in sorted(pos.collateral.items()) if v},
+                "debt": self.debt_of(pos),
+                "health_bps": self.health_bps(ctx, pos) if ctx.state.has_prices(self, pos) else None,
+            }
+        return {
+            "kind": self.kind,
+            "debt_asset": self.debt_asset,
+            "total_debt": self.total_debt(),
+            "cash": ctx.state.ledger.balance(self.reserve, self.debt_asset),
+            "supply_assets": self.supply_assets,
+            "suppliers": {a: self.supply_value(s) for a, s in sorted(self.supply_shares.items()) if s},
+            "bad_debt": self.bad_debt_total,
+            "socialized": self.socialized_total,
+            "unbacked": self.unbacked,
+            "interest": self.interest_total,
+            "positions": positions,
+        }
+
+    def hash_state(self) -> Any:
+        return [
+            self.index,
+            self.total_scaled,
+            self.last_accrual,
+            self.supply_assets,
+            self.supply_shares_total,
+            sorted(self.supply_shares.items()),
+            self.pending_reserves,
+            self.unbacked,
+            self.bad_debt_total,
+            self.socialized_total,
+            self.interest_total,
+            sorted((a, [sorted(p.collateral.items()), p.scaled_debt]) for a, p in self.positions.items()),
+        ]

@@ -1,0 +1,130 @@
+"""Checks of configuration and command arguments that need no state change (fail early, clearly)."""
+
+from __future__ import annotations
+
+from .commands import LayerConfig, MarketConfig
+from .errors import InvalidAmount, InvalidConfig, UnknownEntity
+from .money import BPS
+from .state import State
+
+
+def positive(value: int, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidAmount(field, f"{field}: must be an integer amount in base units, got {value!r}")
+    if value <= 0:
+        raise InvalidAmount(field, f"{field}: must be positive, got {value}")
+    return value
+
+
+def bps(value: int, field: str, upper: int = BPS) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value > upper:
+        raise InvalidConfig(field, f"{field}: must be an integer in [0, {upper}] bps, got {value!r}")
+
+
+def non_negative(value: int, field: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidConfig(field, f"{field}: must be a non-negative integer, got {value!r}")
+
+
+def known_asset(state: State, asset: str | None, field: str) -> str:
+    if asset is None or asset not in state.assets:
+        raise UnknownEntity(field, f"{field}: unknown asset {asset!r}")
+    return asset
+
+
+def layer_config(state: State, cfg: LayerConfig) -> None:
+    if cfg.asset is not None:
+        known_asset(state, cfg.asset, "asset")
+    if cfg.kind in ("staking_pool", "stability_pool", "cover_pool", "guarantor", "mint") and cfg.asset is None:
+        raise InvalidConfig("asset", f"asset: a {cfg.kind} layer needs an asset")
+    for name in ("haircut_bps", "max_slash_bps", "discount_bps"):
+        bps(getattr(cfg, name), name)
+    for name in ("freeze_borrow_queued_bps", "freeze_supply_queued_bps"):
+        value = getattr(cfg, name)
+        if value is not None:
+            bps(value, name)
+    for name in ("cooldown_seconds", "unstake_window_seconds", "queue_seconds", "min_remaining_assets", "attachment"):
+        non_negative(getattr(cfg, name), name)
+    if cfg.virtual_shares <= 0 or cfg.virtual_assets <= 0:
+        raise InvalidConfig("virtual_shares", "virtual_shares: virtual shares and assets must be positive")
+    bps(cfg.premium_bps_per_year, "premium_bps_per_year", 10 * BPS)
+    bps(cfg.capacity_ratio_bps, "capacity_ratio_bps", 100 * BPS)
+    for name in ("max_payout_per_event", "cap", "aggregate_limit"):
+        value = getattr(cfg, name)
+        if value is not None:
+            non_negative(value, name)
+    if cfg.kind == "guarantor":
+        non_negative(cfg.limit, "limit")
+        non_negative(cfg.collateral, "collateral")
+        if cfg.limit <= 0:
+            raise InvalidConfig("limit", "limit: a guarantor layer needs a positive limit")
+        if cfg.attachment > cfg.limit:
+            raise InvalidConfig("attachment", f"attachment: {cfg.attachment} exceeds the limit {cfg.limit}")
+        if cfg.guarantor is None or not cfg.guarantor:
+            raise InvalidConfig("guarantor", "guarantor: name the account of the guarantor")
+        if cfg.payer is not None:
+            payer = state.layers.get(cfg.payer)
+            if payer is None:
+                raise UnknownEntity("payer", f"payer: unknown layer {cfg.payer!r}")
+            if payer.kind not in ("insurance_fund", "treasury"):
+                raise InvalidConfig(
+                    "payer", f"payer: {cfg.payer} is a {payer.kind}; premiums come from a fund or treasury"
+                )
+        if cfg.premium_bps_per_year > 0 and cfg.payer is None:
+            raise InvalidConfig("payer", "payer: a guarantor with a premium needs a payer layer")
+    if cfg.kind == "mint" and cfg.token is not None:
+        known_asset(state, cfg.token, "token")
+
+
+def market_config(state: State, cfg: MarketConfig) -> None:
+    if cfg.kind not in ("lending", "cdp"):
+        raise InvalidConfig("kind", f"kind: market kind must be lending or cdp, got {cfg.kind!r}")
+    known_asset(state, cfg.debt_asset, "debt_asset")
+    if not cfg.collateral:
+        raise InvalidConfig("collateral", "collateral: a market needs at least one collateral asset")
+    seen: set[str] = set()
+    for c in cfg.collateral:
+        known_asset(state, c.asset, "collateral")
+        if c.asset in seen or c.asset == cfg.debt_asset:
+            raise InvalidConfig("collateral", f"collateral: {c.asset} listed twice or equal to the debt asset")
+        seen.add(c.asset)
+        bps(c.ltv_bps, "ltv_bps")
+        bps(c.liquidation_threshold_bps, "liquidation_threshold_bps")
+        bps(c.liquidation_bonus_bps, "liquidation_bonus_bps")
+        bps(c.max_impact_bps, "max_impact_bps")
+        non_negative(c.depth_value, "depth_value")
+        non_negative(c.impact_k_bps, "impact_k_bps")
+        if c.ltv_bps > c.liquidation_threshold_bps:
+            raise InvalidConfig("ltv_bps", f"ltv_bps: {c.asset} LTV {c.ltv_bps} exceeds its liquidation threshold")
+    for name in (
+        "close_factor_bps",
+        "full_close_health_bps",
+        "liquidation_fee_bps",
+        "reserve_factor_bps",
+        "optimal_utilization_bps",
+    ):
+        bps(getattr(cfg, name), name)
+    for name in ("base_rate_bps", "slope1_bps", "slope2_bps"):
+        bps(getattr(cfg, name), name, 100 * BPS)
+    bps(cfg.min_collateral_ratio_bps, "min_collateral_ratio_bps", 100 * BPS)
+    if cfg.close_factor_bps == 0:
+        raise InvalidConfig("close_factor_bps", "close_factor_bps: must be positive")
+    if not cfg.waterfall:
+        raise InvalidConfig("waterfall", "waterfall: a market needs a waterfall ending in a socialize layer")
+    if len(set(cfg.waterfall)) != len(cfg.waterfall):
+        raise InvalidConfig("waterfall", "waterfall: a layer appears twice")
+    for i, lid in enumerate(cfg.waterfall):
+        layer = state.layers.get(lid)
+        if layer is None:
+            raise UnknownEntity("waterfall", f"waterfall: unknown layer {lid!r}")
+        if layer.kind == "stability_pool":
+            if i != 0:
+                raise InvalidConfig("waterfall", f"waterfall: stability pool {lid} must come first")
+            if layer.config.asset != cfg.debt_asset:
+                raise InvalidConfig("waterfall", f"waterfall: stability pool {lid} must hold {cfg.debt_asset}")
+        if layer.kind == "socialize" and i != len(cfg.waterfall) - 1:
+            raise InvalidConfig("waterfall", "waterfall: socialize must be the last layer")
+    if state.layers[cfg.waterfall[-1]].kind != "socialize":
+        raise InvalidConfig("waterfall", "waterfall: the last layer must be a socialize layer")
+    if cfg.fee_layer is not None and cfg.fee_layer not in state.layers:
+        raise UnknownEntity("fee_layer", f"fee_layer: unknown layer {cfg.fee_layer!r}")

@@ -1,0 +1,1 @@
+"""Scenario files (design §9): YAML -> commands -> engine -> report."""

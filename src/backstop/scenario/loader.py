@@ -1,0 +1,389 @@
+"""Load a scenario file into engine commands (design §9).
+
+Load -> commands -> apply -> report, as beancount does: the loader knows every asset's
+decimals, so whole-token inputs become exact base units here and nowhere else. Errors name
+the step and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
+
+from ..domain import commands as c
+from ..domain.errors import BackstopError
+from ..domain.money import parse_units
+from .errors import ScenarioError
+from .model import ScenarioSpec
+
+LAYER_AMOUNT_FIELDS = {
+    "max_payout_per_event",
+    "cap",
+    "min_remaining_assets",
+    "attachment",
+    "limit",
+    "aggregate_limit",
+    "collateral",
+}
+LAYER_FIELDS = {f.name for f in dataclasses.fields(c.LayerConfig)}
+SECONDS_PER_DAY = 86_400
+_LAYER_ADAPTER = TypeAdapter(c.LayerConfig)
+_ID_FIELDS = {"layer", "market", "account", "asset", "pool", "policy", "incident", "claim", "assessor", "cause",
+              "keeper", "from", "claimant", "reason"}
+
+
+@dataclass(frozen=True)
+class Step:
+    index: int | None
+    """1-based step number in the file; None for the set-up commands built from the header."""
+    verb: str
+    command: Any
+    expect_error: str | None = None
+
+
+@dataclass
+class Scenario:
+    name: str
+    spec: ScenarioSpec
+    steps: list[Step]
+
+    @property
+    def commands(self) -> list[Any]:
+        return [s.command for s in self.steps]
+
+
+def _num(value: Any) -> str | int:
+    if isinstance(value, float):
+        return repr(value)
+    return value  # type: ignore[no-any-return]
+
+
+def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
+    """Load a scenario from a YAML file (or an already parsed mapping)."""
+    if isinstance(source, dict):
+        return scenario_from_data(source)
+    path = Path(source)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ScenarioError("file", f"file: cannot read {path}: {reason}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError("file", f"file: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    return scenario_from_data(raw)
+
+
+def scenario_from_data(raw: Any) -> Scenario:
+    """Validate parsed YAML (any shape) into a scenario, or raise a ScenarioError naming the field."""
+    if not isinstance(raw, dict):
+        raise ScenarioError("file", "file: a scenario must be a YAML mapping with name, assets, layers, markets, steps")
+    try:
+        spec = ScenarioSpec.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        raise ScenarioError(field, f"{field}: {err['msg']}") from None
+    return Scenario(spec.name, spec, _Builder(spec).build())
+
+
+class _Builder:
+    def __init__(self, spec: ScenarioSpec) -> None:
+        self.spec = spec
+        self.decimals = {k: v.decimals for k, v in spec.assets.items()}
+        self.step: int | None = None
+        self.used: set[str] = set()
+        self.policy_assets: dict[str, str] = {}
+        self.expecting_error = False
+
+    def fail(self, field: str, message: str) -> ScenarioError:
+        return ScenarioError(field, f"{field}: {message}", self.step)
+
+    def units(self, value: Any, asset: str, field: str) -> int:
+        if asset not in self.decimals:
+            raise self.fail(field, f"unknown asset {asset!r}")
+        try:
+            return parse_units(_num(value), self.decimals[asset], field)
+        except BackstopError as exc:
+            raise ScenarioError(field, exc.message, self.step, exc.type) from None
+
+    def layer_asset(self, layer_id: str, field: str = "layer") -> str:
+        spec = self.spec.layers.get(layer_id)
+        if spec is None:
+            raise self.fail(field, f"unknown layer {layer_id!r}")
+        asset = spec.get("asset")
+        if asset is None:
+            raise self.fail(field, f"layer {layer_id!r} has no asset")
+        return str(asset)
+
+    def market(self, market_id: str) -> Any:
+        m = self.spec.markets.get(market_id)
+        if m is None:
+            raise self.fail("market", f"unknown market {market_id!r}")
+        return m
+
+    def build(self) -> list[Step]:
+        out: list[Step] = []
+        for sym, a in self.spec.assets.items():
+            out.append(Step(None, "asset", c.AddAsset(0, sym, a.decimals)))
+        for sym, p in self.spec.prices.items():
+            out.append(Step(None, "price", c.SetPrice(0, sym, self.price(p, f"prices.{sym}"))))
+        for lid, raw in self.spec.layers.items():
+            out.append(Step(None, "layer", c.AddLayer(0, lid, self.layer_config(lid, raw))))
+        for mid, m in self.spec.markets.items():
+            out.append(Step(None, "market", c.AddMarket(0, mid, self.market_config(mid, m))))
+        for i, raw_step in enumerate(self.spec.steps, start=1):
+            self.step = i
+            out.append(self.build_step(raw_step))
+        return out
+
+    def price(self, value: Any, field: str) -> int:
+        try:
+            return parse_units(_num(value), 18, field)
+        except BackstopError as exc:
+            raise ScenarioError(field, exc.message, self.step, exc.type) from None
+
+    def layer_config(self, lid: str, raw: dict[str, Any]) -> c.LayerConfig:
+        kwargs: dict[str, Any] = {}
+        asset = raw.get("asset")
+        for key, value in raw.items():
+            field = f"layers.{lid}.{key}"
+            if key not in LAYER_FIELDS:
+                raise ScenarioError(field, f"{field}: unknown layer parameter")
+            if key in LAYER_AMOUNT_FIELDS and value is not None:
+                if asset is None:
+                    raise ScenarioError(field, f"{field}: an amount needs the layer's `asset`")
+                value = self.units(value, str(asset), field)
+            if key == "period_days":
+                continue
+            kwargs[key] = value
+        if "kind" not in kwargs:
+            raise ScenarioError(f"layers.{lid}.kind", f"layers.{lid}.kind: missing")
+        try:
+            config: c.LayerConfig = _LAYER_ADAPTER.validate_python(kwargs)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = f"layers.{lid}." + ".".join(str(p) for p in err["loc"])
+            raise ScenarioError(field, f"{field}: {err['msg']}") from None
+        return config
+
+    def market_config(self, mid: str, m: Any) -> c.MarketConfig:
+        colls = []
+        for asset, cs in m.collateral.items():
+            ltv = cs.ltv_bps if cs.ltv_bps is not None else cs.liquidation_threshold_bps
+            colls.append(
+                c.CollateralConfig(
+                    asset=asset,
+                    ltv_bps=ltv,
+                    liquidation_threshold_bps=cs.liquidation_threshold_bps,
+                    liquidation_bonus_bps=cs.liquidation_bonus_bps,
+                    depth_value=int(
+                        self.price(cs.depth_value, f"markets.{mid}.collateral.{asset}.depth_value") // 10**18
+                    ),
+                    impact_k_bps=cs.impact_k_bps,
+                    max_impact_bps=cs.max_impact_bps,
+                )
+            )
+        fields = m.model_dump(exclude={"collateral", "waterfall"})
+        return c.MarketConfig(collateral=tuple(colls), waterfall=tuple(m.waterfall), **fields)
+
+    # -- steps -----------------------------------------------------------------------------
+    def build_step(self, raw: dict[str, Any]) -> Step:
+        raw = dict(raw)
+        verb = raw.pop("do", None)
+        expect = raw.pop("expect_error", None)
+        self.expecting_error = expect is not None
+        if verb is None:
+            raise self.fail("do", "every step needs a verb in `do`")
+        at = raw.pop("at", None)
+        if isinstance(at, bool) or not isinstance(at, int) or at < 0:
+            raise self.fail("at", f"needs a non-negative integer time in seconds, got {at!r}")
+        builder = getattr(self, f"v_{verb}", None)
+        if builder is None:
+            raise self.fail("do", f"unknown verb {verb!r}")
+        try:
+            cmd = builder(at, raw)
+        except KeyError as exc:
+            raise self.fail(str(exc.args[0]), "missing") from None
+        extra = set(raw) - self.used
+        if extra:
+            name = sorted(extra)[0]
+            raise self.fail(name, f"not a field of `{verb}`")
+        return Step(self.step, verb, cmd, expect)
+
+    def take(self, raw: dict[str, Any], *names: str) -> list[Any]:
+        self.used = set(self.used) | set(names)
+        out = [raw[n] for n in names]
+        for name, value in zip(names, out, strict=True):
+            if name in _ID_FIELDS and not isinstance(value, str):
+                raise self.fail(name, f"must be a name (string), got {value!r}")
+        return out
+
+    def opt(self, raw: dict[str, Any], name: str, default: Any = None) -> Any:
+        self.used = set(self.used) | {name}
+        value = raw.get(name, default)
+        if name in _ID_FIELDS and value is not None and not isinstance(value, str):
+            raise self.fail(name, f"must be a name (string), got {value!r}")
+        return value
+
+    def _reset(self) -> None:
+        self.used = set()
+
+    def v_deposit(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        layer, account, amount = self.take(raw, "layer", "account", "amount")
+        return c.Deposit(at, layer, str(account), self.units(amount, self.layer_asset(layer), "amount"))
+
+    v_stake = v_deposit
+
+    def _shares_or_amount(self, raw: dict[str, Any], layer: str) -> tuple[int | None, int | None]:
+        shares = self.opt(raw, "shares")
+        amount = self.opt(raw, "amount")
+        if (shares is None) == (amount is None):
+            raise self.fail("amount", "give exactly one of `amount` or `shares`")
+        if shares is not None:
+            if isinstance(shares, bool) or not isinstance(shares, (int, str)) or not str(shares).isdigit():
+                raise self.fail("shares", f"must be a whole number of shares, got {shares!r}")
+            return int(shares), None
+        return None, self.units(amount, self.layer_asset(layer), "amount")
+
+    def v_request_withdraw(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        layer, account = self.take(raw, "layer", "account")
+        shares, amount = self._shares_or_amount(raw, layer)
+        return c.RequestWithdraw(at, layer, str(account), shares, amount)
+
+    def v_cancel_withdraw(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        layer, account = self.take(raw, "layer", "account")
+        return c.CancelWithdraw(at, layer, str(account))
+
+    def v_withdraw(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        layer, account = self.take(raw, "layer", "account")
+        if raw.get("shares") is None and raw.get("amount") is None:
+            self.used = set(self.used) | {"shares", "amount"}
+            return c.Withdraw(at, layer, str(account), None, None)
+        shares, amount = self._shares_or_amount(raw, layer)
+        return c.Withdraw(at, layer, str(account), shares, amount)
+
+    def v_supply(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        market, account, amount = self.take(raw, "market", "account", "amount")
+        return c.Supply(at, market, str(account), self.units(amount, self.market(market).debt_asset, "amount"))
+
+    def v_withdraw_supply(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        market, account, amount = self.take(raw, "market", "account", "amount")
+        return c.WithdrawSupply(at, market, str(account), self.units(amount, self.market(market).debt_asset, "amount"))
+
+    def _collateral(self, value: Any) -> tuple[tuple[str, int], ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, dict):
+            raise self.fail("collateral", "must be a mapping ASSET: amount")
+        return tuple((str(a), self.units(v, str(a), f"collateral.{a}")) for a, v in value.items())
+
+    def v_open(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        market, account = self.take(raw, "market", "account")
+        m = self.market(market)
+        coll = self._collateral(self.opt(raw, "collateral"))
+        debt = self.opt(raw, "debt")
+        debt_units = 0 if debt is None else self.units(debt, m.debt_asset, "debt")
+        if debt is not None and debt_units <= 0:
+            raise self.fail("debt", f"must be positive, got {debt!r}")
+        return c.OpenPosition(at, market, str(account), coll, debt_units)
+
+    def v_repay(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        market, account, amount = self.take(raw, "market", "account", "amount")
+        return c.Repay(at, market, str(account), self.units(amount, self.market(market).debt_asset, "amount"))
+
+    def v_add_collateral(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        market, account, coll = self.take(raw, "market", "account", "collateral")
+        self.market(market)
+        return c.AddCollateral(at, market, str(account), self._collateral(coll))
+
+    def v_price(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        asset, price = self.take(raw, "asset", "price")
+        if asset not in self.decimals:
+            raise self.fail("asset", f"unknown asset {asset!r}")
+        return c.SetPrice(at, asset, self.price(price, "price"))
+
+    def v_liquidate(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        market, account = self.take(raw, "market", "account")
+        keeper = self.opt(raw, "keeper", "keeper")
+        return c.Liquidate(at, market, str(account), str(keeper))
+
+    def v_incident(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        market, asset, amount, cause = self.take(raw, "market", "asset", "amount", "cause")
+        self.market(market)
+        return c.Incident(at, market, asset, self.units(amount, asset, "amount"), str(cause))
+
+    def v_reward(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        layer, amount = self.take(raw, "layer", "amount")
+        source = self.opt(raw, "from", "external:world")
+        return c.Reward(at, layer, self.units(amount, self.layer_asset(layer), "amount"), str(source))
+
+    def v_advance(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        return c.Advance(at)
+
+    def v_buy_cover(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        pool, account, market, causes, amount, days = self.take(
+            raw, "pool", "account", "market", "causes", "amount", "period_days"
+        )
+        asset = self.layer_asset(pool, "pool")
+        if isinstance(causes, str):
+            causes = [causes]
+        if not isinstance(causes, list):
+            raise self.fail("causes", "must be a list of causes")
+        if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
+            raise self.fail("period_days", f"must be a positive whole number of days, got {days!r}")
+        if not self.expecting_error:
+            self.policy_assets[f"pol-{len(self.policy_assets) + 1}"] = asset
+        return c.BuyCover(
+            at,
+            pool,
+            str(account),
+            market,
+            tuple(str(x) for x in causes),
+            self.units(amount, asset, "amount"),
+            days * SECONDS_PER_DAY,
+        )
+
+    def v_file_claim(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        policy, incident, loss = self.take(raw, "policy", "incident", "loss")
+        claimant = self.opt(raw, "claimant")
+        asset = self.policy_assets.get(str(policy))
+        units = self.units(loss, asset, "loss") if asset else self.price(loss, "loss")
+        return c.FileClaim(at, str(policy), str(incident), units, None if claimant is None else str(claimant))
+
+    def v_assess_claim(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        claim, assessor, approve = self.take(raw, "claim", "assessor", "approve")
+        reason = self.opt(raw, "reason", "")
+        if not isinstance(approve, bool):
+            raise self.fail("approve", f"must be true or false, got {approve!r}")
+        return c.AssessClaim(at, str(claim), str(assessor), approve, str(reason))
+
+    def v_guarantor_defaults(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        (layer,) = self.take(raw, "layer")
+        return c.GuarantorDefaults(at, str(layer))

@@ -1,0 +1,322 @@
+"""The result of a run as the JSON object of design §9, and as readable rich tables.
+
+Amounts leave the engine as base-unit integers and are formatted here, exactly, as
+whole-token decimal strings ("37.5").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from ..domain import pnl
+from ..domain.codec import command_to_dict
+from ..domain.context import Ctx
+from ..domain.money import format_units
+from ..engine import Engine
+from .runner import RunResult
+
+
+class Formatter:
+    def __init__(self, engine: Engine) -> None:
+        self.decimals = engine.state.assets
+
+    def amt(self, units: int, asset: str) -> str:
+        return format_units(units, self.decimals.get(asset, 18))
+
+    def bag(self, amounts: dict[str, int]) -> dict[str, str]:
+        return {a: self.amt(v, a) for a, v in sorted(amounts.items())}
+
+
+def event_json(event: Any) -> dict[str, Any]:
+    data = dict(event.data)
+    if event.kind == "command":
+        data["command"] = command_to_dict(data["command"])
+    return {"seq": event.seq, "at": event.at, "kind": event.kind, "data": _ints_to_str(data)}
+
+
+def _ints_to_str(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _ints_to_str(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_ints_to_str(v) for v in value]
+    return value
+
+
+def state_json(engine: Engine) -> dict[str, Any]:
+    """Everything of §9's object except name and events: losses, layers, markets, ledger."""
+    state = engine.state
+    f = Formatter(engine)
+    ctx = Ctx(state, state.now, 0)
+    losses = [
+        {
+            "id": loss.id,
+            "market": loss.market,
+            "asset": loss.asset,
+            "amount": f.amt(loss.amount, loss.asset),
+            "cause": loss.cause,
+            "at": loss.at,
+            "incident": loss.incident,
+            "allocation": {k: f.amt(v, loss.asset) for k, v in loss.allocation.items()},
+        }
+        for loss in state.losses
+    ]
+    layers: dict[str, Any] = {}
+    for lid, layer in sorted(state.layers.items()):
+        view = layer.view(state)
+        asset = view.get("asset") or layer.config.asset or ""
+        accounts = {}
+        for acct, a in view.get("accounts", {}).items():
+            dep = a.get("deposit", 0)
+            entry: dict[str, Any] = {
+                "deposit": f.bag(dep) if isinstance(dep, dict) else f.amt(dep, asset),
+                "shares": str(a.get("shares", 0)),
+                "gains": f.bag(a.get("gains", {})),
+            }
+            for extra in ("deposited", "withdrawn"):
+                if extra in a:
+                    entry[extra] = f.amt(a[extra], asset)
+            if "queued_shares" in a:
+                entry["queued_shares"] = str(a["queued_shares"])
+            accounts[acct] = entry
+        out: dict[str, Any] = {"kind": view["kind"], "total_assets": f.bag(view["total_assets"]), "accounts": accounts}
+        for key in ("total_shares", "queued_shares", "P", "scale", "epoch"):
+            if key in view:
+                out[key] = str(view[key])
+        if "total_deposits" in view:
+            out["total_deposits"] = f.amt(view["total_deposits"], asset)
+        layers[lid] = out
+    markets: dict[str, Any] = {}
+    for mid, market in sorted(state.markets.items()):
+        v = market.view(ctx)
+        d = market.debt_asset
+        markets[mid] = {
+            "kind": v["kind"],
+            "debt_asset": d,
+            "total_debt": f.amt(v["total_debt"], d),
+            "cash": f.amt(v["cash"], d),
+            "supply_assets": f.amt(v["supply_assets"], d),
+            "suppliers": {a: f.amt(x, d) for a, x in v["suppliers"].items()},
+            "bad_debt": f.amt(v["bad_debt"], d),
+            "socialized": f.amt(v["socialized"], d),
+            "unbacked": f.amt(v["unbacked"], d),
+            "interest": f.amt(v["interest"], d),
+            "positions": {
+                a: {
+                    "collateral": f.bag(p["collateral"]),
+                    "debt": f.amt(p["debt"], d),
+                    "health": None if p["health_bps"] is None else format_units(p["health_bps"], 4),
+                }
+                for a, p in v["positions"].items()
+            },
+        }
+    ledger: dict[str, dict[str, str]] = {}
+    for (acct, asset), amount in sorted(state.ledger.balances.items()):
+        if amount:
+            ledger.setdefault(acct, {})[asset] = f.amt(amount, asset)
+    policies = []
+    for pid, pol in sorted(state.policies.items()):
+        asset = state.layers[pol.pool].config.asset or ""
+        policies.append(
+            {
+                "id": pid,
+                "pool": pol.pool,
+                "owner": pol.owner,
+                "market": pol.market,
+                "causes": list(pol.causes),
+                "amount": f.amt(pol.amount, asset),
+                "start": pol.start,
+                "end": pol.end,
+                "premium": f.amt(pol.premium, asset),
+                "paid": f.amt(pol.paid, asset),
+            }
+        )
+    claims = []
+    for cid, cl in sorted(state.claims.items()):
+        pol = state.policies[cl.policy]
+        asset = state.layers[pol.pool].config.asset or ""
+        claims.append(
+            {
+                "id": cid,
+                "policy": cl.policy,
+                "claimant": cl.claimant,
+                "incident": cl.incident,
+                "loss": f.amt(cl.claimed, asset),
+                "status": cl.status,
+                "paid": f.amt(cl.paid, asset),
+                "assessor": cl.assessor,
+                "reason": cl.reason,
+            }
+        )
+    return {
+        "losses": losses,
+        "layers": layers,
+        "markets": markets,
+        "ledger": ledger,
+        "policies": policies,
+        "claims": claims,
+        "pnl": pnl_json(engine, f),
+    }
+
+
+def _apr(bps: int | None) -> str | None:
+    return None if bps is None else format_units(bps, 2) + "%"
+
+
+def pnl_json(engine: Engine, f: Formatter) -> dict[str, Any]:
+    raw = pnl.compute(engine.state)
+    stakers = {
+        lid: {
+            acct: {
+                **{k: f.amt(r[k], r["asset"]) for k in ("deposited", "withdrawn", "value", "pnl")},
+                **({"gains_value": f.amt(r["gains_value"], r["asset"])} if "gains_value" in r else {}),
+                "apr": _apr(r["apr_bps"]),
+            }
+            for acct, r in rows.items()
+        }
+        for lid, rows in raw["stakers"].items()
+    }
+    guarantors = {
+        lid: {
+            "guarantor": g["guarantor"],
+            "premiums_earned": f.amt(g["premiums_earned"], g["asset"]),
+            "losses_paid": f.amt(g["losses_paid"], g["asset"]),
+            "net": f.amt(g["net"], g["asset"]),
+            "lapsed": g["lapsed"],
+            "defaulted": g["defaulted"],
+        }
+        for lid, g in raw["guarantors"].items()
+    }
+    investors = {acct: {k: f.bag(v) for k, v in row.items()} for acct, row in sorted(raw["investors"].items())}
+    return {
+        "stakers": stakers,
+        "guarantors": guarantors,
+        "investors": investors,
+        "treasury": {k: f.bag(v) for k, v in raw["treasury"].items()},
+        "minted": f.bag(raw["minted"]),
+    }
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    engine = result.engine
+    body = state_json(engine)
+    return {
+        "name": result.scenario.name,
+        "state_hash": engine.state_hash(),
+        "events": [event_json(e) for e in engine.log],
+        **body,
+    }
+
+
+def _deposit_text(deposit: str | dict[str, str]) -> str:
+    if isinstance(deposit, str):
+        return deposit
+    return ", ".join(f"{x} {k}" for k, x in deposit.items())
+
+
+def print_summary(result: RunResult, console: Console) -> None:
+    engine = result.engine
+    data = state_json(engine)
+    console.print(
+        f"[bold]{result.scenario.name}[/bold]  steps: {len(result.scenario.spec.steps)}  "
+        f"events: {len(engine.log)}  state_hash: {engine.state_hash()[:16]}…"
+    )
+    if data["losses"]:
+        layer_ids = sorted(
+            {k for loss in data["losses"] for k in loss["allocation"]}, key=lambda k: list(engine.state.layers).index(k)
+        )
+        t = Table(title="Losses and who paid them")
+        for col in ("loss", "market", "cause", "asset", "amount", *layer_ids):
+            t.add_column(
+                col, justify="right" if col not in ("loss", "market", "cause", "asset") else "left", overflow="fold"
+            )
+        for loss in data["losses"]:
+            t.add_row(
+                loss["id"],
+                loss["market"],
+                loss["cause"],
+                loss["asset"],
+                loss["amount"],
+                *[loss["allocation"].get(k, "-") for k in layer_ids],
+            )
+        console.print(t)
+    else:
+        console.print("No losses.")
+    t = Table(title="Backstop layers")
+    for col in ("layer", "kind", "holds", "accounts"):
+        t.add_column(col)
+    for lid, layer in data["layers"].items():
+        holds = ", ".join(f"{v} {a}" for a, v in layer["total_assets"].items()) or "0"
+        accts = ", ".join(
+            f"{a}: {_deposit_text(v['deposit'])}"
+            + (f" (+{', '.join(f'{g} {x}' for x, g in v['gains'].items())})" if v["gains"] else "")
+            for a, v in layer["accounts"].items()
+        )
+        t.add_row(lid, layer["kind"], holds, accts or "-")
+    console.print(t)
+    if data["markets"]:
+        t = Table(title="Markets and positions")
+        for col in ("market", "account", "collateral", "debt", "health"):
+            t.add_column(col)
+        for mid, m in data["markets"].items():
+            t.add_row(
+                mid,
+                "(market)",
+                f"cash {m['cash']}",
+                f"{m['total_debt']} {m['debt_asset']}",
+                f"bad debt {m['bad_debt']}, socialized {m['socialized']}",
+            )
+            for acct, p in m["positions"].items():
+                coll = ", ".join(f"{v} {a}" for a, v in p["collateral"].items()) or "0"
+                t.add_row("", acct, coll, p["debt"], p["health"] or "-")
+        console.print(t)
+    if data["claims"]:
+        t = Table(title="Investor cover claims")
+        for col in ("claim", "policy", "claimant", "incident", "claimed", "status", "paid"):
+            t.add_column(col, overflow="fold")
+        for cl in data["claims"]:
+            t.add_row(cl["id"], cl["policy"], cl["claimant"], cl["incident"], cl["loss"], cl["status"], cl["paid"])
+        console.print(t)
+    p = data["pnl"]
+    t = Table(title="Who earned and who paid")
+    for col in ("who", "role", "detail", "P&L", "APR"):
+        t.add_column(col, overflow="fold")
+    for lid, rows in p["stakers"].items():
+        for acct, r in rows.items():
+            t.add_row(
+                acct,
+                f"staker in {lid}",
+                f"in {r['deposited']}, out {r['withdrawn']}, now {r['value']}",
+                r["pnl"],
+                r["apr"] or "-",
+            )
+    for lid, g in p["guarantors"].items():
+        state = "defaulted" if g["defaulted"] else ("lapsed" if g["lapsed"] else "active")
+        t.add_row(
+            g["guarantor"],
+            f"guarantor {lid} ({state})",
+            f"premiums {g['premiums_earned']}, paid {g['losses_paid']}",
+            g["net"],
+            "-",
+        )
+    for acct, r in p["investors"].items():
+        lost = ", ".join(f"{v} {a}" for a, v in r["losses"].items())
+        cov = ", ".join(f"{v} {a}" for a, v in r["covered"].items()) or "0"
+        unc = ", ".join(f"{v} {a}" for a, v in r["uncovered"].items())
+        t.add_row(acct, "investor", f"lost {lost}, covered {cov}", f"-{unc}", "-")
+    for lid, bag in p["treasury"].items():
+        t.add_row(lid, "treasury", "paid " + ", ".join(f"{v} {a}" for a, v in bag.items()), "", "-")
+    for token, amount in p["minted"].items():
+        t.add_row(token, "minted (dilution)", f"{amount} {token}", "", "-")
+    if t.row_count:
+        console.print(t)
+    if result.expected_errors:
+        console.print(f"{len(result.expected_errors)} step(s) failed as expected:")
+        for step, kind, msg in result.expected_errors:
+            console.print(f"  step {step}: {kind}: {msg}")
