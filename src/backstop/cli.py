@@ -108,4 +108,7 @@ _register_optional()
 
 
 def main() -> None:
+    from .runtime import tune_gc
+
+    tune_gc()
     app()

@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from .state import State
 
 
+_tuple_new = tuple.__new__
+"""`tuple.__new__(Event, fields)` skips the NamedTuple's generated `__new__` wrapper: events are
+built on every posting, and this is the engine's hottest allocation."""
+
+
 class Ctx:
     __slots__ = ("at", "events", "j", "seq0", "since", "state")
 
@@ -26,19 +31,24 @@ class Ctx:
         """The engine's time before this command (what `advance` accrues from)."""
 
     def emit(self, kind: str, data: dict[str, Any]) -> None:
-        self.events.append(Event(self.seq0 + len(self.events), self.at, kind, data))
+        events = self.events
+        events.append(_tuple_new(Event, (self.seq0 + len(events), self.at, kind, data)))
 
     def transfer(self, credit: str, debit: str, asset: str, amount: int, field: str = "amount") -> None:
         """Post a movement to the ledger and log it; zero amounts are a no-op."""
         if amount == 0:
             return
         self.state.ledger.transfer(self.j, credit, debit, asset, amount, field)
-        self.events.append(
-            Event(
-                self.seq0 + len(self.events),
-                self.at,
-                "posting",
-                {"debit": debit, "credit": credit, "asset": asset, "amount": amount},
+        events = self.events
+        events.append(
+            _tuple_new(
+                Event,
+                (
+                    self.seq0 + len(events),
+                    self.at,
+                    "posting",
+                    {"debit": debit, "credit": credit, "asset": asset, "amount": amount},
+                ),
             )
         )
 
