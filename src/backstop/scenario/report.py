@@ -14,7 +14,7 @@ from rich.table import Table
 from ..domain import pnl
 from ..domain.codec import command_to_dict
 from ..domain.context import Ctx
-from ..domain.money import format_units
+from ..domain.money import format_units, mul_div_down
 from ..engine import Engine
 from .runner import RunResult
 
@@ -89,6 +89,19 @@ def state_json(engine: Engine) -> dict[str, Any]:
         for key in ("total_shares", "queued_shares", "P", "scale", "epoch"):
             if key in view:
                 out[key] = str(view[key])
+        if "total_shares" in view:
+            # Share price relative to the first deposit's (1.000000 at launch; a slash lowers it,
+            # a reward raises it), rounded down like every redemption.
+            cfg = layer.config
+            held = state.ledger.balance(layer.account, asset) + cfg.virtual_assets
+            out["exchange_rate"] = format_units(
+                mul_div_down(
+                    held * cfg.virtual_shares,
+                    10**6,
+                    (int(view["total_shares"]) + cfg.virtual_shares) * cfg.virtual_assets,
+                ),
+                6,
+            )
         if "total_deposits" in view:
             out["total_deposits"] = f.amt(view["total_deposits"], asset)
         layers[lid] = out

@@ -1,0 +1,131 @@
+"""`backstop serve` and `backstop keys create`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+DEFAULT_DB = "sqlite:///backstop.db"
+DEMO_DB = "backstop-demo.db"
+FLAGSHIP = Path(__file__).resolve().parents[3] / "examples" / "flagship.yaml"
+FALLBACK = Path(__file__).resolve().parents[3] / "examples" / "liquity_stability_pool.yaml"
+
+
+def _db_url(db: str) -> str:
+    return db if "://" in db else f"sqlite:///{db}"
+
+
+def load_demo(service: Any, scenario_path: Path) -> int:
+    """Apply an example's commands through the service (durably); expected failures are skipped."""
+    from ..scenario.loader import load_scenario
+    from ..store.base import KeyRecord
+
+    system = KeyRecord("demo-loader", "", "admin", None)
+    applied = 0
+    for i, step in enumerate(load_scenario(scenario_path).steps):
+        if step.expect_error:
+            continue
+        status, body = service.execute(system, f"demo-{i}", f"demo-{i}", lambda _e, cmd=step.command: cmd)
+        if status != 200:
+            raise RuntimeError(f"demo step {step.index}: {body}")
+        applied += 1
+    return applied
+
+
+def demo_keys(service: Any, scenario_path: Path) -> dict[str, str]:
+    from .keys import new_key
+
+    wanted = {
+        "admin": None,
+        "risk": "risk-desk",
+        "oracle": "oracle",
+        "assessor": "assessor",
+        "staker": _first_account(service, "layers"),
+        "investor": _first_account(service, "policies") or "investor",
+        "guarantor": "reinsurer",
+    }
+    out = {}
+    for role, account in wanted.items():
+        token, record = new_key(role, account)
+        service.store.add_key(record)
+        out[f"{role}" + (f" ({account})" if account else "")] = token
+    return out
+
+
+def _first_account(service: Any, what: str) -> str | None:
+    state = service.engine.state
+    if what == "policies":
+        return next((p.owner for p in state.policies.values()), None)
+    for layer in state.layers.values():
+        shares = getattr(layer, "shares", None)
+        if shares:
+            return str(sorted(shares)[0])
+    return None
+
+
+def add_commands(app: typer.Typer) -> None:
+    keys_app = typer.Typer(help="API keys for the service.", no_args_is_help=True)
+    app.add_typer(keys_app, name="keys")
+
+    @app.command()
+    def serve(
+        db: str = typer.Option(DEFAULT_DB, "--db", help="SQLite file/URL or postgresql+psycopg://… URL"),
+        demo: bool = typer.Option(False, "--demo", help="Fresh SQLite file with the flagship example and demo keys"),
+        host: str = typer.Option("127.0.0.1", "--host"),
+        port: int = typer.Option(8000, "--port"),
+    ) -> None:
+        """Run the HTTP API and the dashboard (rebuilds the engine from the store first)."""
+        import uvicorn
+
+        from ..domain.errors import BackstopError
+        from ..store import open_store
+        from .app import create_app
+        from .service import RebuildMismatch, Service
+
+        console = Console(stderr=True)
+        if demo:
+            Path(DEMO_DB).unlink(missing_ok=True)
+            for suffix in ("-wal", "-shm"):
+                Path(DEMO_DB + suffix).unlink(missing_ok=True)
+            db = f"sqlite:///{DEMO_DB}"
+        try:
+            service = Service(open_store(_db_url(db)))
+        except (BackstopError, RebuildMismatch) as exc:
+            console.print(f"[red]error[/red]: {exc}")
+            raise typer.Exit(code=2) from None
+        if demo:
+            scenario = FLAGSHIP if FLAGSHIP.exists() else FALLBACK
+            n = load_demo(service, scenario)
+            keys = demo_keys(service, scenario)
+            console.print(f"demo: {n} commands of {scenario.name} loaded into {DEMO_DB}")
+            console.print("demo API keys (shown once):")
+            for who, token in keys.items():
+                console.print(f"  {who:28} {token}")
+            viewer = next(t for w, t in keys.items() if w.startswith("risk"))
+            console.print(f"\ndashboard: http://{host}:{port}/#key={viewer}")
+        console.print(f"API docs:  http://{host}:{port}/docs   state_hash {service.state_hash()[:16]}…")
+        uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+
+    @keys_app.command("create")
+    def create_key(
+        role: str = typer.Option(..., "--role", help="admin, risk, staker, investor, guarantor, assessor, oracle"),
+        account: str | None = typer.Option(None, "--account", help="The account this key acts for"),
+        db: str = typer.Option(DEFAULT_DB, "--db"),
+    ) -> None:
+        """Create an API key; the token is printed once and only its hash is stored."""
+        from ..domain.errors import BackstopError
+        from ..store import open_store
+        from .keys import new_key
+
+        try:
+            token, record = new_key(role, account)
+            store = open_store(_db_url(db))
+        except BackstopError as exc:
+            Console(stderr=True).print(f"[red]error[/red] ({exc.type}): {exc.message}")
+            raise typer.Exit(code=2) from None
+        store.add_key(record)
+        store.close()
+        typer.echo(token)

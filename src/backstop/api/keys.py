@@ -1,0 +1,49 @@
+"""API keys: a public id plus a secret; only a hash of the secret is stored.
+
+A token looks like `bsk_<id>_<secret>`; the secret has 256 bits of entropy, so a plain SHA-256
+(not a slow password hash) is the right tool, and it is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from ..domain.errors import BackstopError
+from ..store.base import KeyRecord
+
+ROLES = ("admin", "risk", "staker", "investor", "guarantor", "assessor", "oracle")
+
+
+class Unauthorized(BackstopError):
+    http_status = 401
+
+
+class Forbidden(BackstopError):
+    http_status = 403
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_key(role: str, account: str | None) -> tuple[str, KeyRecord]:
+    if role not in ROLES:
+        raise BackstopError("role", f"role: must be one of {', '.join(ROLES)}, got {role!r}")
+    key_id = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return f"bsk_{key_id}_{secret}", KeyRecord(key_id, _hash(secret), role, account)
+
+
+def parse_token(token: str) -> tuple[str, str]:
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != "bsk" or not parts[1] or not parts[2]:
+        raise Unauthorized("authorization", "authorization: malformed API key")
+    return parts[1], parts[2]
+
+
+def verify(record: KeyRecord | None, secret: str) -> KeyRecord:
+    if record is None or not hmac.compare_digest(record.secret_hash, _hash(secret)):
+        raise Unauthorized("authorization", "authorization: unknown or wrong API key")
+    return record

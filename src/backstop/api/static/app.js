@@ -1,0 +1,73 @@
+// backstop dashboard: plain JS, no build step. Reads /v1/state with the API key from the URL
+// (#key=...) or the input box, and redraws every few seconds when "live" is on.
+const $ = (id) => document.getElementById(id);
+const keyBox = $("key");
+const fromHash = new URLSearchParams(location.hash.slice(1)).get("key");
+keyBox.value = fromHash || localStorage.getItem("backstop-key") || "";
+keyBox.addEventListener("change", () => { localStorage.setItem("backstop-key", keyBox.value); refresh(); });
+
+async function api(path, opts = {}) {
+  const headers = { "Authorization": "Bearer " + keyBox.value, "Content-Type": "application/json", ...(opts.headers || {}) };
+  const r = await fetch(path, { ...opts, headers });
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.error ? `${body.error.type}: ${body.error.message}` : r.statusText);
+  return body;
+}
+
+const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+const fmt = (bag) => typeof bag === "string" ? bag : Object.entries(bag || {}).map(([a, v]) => `${v} ${a}`).join(", ") || "0";
+function rows(id, items) { $(id).querySelector("tbody").innerHTML = items.map((cells) => "<tr>" + cells.map((c) => `<td>${c}</td>`).join("") + "</tr>").join(""); }
+
+function waterfallSvg(loss) {
+  // One horizontal bar per layer, length proportional to what it paid of this loss.
+  const parts = Object.entries(loss.allocation);
+  const total = Number(loss.amount) || 1;
+  const h = 22 * parts.length + 8;
+  const bars = parts.map(([layer, v], i) => {
+    const w = Math.max(1, 300 * Number(v) / total);
+    const cls = layer === "socialize" || /rest|social/.test(layer) ? "bar-socialize" : "bar";
+    return `<text x="0" y="${22 * i + 18}">${esc(layer)}</text><rect class="${cls}" data-layer="${esc(layer)}" x="110" y="${22 * i + 6}" width="${w}" height="16"></rect><text x="${116 + w}" y="${22 * i + 18}">${esc(v)}</text>`;
+  }).join("");
+  return `<svg class="waterfall" width="520" height="${h}" role="img" aria-label="waterfall of ${esc(loss.id)}">${bars}</svg>`;
+}
+
+function healthSvg(positions) {
+  // Histogram of position health (buckets of 0.1 from 0.5 to 2.5+); red below 1.
+  const buckets = new Array(21).fill(0);
+  for (const p of Object.values(positions)) {
+    if (p.health === null) continue;
+    const i = Math.min(20, Math.max(0, Math.floor((Number(p.health) - 0.5) * 10)));
+    buckets[i] += 1;
+  }
+  const max = Math.max(1, ...buckets);
+  const bars = buckets.map((n, i) => `<rect class="${i < 5 ? "risky" : ""}" x="${i * 7}" y="${30 - 30 * n / max}" width="6" height="${30 * n / max}"></rect>`).join("");
+  return `<span class="health"><svg width="150" height="30">${bars}</svg></span>`;
+}
+
+async function refresh() {
+  if (!keyBox.value) { $("meta").textContent = "enter an API key"; return; }
+  try {
+    const s = await api("/v1/state");
+    $("meta").textContent = `t = ${s.now} s · state ${s.state_hash.slice(0, 12)}…`;
+    rows("layers", Object.entries(s.layers).map(([id, l]) => [esc(id), esc(l.kind), esc(fmt(l.total_assets)), esc(l.exchange_rate ?? "–"), esc(l.total_shares ?? "–"), esc(l.queued_shares ?? "–")]));
+    rows("markets", Object.entries(s.markets).map(([id, m]) => [esc(id), esc(m.kind), `${esc(m.total_debt)} ${esc(m.debt_asset)}`, esc(m.cash), esc(m.bad_debt), esc(m.socialized), healthSvg(m.positions) + ` ${Object.keys(m.positions).length} positions`]));
+    $("losses").innerHTML = s.losses.length ? s.losses.map((l) => `<div class="loss" data-loss="${esc(l.id)}"><b>${esc(l.id)}</b> ${esc(l.market)} · ${esc(l.cause)} · ${esc(l.amount)} ${esc(l.asset)}<br>${waterfallSvg(l)}</div>`).join("") : "no losses yet";
+    rows("claims", s.claims.map((c) => [esc(c.id), esc(c.policy), esc(c.claimant), esc(c.incident), esc(c.loss), esc(c.status), esc(c.paid), esc(c.assessor ?? "")]));
+    $("error").textContent = "";
+  } catch (e) { $("error").textContent = e.message; }
+}
+
+$("simrun").addEventListener("click", async () => {
+  try {
+    const job = await api("/v1/simulations", { method: "POST", body: JSON.stringify({ paths: 1000, horizon_days: 365 }), headers: { "Idempotency-Key": "dash-" + Date.now() } });
+    const poll = async () => {
+      const j = await api("/v1/simulations/" + job.id);
+      $("simout").textContent = j.status === "done" ? JSON.stringify(j.result, null, 2) : `${j.status} ${Math.round(100 * j.progress)}% ${j.error ?? ""}`;
+      if (j.status === "running") setTimeout(poll, 500);
+    };
+    poll();
+  } catch (e) { $("simout").textContent = e.message; }
+});
+
+refresh();
+setInterval(() => { if ($("live").checked) refresh(); }, 3000);

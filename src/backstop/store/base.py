@@ -1,0 +1,80 @@
+"""The store interface and the canonical encoding of events.
+
+An event is stored as canonical JSON (sorted keys, integers kept as JSON integers, which are
+exact in Python) so that a rebuilt engine can prove it derived byte-identical events.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..domain.codec import command_to_dict
+from ..domain.events import Event
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    key_id: str
+    idem_key: str
+    body_hash: str
+    status: int
+    response: str
+    """The JSON body returned the first time, replayed verbatim."""
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    key_id: str
+    secret_hash: str
+    role: str
+    account: str | None
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    seq: int
+    at: int
+    kind: str
+    data: str
+
+
+def encode_event(event: Event) -> StoredEvent:
+    data = dict(event.data)
+    if event.kind == "command":
+        data["command"] = command_to_dict(data["command"])
+    return StoredEvent(event.seq, event.at, event.kind, json.dumps(data, sort_keys=True, default=_default))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+class Store(Protocol):
+    def load_events(self) -> list[StoredEvent]: ...
+
+    def append(
+        self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idem: IdempotencyRecord | None
+    ) -> None:
+        """One transaction: the command's events, the balance projection rows it touched, and
+        its idempotency record. Raises if it could not be made durable."""
+        ...
+
+    def save_idempotency(self, idem: IdempotencyRecord) -> None: ...
+
+    def get_idempotency(self, key_id: str, idem_key: str) -> IdempotencyRecord | None: ...
+
+    def add_key(self, key: KeyRecord) -> None: ...
+
+    def get_key(self, key_id: str) -> KeyRecord | None: ...
+
+    def checkpoint(self, seq: int, state_hash: str) -> None: ...
+
+    def last_checkpoint(self) -> tuple[int, str] | None: ...
+
+    def balances(self) -> dict[tuple[str, str], int]: ...
+
+    def close(self) -> None: ...

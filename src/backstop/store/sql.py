@@ -1,0 +1,178 @@
+"""SQLite (default) and PostgreSQL event stores over SQLAlchemy Core.
+
+Durability rules (design §11): one command = one transaction; a 2xx answer is sent only after
+the commit returned. SQLite runs in WAL mode with `synchronous=FULL` and takes the write lock
+up front (`BEGIN IMMEDIATE`) so a transaction never fails half-way for want of it. PostgreSQL
+runs SERIALIZABLE and retries a transaction that lost a serialization race (SQLSTATE 40001) or
+a deadlock (40P01). One service process writes a database: on PostgreSQL an advisory lock held
+for the life of the store enforces it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, create_engine, event, insert, select, text, update
+from sqlalchemy.engine import Engine as SqlEngine
+from sqlalchemy.exc import DBAPIError
+
+from ..domain.errors import BackstopError
+from . import schema
+from .base import IdempotencyRecord, KeyRecord, StoredEvent
+
+T = TypeVar("T")
+RETRY_SQLSTATES = {"40001", "40P01"}
+ADVISORY_LOCK_KEY = 0x6261636B73746F70  # "backstop"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreError(BackstopError):
+    """The database refused or lost a write; the command was not applied."""
+
+    http_status = 503
+
+
+class StoreLocked(BackstopError):
+    http_status = 503
+
+
+def open_store(url: str | None) -> Any:
+    """`None` or `memory://` gives a memory store; anything else a SQL store."""
+    from .memory import MemoryStore
+
+    if url is None or url == "memory://":
+        return MemoryStore()
+    return SqlStore(url)
+
+
+class SqlStore:
+    def __init__(self, url: str, single_writer: bool = True) -> None:
+        self.url = url
+        self.dialect = "postgresql" if url.startswith("postgresql") else "sqlite"
+        if self.dialect == "sqlite":
+            self.engine: SqlEngine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_begin_immediate)
+        else:
+            self.engine = create_engine(url, isolation_level="SERIALIZABLE", pool_pre_ping=True)
+        self._lock_conn: Connection | None = None
+        self.migrate()
+        if single_writer and self.dialect == "postgresql":
+            self._take_writer_lock()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def migrate(self) -> None:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            alembic_command.upgrade(cfg, "head")
+
+    def _take_writer_lock(self) -> None:
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY}).scalar()
+        if not got:
+            conn.close()
+            raise StoreLocked("db", "db: another backstop service is already writing to this database")
+        self._lock_conn = conn
+
+    def close(self) -> None:
+        if self._lock_conn is not None:
+            self._lock_conn.close()
+            self._lock_conn = None
+        self.engine.dispose()
+
+    # -- transactions -------------------------------------------------------------------------
+    def _tx(self, work: Callable[[Connection], T], attempts: int = 8) -> T:
+        for attempt in range(attempts):
+            try:
+                with self.engine.begin() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+                if code in RETRY_SQLSTATES and attempt + 1 < attempts:
+                    time.sleep(0.005 * 2**attempt)
+                    continue
+                raise StoreError("db", f"db: write failed: {type(exc.orig).__name__}") from exc
+        raise StoreError("db", "db: write failed after retries")  # pragma: no cover
+
+    # -- events -------------------------------------------------------------------------------
+    def load_events(self) -> list[StoredEvent]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.events).order_by(schema.events.c.seq)).all()
+        return [StoredEvent(int(r.seq), int(r.at), r.kind, r.data) for r in rows]
+
+    def append(
+        self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idem: IdempotencyRecord | None
+    ) -> None:
+        def work(conn: Connection) -> None:
+            if events:
+                conn.execute(
+                    insert(schema.events),
+                    [{"seq": e.seq, "at": e.at, "kind": e.kind, "data": e.data} for e in events],
+                )
+            for (account, asset), amount in balances.items():
+                self._upsert_balance(conn, account, asset, amount)
+            if idem is not None:
+                conn.execute(insert(schema.idempotency).values(**idem.__dict__))
+
+        self._tx(work)
+
+    def _upsert_balance(self, conn: Connection, account: str, asset: str, amount: int) -> None:
+        t = schema.balances
+        done = conn.execute(update(t).where(t.c.account == account, t.c.asset == asset).values(amount=amount)).rowcount
+        if not done:
+            conn.execute(insert(t).values(account=account, asset=asset, amount=amount))
+
+    def balances(self) -> dict[tuple[str, str], int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(schema.balances)).all()
+        return {(r.account, r.asset): int(r.amount) for r in rows}
+
+    # -- idempotency --------------------------------------------------------------------------
+    def save_idempotency(self, idem: IdempotencyRecord) -> None:
+        self._tx(lambda conn: conn.execute(insert(schema.idempotency).values(**idem.__dict__)))
+
+    def get_idempotency(self, key_id: str, idem_key: str) -> IdempotencyRecord | None:
+        t = schema.idempotency
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t).where(t.c.key_id == key_id, t.c.idem_key == idem_key)).first()
+        return None if r is None else IdempotencyRecord(r.key_id, r.idem_key, r.body_hash, int(r.status), r.response)
+
+    # -- keys -----------------------------------------------------------------------------------
+    def add_key(self, key: KeyRecord) -> None:
+        self._tx(lambda conn: conn.execute(insert(schema.api_keys).values(**key.__dict__)))
+
+    def get_key(self, key_id: str) -> KeyRecord | None:
+        t = schema.api_keys
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t).where(t.c.key_id == key_id)).first()
+        return None if r is None else KeyRecord(r.key_id, r.secret_hash, r.role, r.account)
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def checkpoint(self, seq: int, state_hash: str) -> None:
+        self._tx(lambda conn: conn.execute(insert(schema.checkpoints).values(seq=seq, state_hash=state_hash)))
+
+    def last_checkpoint(self) -> tuple[int, str] | None:
+        t = schema.checkpoints
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t).order_by(t.c.seq.desc()).limit(1)).first()
+        return None if r is None else (int(r.seq), r.state_hash)
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
