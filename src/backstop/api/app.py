@@ -143,8 +143,10 @@ def create_app(
                 else:
                     payload.pop("assessor", None)
                     payload[binding] = key.account
-            elif binding in ("keeper",) and key.account:
+            elif binding == "keeper" and key.account:
                 payload.setdefault("keeper", key.account)
+            elif binding == "assessor":
+                payload.setdefault("assessor", key.account or "admin")
 
             def build(engine: Engine) -> Any:
                 return LiveBuilder(engine).command(verb, payload)

@@ -1,0 +1,107 @@
+"""Durable storage on SQLite and PostgreSQL (design §11): one command = one transaction, a 2xx
+means durable, a restart rebuilds the very same state, amounts are exact."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backstop.api.service import RebuildMismatch, Service
+from backstop.domain import commands as c
+from backstop.domain.errors import InsufficientFunds
+from backstop.store import SqlStore
+from backstop.store.sql import StoreLocked
+
+from .conftest import Api
+
+
+def test_commands_are_durable_and_a_restart_rebuilds_the_same_state(api: Api, db_url: str) -> None:
+    r = api.post("/v1/deposit", {"layer": "sp", "account": "bob", "amount": "12.5"})
+    assert r.status_code == 200, r.text
+    live = api.service.state_hash()
+    events = len(api.service.engine.log)
+    api.store.close()
+    restarted = Service(SqlStore(db_url))
+    assert restarted.state_hash() == live
+    assert len(restarted.engine.log) == events
+    restarted.store.close()
+
+
+def test_a_refused_command_writes_nothing(api: Api) -> None:
+    before_hash, before_rows = api.service.state_hash(), len(api.store.load_events())
+    r = api.post("/v1/withdraw", {"layer": "sp", "account": "nobody", "amount": "1"})
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["type"] == InsufficientFunds.__name__
+    assert api.service.state_hash() == before_hash
+    assert len(api.store.load_events()) == before_rows
+
+
+def test_amounts_beyond_64_bits_are_stored_exactly(api: Api, db_url: str) -> None:
+    huge = "123456789012345678901234567.123456789012345678"  # 1.2e44 base units of an 18-decimal asset
+    units = int(huge.replace(".", ""))
+    key = ("layer:sp:assets", "LUSD")
+    before = api.service.engine.state.ledger.balance(*key)
+    assert api.post("/v1/deposit", {"layer": "sp", "account": "bob", "amount": huge}).status_code == 200
+    assert api.store.balances()[key] == before + units  # the projection row (NUMERIC(78,0) / TEXT)
+    api.store.close()
+    assert Service(SqlStore(db_url)).engine.state.ledger.balance(*key) == before + units
+
+
+class FailingStore:
+    """Wraps a store; its next append fails like a lost database connection."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.fail_next = False
+
+    def append(self, *args: Any) -> None:
+        if self.fail_next:
+            self.fail_next = False
+            from backstop.store.sql import StoreError
+
+            raise StoreError("db", "db: connection lost")
+        self.inner.append(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_when_the_commit_fails_memory_does_not_run_ahead_of_disk(tmp_path: Any) -> None:
+    store = FailingStore(SqlStore(f"sqlite:///{tmp_path / 'f.db'}"))
+    service = Service(store)
+    from backstop.store.base import KeyRecord
+
+    admin = KeyRecord("t", "", "admin", None)
+    assert service.execute(admin, "a", "a", lambda e: c.AddAsset(0, "USDC", 6))[0] == 200
+    before = service.state_hash()
+    store.fail_next = True
+    status, body = service.execute(admin, "b", "b", lambda e: c.AddAsset(0, "ETH", 18))
+    assert status == 503 and body["error"]["field"] == "db"
+    assert service.state_hash() == before
+    # the retry with the same idempotency key is not poisoned by the failure
+    assert service.execute(admin, "b", "b", lambda e: c.AddAsset(0, "ETH", 18))[0] == 200
+    assert Service(SqlStore(f"sqlite:///{tmp_path / 'f.db'}")).state_hash() == service.state_hash()
+
+
+def test_a_tampered_log_is_refused_on_start(sqlite_api: Api, tmp_path: Any) -> None:
+    from sqlalchemy import text
+
+    with sqlite_api.store.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE events SET data = replace(data, '\"amount\": 100', '\"amount\": 101') WHERE kind='posting'")
+        )
+    url = sqlite_api.store.url
+    sqlite_api.store.close()
+    with pytest.raises(RebuildMismatch):
+        Service(SqlStore(url))
+
+
+def test_postgresql_allows_one_writer_only(pg_url: str) -> None:
+    first = SqlStore(pg_url)
+    try:
+        with pytest.raises(StoreLocked):
+            SqlStore(pg_url)
+    finally:
+        first.close()
+    SqlStore(pg_url).close()  # the lock is released with the first store
