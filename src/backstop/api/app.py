@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain import commands as c
@@ -39,6 +40,34 @@ OWNERS = frozenset({"staker", "guarantor", "investor"})
 
 class RateLimited(BackstopError):
     http_status = 429
+
+
+class ErrorDetail(BaseModel):
+    type: str
+    message: str
+    field: str | None
+
+
+class ErrorBody(BaseModel):
+    """Every error, whatever its status: `{"error": {"type", "message", "field"}}`."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (400, "Bad request"),
+        (401, "Missing or wrong API key"),
+        (403, "The key's role or account may not do this"),
+        (404, "Unknown asset, layer, market, account, policy, claim or incident"),
+        (409, "Refused by the engine's rules, or an idempotency key reused with another body"),
+        (413, "Body too large"),
+        (422, "Malformed input: wrong type, missing field, bad amount"),
+        (429, "Rate limit; see Retry-After"),
+        (503, "The database could not make the command durable; nothing was applied"),
+    )
+}
 
 
 # verb -> (body model, roles besides admin, how the caller's account binds the command)
@@ -76,6 +105,7 @@ def create_app(
         title="backstop",
         version="0.1.0",
         description="Exact DeFi backstop engine as a service: layers, markets, losses, cover and claims.",
+        responses=ERROR_RESPONSES,
     )
     app.state.service = service
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
@@ -220,13 +250,15 @@ def create_app(
     def state(key: KeyRecord = Depends(caller)) -> dict[str, Any]:
         return snapshot(key)
 
-    for part in ("layers", "markets", "losses", "claims", "policies", "ledger"):
-
-        def read_part(key: KeyRecord = Depends(caller), _part: str = part) -> Any:
-            return service.read(lambda e: state_json(e)[_part])
+    def add_part(part: str) -> None:
+        def read_part(key: KeyRecord = Depends(caller)) -> Any:
+            return service.read(lambda e: state_json(e)[part])
 
         read_part.__name__ = f"read_{part}"
         app.get(f"/v1/{part}", tags=["reads"])(read_part)
+
+    for part in ("layers", "markets", "losses", "claims", "policies", "ledger"):
+        add_part(part)
 
     @app.get("/v1/pnl", tags=["reads"])
     def pnl(key: KeyRecord = Depends(caller)) -> dict[str, Any]:
