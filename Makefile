@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/backstop run examples/liquity_stability_pool.yaml --check
+	$(BIN)/backstop run examples/flagship.yaml --check
+	$(BIN)/backstop serve --demo
 
 services:
 	@bash scripts/services.sh

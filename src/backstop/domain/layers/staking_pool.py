@@ -130,8 +130,15 @@ class ShareVault(Layer):
         ctx.emit("withdraw_cancelled", {"layer": self.id, "account": account, "shares": old.shares})
 
     def withdraw(self, ctx: Ctx, account: str, shares: int | None, amount: int | None) -> None:
-        n = self._shares_arg(ctx, account, shares, amount)
         owned = self.shares.get(account, 0)
+        if shares is None and amount is None:
+            # "Withdraw what I asked for" (or everything, where no request is needed).
+            pending = self.requests.get(account)
+            n = pending.shares if pending is not None else owned
+            if n == 0:
+                raise InsufficientFunds("shares", f"shares: {account} holds no shares of {self.id}")
+        else:
+            n = self._shares_arg(ctx, account, shares, amount)
         if n > owned:
             raise InsufficientFunds("shares", f"shares: {account} owns {owned} shares of {self.id}, asked {n}")
         req = self.requests.get(account)
