@@ -112,3 +112,7 @@ def main() -> None:
 
     tune_gc()
     app()
+
+
+if __name__ == "__main__":
+    main()

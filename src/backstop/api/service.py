@@ -23,7 +23,6 @@ from ..engine import Engine
 from ..scenario.report import event_json
 from ..store.base import IdempotencyRecord, KeyRecord, Store, encode_event
 
-
 T = TypeVar("T")
 
 
