@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from backstop.api.app import create_app  # noqa: F401  (imported for the server helper)
-from backstop.api.cli import FLAGSHIP, load_demo
+from backstop.api.cli import FLAGSHIP
 from backstop.api.keys import new_key
 from backstop.api.service import Service
 from backstop.domain.invariants import check
