@@ -15,7 +15,7 @@ policy never pays twice for one incident.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from .commands import CAUSES, AssessClaim, BuyCover, FileClaim
 from .context import Ctx
@@ -49,9 +49,20 @@ class Policy:
     paid: int = 0
 
     def to_dict(self) -> dict[str, object]:
-        d = asdict(self)
-        d["causes"] = list(self.causes)
-        return d
+        # Built field by field: `dataclasses.asdict` deep-copies, and state hashing calls this
+        # for every policy.
+        return {
+            "id": self.id,
+            "pool": self.pool,
+            "owner": self.owner,
+            "market": self.market,
+            "causes": list(self.causes),
+            "amount": self.amount,
+            "start": self.start,
+            "end": self.end,
+            "premium": self.premium,
+            "paid": self.paid,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +79,18 @@ class Claim:
     reason: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        return {
+            "id": self.id,
+            "policy": self.policy,
+            "claimant": self.claimant,
+            "incident": self.incident,
+            "claimed": self.claimed,
+            "filed_at": self.filed_at,
+            "status": self.status,
+            "paid": self.paid,
+            "assessor": self.assessor,
+            "reason": self.reason,
+        }
 
 
 def _pool(ctx: Ctx, pool_id: str) -> CoverPool:

@@ -6,6 +6,8 @@ a bug in the engine, never a user error, so it is reported separately from Backs
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from .layers.stability_pool import StabilityPool
 from .layers.staking_pool import ShareVault
 from .state import State
@@ -15,7 +17,13 @@ class InvariantViolation(AssertionError):
     pass
 
 
-def check(state: State) -> list[str]:
+def check(state: State, losses_from: int = 0, policy_ids: Iterable[str] | None = None) -> list[str]:
+    """Every violation found.
+
+    Long random runs check after every command, so two parts can be narrowed to what the
+    command could have changed: `losses_from` skips losses already checked (an allocation is
+    final once recorded) and `policy_ids` limits the cover check to the policies it touched.
+    """
     out: list[str] = []
     ledger = state.ledger
     for asset, total in ledger.totals().items():
@@ -47,7 +55,7 @@ def check(state: State) -> list[str]:
                 held = ledger.balance(layer.account, asset)
                 if gains > held:
                     out.append(f"{lid}: {asset} gains owed {gains} > held {held}")
-    for loss in state.losses:
+    for loss in state.losses[losses_from:]:
         if sum(loss.allocation.values()) != loss.amount or any(v < 0 for v in loss.allocation.values()):
             out.append(f"{loss.id}: allocation {loss.allocation} does not sum to {loss.amount}")
     for mid, market in state.markets.items():
@@ -65,8 +73,10 @@ def check(state: State) -> list[str]:
             out.append(f"{mid}: Σ scaled debt != total")
         if sum(market.supply_shares.values()) != market.supply_shares_total:
             out.append(f"{mid}: Σ supply shares != total")
-    for pid, policy in state.policies.items():
-        if getattr(policy, "paid", 0) > getattr(policy, "amount", 0):
+    policies = state.policies
+    for pid in policies if policy_ids is None else policy_ids:
+        policy = policies[pid]
+        if policy.paid > policy.amount:
             out.append(f"{pid}: paid more than its cover")
     return out
 
