@@ -290,8 +290,8 @@ class Fuzzer:
                         raise AssertionError(f"command {i} ({cmd}) failed but changed the state") from None
             stats.losses += len(engine.state.losses) - losses_before
             if check_invariants:
-                touched = {
-                    e.data.get("policy") or e.data.get("id")
+                touched: set[str] = {
+                    str(e.data.get("policy") or e.data.get("id"))
                     for e in engine.log[log_before:]
                     if e.kind in ("claim_paid", "cover_bought")
                 }
