@@ -50,6 +50,9 @@ class Service:
         self.lock = threading.RLock()
         self.checkpoint_every = checkpoint_every
         self.rebuild()
+        # The service is the only writer, so an in-memory index of used idempotency keys answers
+        # the common case (a new key) without a database round trip; a hit reads the stored answer.
+        self.idem_index: dict[tuple[str, str], str] = store.idempotency_keys()
 
     def rebuild(self) -> None:
         stored = self.store.load_events()
@@ -82,7 +85,9 @@ class Service:
     ) -> tuple[int, dict[str, Any]]:
         """Apply one command built from the live engine (so amounts use its assets' decimals)."""
         with self.lock:
-            seen = self.store.get_idempotency(key.key_id, idem_key)
+            seen = (
+                self.store.get_idempotency(key.key_id, idem_key) if (key.key_id, idem_key) in self.idem_index else None
+            )
             if seen is not None:
                 if seen.body_hash != digest:
                     raise Conflict(
@@ -105,6 +110,7 @@ class Service:
                                 touched[k] = balances.get(k, 0)
                     record = IdempotencyRecord(key.key_id, idem_key, digest, 200, text)
                     self.store.append([encode_event(e) for e in events], touched, record)
+                    self.idem_index[(key.key_id, idem_key)] = digest
                     answer["body"] = body
 
                 self.engine.apply(command, commit_hook=commit)
@@ -114,6 +120,7 @@ class Service:
                     self.store.save_idempotency(
                         IdempotencyRecord(key.key_id, idem_key, digest, status, json.dumps(body))
                     )
+                    self.idem_index[(key.key_id, idem_key)] = digest
                 return status, body
             if self.engine.commands_applied % self.checkpoint_every == 0:
                 self.store.checkpoint(len(self.engine.log) - 1, self.engine.state_hash())

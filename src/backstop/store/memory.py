@@ -27,6 +27,9 @@ class MemoryStore:
     def save_idempotency(self, idem: IdempotencyRecord) -> None:
         self.idem[(idem.key_id, idem.idem_key)] = idem
 
+    def idempotency_keys(self) -> dict[tuple[str, str], str]:
+        return {k: v.body_hash for k, v in self.idem.items()}
+
     def get_idempotency(self, key_id: str, idem_key: str) -> IdempotencyRecord | None:
         return self.idem.get((key_id, idem_key))
 

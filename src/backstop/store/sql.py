@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, create_engine, event, insert, select, text, update
+from sqlalchemy import Connection, create_engine, event, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import DBAPIError
 
@@ -61,6 +63,11 @@ class SqlStore:
         else:
             self.engine = create_engine(url, isolation_level="SERIALIZABLE", pool_pre_ping=True)
         self._lock_conn: Connection | None = None
+        insert_fn = pg_insert if self.dialect == "postgresql" else sqlite_insert
+        stmt = insert_fn(schema.balances)
+        self._upsert = stmt.on_conflict_do_update(
+            index_elements=["account", "asset"], set_={"amount": stmt.excluded.amount}
+        )
         self.migrate()
         if single_writer and self.dialect == "postgresql":
             self._take_writer_lock()
@@ -116,18 +123,15 @@ class SqlStore:
                     insert(schema.events),
                     [{"seq": e.seq, "at": e.at, "kind": e.kind, "data": e.data} for e in events],
                 )
-            for (account, asset), amount in balances.items():
-                self._upsert_balance(conn, account, asset, amount)
+            if balances:
+                conn.execute(
+                    self._upsert,
+                    [{"account": a, "asset": s, "amount": v} for (a, s), v in balances.items()],
+                )
             if idem is not None:
                 conn.execute(insert(schema.idempotency).values(**idem.__dict__))
 
         self._tx(work)
-
-    def _upsert_balance(self, conn: Connection, account: str, asset: str, amount: int) -> None:
-        t = schema.balances
-        done = conn.execute(update(t).where(t.c.account == account, t.c.asset == asset).values(amount=amount)).rowcount
-        if not done:
-            conn.execute(insert(t).values(account=account, asset=asset, amount=amount))
 
     def balances(self) -> dict[tuple[str, str], int]:
         with self.engine.connect() as conn:
@@ -137,6 +141,13 @@ class SqlStore:
     # -- idempotency --------------------------------------------------------------------------
     def save_idempotency(self, idem: IdempotencyRecord) -> None:
         self._tx(lambda conn: conn.execute(insert(schema.idempotency).values(**idem.__dict__)))
+
+    def idempotency_keys(self) -> dict[tuple[str, str], str]:
+        """Every (API key, Idempotency-Key) -> body hash, for the service's in-memory index."""
+        t = schema.idempotency
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.key_id, t.c.idem_key, t.c.body_hash)).all()
+        return {(r.key_id, r.idem_key): r.body_hash for r in rows}
 
     def get_idempotency(self, key_id: str, idem_key: str) -> IdempotencyRecord | None:
         t = schema.idempotency
