@@ -1,0 +1,60 @@
+"""One chunk of paths: the unit of work, seeding and parallelism.
+
+`paths` are cut into chunks of `chunk_paths` (the last one shorter); chunk i draws only from
+`SeedSequence(seed).spawn(n_chunks)[i]`, and results are put back in chunk order before any
+statistic is computed, so the numbers are bit-identical whatever runs the chunks (inline, local
+processes, Dask) and with how many workers.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .model import SimModel
+from .waterfall import Outcome, run_backstop
+from .world import KIND_LIQUIDATION, World, simulate_world
+
+
+def chunk_sizes(paths: int, chunk_paths: int) -> list[int]:
+    full, rest = divmod(paths, chunk_paths)
+    return [chunk_paths] * full + ([rest] if rest else [])
+
+
+@dataclass
+class ChunkResult:
+    index: int
+    n_paths: int
+    outcome: Outcome
+    sample_prices: np.ndarray | None
+    """(simulated assets, kept paths, steps + 1) prices of the chunk's first paths."""
+    sample_liquidations: np.ndarray | None
+    """(k, 3) rows (path, step, book) of the kept paths' liquidation settlements."""
+    seconds: float
+
+
+def run_chunk(model: SimModel, index: int, n_paths: int, keep_paths: int = 0) -> ChunkResult:
+    t0 = time.perf_counter()
+    world = simulate_world(model, index, n_paths, keep_paths)
+    outcome = run_backstop(model, world)
+    marks = None
+    if keep_paths > 0:
+        sel = (world.ev_kind == KIND_LIQUIDATION) & (world.ev_path < keep_paths)
+        marks = np.stack([world.ev_path[sel], world.ev_step[sel], world.ev_ref[sel]], axis=1)
+    return ChunkResult(index, n_paths, outcome, world.sample_prices, marks, time.perf_counter() - t0)
+
+
+def world_chunk(model: SimModel, index: int, n_paths: int) -> World:
+    """Phase A only (for sizing: the world does not depend on the layer being sized)."""
+    return simulate_world(model, index, n_paths)
+
+
+def combine(outcomes: list[Outcome]) -> Outcome:
+    """Concatenate chunk outcomes in chunk order."""
+    return Outcome(**{f.name: np.concatenate([getattr(o, f.name) for o in outcomes]) for f in fields(Outcome)})
+
+
+def backstop_all(model: SimModel, worlds: list[World]) -> Outcome:
+    return combine([run_backstop(model, w) for w in worlds])

@@ -1,0 +1,136 @@
+"""Liquidation of bucketed books, vectorized over paths (design §5, the engine's `liquidate`).
+
+Triggers. A bucket is liquidated the first step the oracle price is below its liquidation
+price. With buckets sorted by liquidation price, the buckets triggered by a step are a range
+(k_before, k_after] of the book, found from the running minimum of the oracle price: only steps
+that set a new minimum can trigger anything, so only those are searched.
+
+Settlement (one call of the engine's `liquidate` per position, summed over the range):
+
+* a stability pool first in the waterfall absorbs up to its deposits, pro rata over the range,
+  and takes the same share of the collateral (Liquity offset);
+* the rest is sold: a position is "under water" when its collateral at the oracle price, less
+  the keeper's bonus, does not cover its debt (C·p/(1+b) < D); the engine then seizes all of its
+  collateral and the debt left is bad debt, D − C·q with q = p·(1 − impact)/(p_debt·(1 + b));
+  a position above water is closed (the engine leaves it with its residual debt·impact and the
+  collateral not seized, which still covers it);
+* impact = min(max_impact, k · value sold / depth) on the value sold in the step by the whole
+  book, so liquidations that land together share the depth (a cascade). The engine prices one
+  call at a time; with one position per book and step both agree exactly (tested);
+* `liquidation_fee_bps` of the keeper's bonus goes to the fee layer, as in the engine.
+
+`keeper_delay_steps` is the time between trigger and settlement: the liquidation is committed
+when triggered (Maker's `bark` starts an auction that runs to its end) and settles at the market
+price d steps later. With d = 0 it is the engine's atomic `liquidate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .positions import Book
+
+
+@dataclass(frozen=True)
+class NewMinima:
+    """Entries (path, column) where the oracle's running minimum falls, and the minimum there."""
+
+    rows: np.ndarray
+    cols: np.ndarray
+    values: np.ndarray
+
+
+def new_minima(oracle: np.ndarray, log_p0: float) -> NewMinima:
+    running = np.minimum.accumulate(oracle, axis=1)
+    np.minimum(running, log_p0, out=running)
+    mask = np.empty(running.shape, dtype=bool)
+    np.less(running[:, 0], log_p0, out=mask[:, 0])
+    np.less(running[:, 1:], running[:, :-1], out=mask[:, 1:])
+    rows, cols = np.nonzero(mask)
+    return NewMinima(rows, cols, running[rows, cols])
+
+
+@dataclass(frozen=True)
+class Triggers:
+    path: np.ndarray
+    step: np.ndarray
+    """Step of the trigger (0 = already liquidatable at the start)."""
+    k_before: np.ndarray
+    k_after: np.ndarray
+
+
+def triggers(book: Book, minima: NewMinima | None, log_p0: float, n_paths: int) -> Triggers:
+    """Bucket ranges triggered per path and step; `minima` None means the price never moves."""
+    k0 = int(np.searchsorted(book.neg_log_liq, -log_p0, side="left"))
+    parts_p, parts_s, parts_b, parts_a = [], [], [], []
+    if k0 > 0:
+        parts_p.append(np.arange(n_paths))
+        parts_s.append(np.zeros(n_paths, dtype=np.int64))
+        parts_b.append(np.zeros(n_paths, dtype=np.int64))
+        parts_a.append(np.full(n_paths, k0, dtype=np.int64))
+    if minima is not None and len(minima.rows):
+        k = np.searchsorted(book.neg_log_liq, -minima.values, side="left")
+        before = np.empty_like(k)
+        before[1:] = k[:-1]
+        first = np.ones(len(k), dtype=bool)
+        first[1:] = minima.rows[1:] != minima.rows[:-1]
+        before[first] = k0
+        sel = k > before
+        parts_p.append(minima.rows[sel])
+        parts_s.append(minima.cols[sel] + 1)
+        parts_b.append(before[sel])
+        parts_a.append(k[sel])
+    if not parts_p:
+        z = np.zeros(0, dtype=np.int64)
+        return Triggers(z, z, z, z)
+    return Triggers(*(np.concatenate(x).astype(np.int64) for x in (parts_p, parts_s, parts_b, parts_a)))
+
+
+@dataclass(frozen=True)
+class Settlement:
+    debt: np.ndarray
+    """Debt liquidated (absorbed by the stability pool or repaid by the sale, or bad)."""
+    absorbed: np.ndarray
+    """Debt absorbed by the stability pool."""
+    collateral_to_pool: np.ndarray
+    """Collateral tokens the stability pool receives."""
+    bad_debt: np.ndarray
+    fee: np.ndarray
+    """Liquidation fee to the fee layer, loss-asset units."""
+    impact: np.ndarray
+
+
+def settle(
+    book: Book, k_before: np.ndarray, k_after: np.ndarray, price: np.ndarray, pool_deposits: np.ndarray | None
+) -> Settlement:
+    """Settle bucket ranges at `price` (collateral, quote units); the pool absorbs first if given."""
+    cd, cc = book.cum_debt, book.cum_coll
+    debt = cd[k_after] - cd[k_before]
+    coll = cc[k_after] - cc[k_before]
+    if pool_deposits is not None:
+        absorbed = np.minimum(debt, pool_deposits)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(debt > 0, absorbed / debt, 0.0)
+    else:
+        absorbed = np.zeros_like(debt)
+        frac = np.zeros_like(debt)
+    sold = 1.0 - frac
+    pd, bonus = book.debt_price, book.bonus
+    q_whole = price / (pd * (1.0 + bonus))
+    m = np.searchsorted(book.neg_ratio, -q_whole, side="left")
+    m = np.clip(m, k_before, k_after)
+    debt_under = cd[m] - cd[k_before]
+    coll_under = cc[m] - cc[k_before]
+    debt_above = cd[k_after] - cd[m]
+    value_sold = sold * (price * coll_under + (1.0 + bonus) * pd * debt_above)
+    if book.depth_value > 0:
+        impact = np.minimum(book.max_impact, book.impact_k * value_sold / book.depth_value)
+    else:
+        impact = np.zeros_like(value_sold)
+    q = price * (1.0 - impact) / (pd * (1.0 + bonus))
+    bad = sold * np.maximum(0.0, debt_under - q * coll_under)
+    proceeds = value_sold * (1.0 - impact) / pd
+    fee = book.fee * proceeds * bonus / (1.0 + bonus)
+    return Settlement(debt, absorbed, frac * coll, bad, fee, impact)

@@ -1,0 +1,548 @@
+"""Compile a scenario into the risk lab's model: the state its steps leave, plus `simulation:`.
+
+The scenario's steps run through the exact engine first (design §10: "the simulation starts from
+the state the scenario's steps leave"), so layer balances, staked shares, stability-pool deposits
+and positions are the engine's own. The model is then plain floats and NumPy arrays in whole
+tokens, picklable, so it can be shipped once to every worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..domain.errors import InvalidConfig
+from ..domain.money import BPS, WAD
+from ..scenario.loader import Scenario, load_scenario
+from ..scenario.runner import run as run_scenario
+from .config import SimulationSpec, parse_simulation
+from .positions import Book, RawPositions, bucket, generate, read_csv
+from .prices import PriceModel, compile_prices
+
+POSITIONS_STREAM = 0x5051_7053
+"""Entropy word that separates the position generator's stream from the chunks' streams."""
+
+SIZEABLE = {
+    "insurance_fund": "balance of the layer's asset",
+    "treasury": "balance of the layer's asset",
+    "staking_pool": "staked assets (share price kept)",
+    "cover_pool": "pool assets (share price kept)",
+    "stability_pool": "deposits",
+    "guarantor": "limit",
+    "mint": "cap in governance tokens",
+}
+
+
+@dataclass(frozen=True)
+class LayerSim:
+    id: str
+    kind: str
+    asset: int = -1
+    """Index of the layer's asset in the model's asset list (-1: none)."""
+    cap: float = math.inf
+    """Per-event cap in loss-asset units (insurance fund max_payout_per_event, treasury cap)."""
+    swap: bool = False
+    haircut: float = 0.0
+    balances: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Insurance fund / treasury holdings per asset at the start."""
+    assets0: float = 0.0
+    shares0: float = 0.0
+    max_slash: float = 1.0
+    min_remaining: float = 0.0
+    reward_apr: float = 0.0
+    """Emissions per year as a fraction of the start assets."""
+    withdraw_delay_steps: int = 0
+    deposits0: float = 0.0
+    attachment: float = 0.0
+    limit: float = 0.0
+    aggregate_limit: float = math.inf
+    premium_rate: float = 0.0
+    """Premium per year as a fraction of the limit."""
+    payer: int = -1
+    collateral0: float = 0.0
+    lapsed0: bool = False
+    defaulted0: bool = False
+    default_probability: float = 0.0
+    created_at: int = 0
+    year0: int = 0
+    paid_this_year0: float = 0.0
+    """Guarantor: when the layer was added, and its aggregate-limit year and use at the start."""
+    mint_cap: float = math.inf
+    minted0: float = 0.0
+    discount: float = 0.0
+
+
+@dataclass(frozen=True)
+class MarketSim:
+    id: str
+    kind: str
+    waterfall: tuple[int, ...]
+    fee_layer: int
+    """Layer that receives liquidation fees (-1: none)."""
+    stability_pool: int
+    """The stability pool that absorbs liquidations first (-1: none)."""
+    tvl: float
+
+
+@dataclass(frozen=True)
+class IncidentSim:
+    market: int
+    per_horizon: float
+    """Expected incidents over the horizon."""
+    dist: str
+    median_fraction: float
+    sigma: float
+    min_fraction: float
+    alpha: float
+    max_fraction: float
+    cause: str
+    tvl: float
+
+
+@dataclass(frozen=True)
+class RunSim:
+    price_row: int
+    log_trigger: float
+    """Run when log(price / running peak) ≤ this."""
+    fraction: float
+    queued_trigger: float | None
+
+
+@dataclass(frozen=True)
+class SimModel:
+    name: str
+    assets: tuple[str, ...]
+    decimals: tuple[int, ...]
+    prices0: np.ndarray
+    price_rows: np.ndarray
+    """(n_assets,) row of each asset in the simulated price array, -1 when its price is fixed."""
+    prices: PriceModel
+    horizon_days: int
+    steps_per_day: int
+    n_steps: int
+    step_seconds: int
+    start_at: int
+    """Engine time (seconds) the simulation starts at: the time of the scenario's last step."""
+    chunk_paths: int
+    loss_asset: int
+    layers: tuple[LayerSim, ...]
+    markets: tuple[MarketSim, ...]
+    books: tuple[Book, ...]
+    keeper_delay_steps: int
+    outages_per_horizon: float
+    outage_mean_steps: float
+    incidents: tuple[IncidentSim, ...]
+    run: RunSim | None
+    seed: int
+    spec: SimulationSpec
+
+    @property
+    def dt_years(self) -> float:
+        return 1.0 / (365.0 * self.steps_per_day)
+
+    @property
+    def horizon_years(self) -> float:
+        return self.horizon_days / 365.0
+
+    @property
+    def loss_asset_name(self) -> str:
+        return self.assets[self.loss_asset]
+
+    def layer_index(self, layer_id: str, field: str = "layer") -> int:
+        for i, layer in enumerate(self.layers):
+            if layer.id == layer_id:
+                return i
+        known = ", ".join(layer.id for layer in self.layers)
+        raise InvalidConfig(field, f"{field}: unknown layer {layer_id!r} (layers: {known})")
+
+    def with_size(self, layer_id: str, size: float) -> SimModel:
+        """The same model with one layer resized (what `backstop size` bisects over)."""
+        i = self.layer_index(layer_id)
+        layer = self.layers[i]
+        if size < 0 or not math.isfinite(size):
+            raise InvalidConfig("size", f"size: must be a non-negative number, got {size}")
+        if layer.kind in ("insurance_fund", "treasury"):
+            bal = layer.balances.copy()
+            bal[layer.asset] = size
+            new = dataclasses.replace(layer, balances=bal)
+        elif layer.kind in ("staking_pool", "cover_pool"):
+            # Shares are counted in units of the start's assets (share price 1 at the start).
+            new = dataclasses.replace(layer, assets0=size, shares0=size)
+        elif layer.kind == "stability_pool":
+            new = dataclasses.replace(layer, deposits0=size)
+        elif layer.kind == "guarantor":
+            new = dataclasses.replace(layer, limit=size)
+        elif layer.kind == "mint":
+            new = dataclasses.replace(layer, mint_cap=size)
+        else:
+            raise InvalidConfig("layer", f"layer: {layer_id} is a {layer.kind} layer, which has no size")
+        layers = list(self.layers)
+        layers[i] = new
+        return dataclasses.replace(self, layers=tuple(layers))
+
+    def size_of(self, layer_id: str) -> float:
+        layer = self.layers[self.layer_index(layer_id)]
+        if layer.kind in ("insurance_fund", "treasury"):
+            return float(layer.balances[layer.asset])
+        if layer.kind in ("staking_pool", "cover_pool"):
+            return layer.assets0
+        if layer.kind == "stability_pool":
+            return layer.deposits0
+        if layer.kind == "guarantor":
+            return layer.limit
+        if layer.kind == "mint":
+            return layer.mint_cap
+        raise InvalidConfig("layer", f"layer: {layer_id} is a {layer.kind} layer, which has no size")
+
+
+def compile_model(
+    source: str | Path | Scenario,
+    seed: int = 0,
+    horizon_days: int | None = None,
+    base_dir: Path | None = None,
+    chunk_paths: int | None = None,
+) -> SimModel:
+    """Load (if needed) and run the scenario, then compile its `simulation:` section."""
+    if isinstance(source, Scenario):
+        scenario = source
+    else:
+        path = Path(source)
+        scenario = load_scenario(path)
+        base_dir = base_dir or path.resolve().parent
+    spec = parse_simulation(scenario.spec.simulation)
+    updates: dict[str, Any] = {}
+    if horizon_days is not None:
+        if horizon_days <= 0:
+            raise InvalidConfig("horizon_days", f"horizon_days: must be positive, got {horizon_days}")
+        updates["horizon_days"] = horizon_days
+    if chunk_paths is not None:
+        if chunk_paths <= 0:
+            raise InvalidConfig("chunk_paths", f"chunk_paths: must be positive, got {chunk_paths}")
+        updates["chunk_paths"] = chunk_paths
+    if updates:
+        spec = spec.model_copy(update=updates)
+    result = run_scenario(scenario)
+    return _Compiler(scenario, spec, result.engine.state, seed, base_dir).compile()
+
+
+class _Compiler:
+    def __init__(self, scenario: Scenario, spec: SimulationSpec, state: Any, seed: int, base_dir: Path | None) -> None:
+        self.scenario = scenario
+        self.spec = spec
+        self.state = state
+        self.seed = seed
+        self.base_dir = base_dir
+        self.assets = tuple(sorted(state.assets))
+        self.asset_index = {a: i for i, a in enumerate(self.assets)}
+        self.decimals = tuple(state.assets[a] for a in self.assets)
+
+    def units(self, asset: str, amount: int) -> float:
+        return amount / 10 ** self.state.assets[asset]
+
+    def compile(self) -> SimModel:
+        spec, state = self.spec, self.state
+        n_steps = spec.horizon_days * spec.steps_per_day
+        missing = [a for a in self.assets if a not in state.prices]
+        if missing:
+            raise InvalidConfig("prices", f"prices: the simulation needs a start price for {', '.join(missing)}")
+        prices0 = np.array([state.prices[a] / WAD for a in self.assets])
+        price_model = compile_prices(
+            spec.prices,
+            {a: float(p) for a, p in zip(self.assets, prices0, strict=True)},
+            spec.steps_per_day,
+            self.base_dir,
+            n_steps,
+        )
+        rows = np.full(len(self.assets), -1, dtype=np.int64)
+        for r, a in enumerate(price_model.assets):
+            rows[self.asset_index[a]] = r
+        if not state.markets:
+            raise InvalidConfig("markets", "markets: the simulation needs at least one market")
+        debt_assets = sorted({m.debt_asset for m in state.markets.values()})
+        if len(debt_assets) != 1:
+            raise InvalidConfig(
+                "markets", f"markets: the risk lab measures losses in one debt asset; markets use {debt_assets}"
+            )
+        loss_asset = self.asset_index[debt_assets[0]]
+        if rows[loss_asset] >= 0:
+            field = f"simulation.prices.assets.{debt_assets[0]}"
+            raise InvalidConfig(field, f"{field}: the loss (debt) asset's price is held fixed; do not simulate it")
+        layers = self.layers(loss_asset)
+        layer_ids = [layer.id for layer in layers]
+        markets = self.markets(layers, layer_ids)
+        books = self.books(markets, rows, prices0, loss_asset)
+        step_seconds = 86_400 // spec.steps_per_day
+        run = self.run_rule(books, rows, price_model)
+        incidents = self.incidents(markets)
+        return SimModel(
+            name=self.scenario.name,
+            assets=self.assets,
+            decimals=self.decimals,
+            prices0=prices0,
+            price_rows=rows,
+            prices=price_model,
+            horizon_days=spec.horizon_days,
+            steps_per_day=spec.steps_per_day,
+            n_steps=n_steps,
+            step_seconds=step_seconds,
+            start_at=state.now,
+            chunk_paths=spec.chunk_paths,
+            loss_asset=loss_asset,
+            layers=tuple(layers),
+            markets=tuple(markets),
+            books=tuple(books),
+            keeper_delay_steps=spec.liquidation.keeper_delay_steps,
+            outages_per_horizon=spec.oracle_outages.per_year * spec.horizon_days / 365.0,
+            outage_mean_steps=spec.oracle_outages.mean_steps,
+            incidents=tuple(incidents),
+            run=run,
+            seed=self.seed,
+            spec=spec,
+        )
+
+    # -- layers ---------------------------------------------------------------------------------
+    def layers(self, loss_asset: int) -> list[LayerSim]:
+        state, spec = self.state, self.spec
+        ids = sorted(state.layers)
+        reward = spec.stakers.reward_apr
+        if isinstance(reward, dict):
+            for lid in reward:
+                if lid not in state.layers or state.layers[lid].kind not in ("staking_pool", "cover_pool"):
+                    f = f"simulation.stakers.reward_apr.{lid}"
+                    raise InvalidConfig(f, f"{f}: not a staking pool of the scenario")
+        for lid, p in spec.guarantor_default_probability.items():
+            f = f"simulation.guarantor_default_probability.{lid}"
+            if lid not in state.layers or state.layers[lid].kind != "guarantor":
+                raise InvalidConfig(f, f"{f}: not a guarantor layer of the scenario")
+            if not 0.0 <= p <= 1.0:
+                raise InvalidConfig(f, f"{f}: a probability must be in [0, 1], got {p}")
+        out: list[LayerSim] = []
+        for lid in ids:
+            layer = state.layers[lid]
+            cfg = layer.config
+            kind = layer.kind
+            asset = self.asset_index.get(cfg.asset, -1) if cfg.asset else -1
+            dec = (lambda v, a=cfg.asset: math.inf if v is None else self.units(a, v)) if cfg.asset else None
+            if kind in ("insurance_fund", "treasury"):
+                bal = np.array([self.units(a, state.ledger.balance(layer.account, a)) for a in self.assets])
+                cap_raw = cfg.max_payout_per_event if kind == "insurance_fund" else cfg.cap
+                cap = math.inf if cap_raw is None else self.units(self.assets[loss_asset], cap_raw)
+                out.append(
+                    LayerSim(
+                        lid,
+                        kind,
+                        asset=asset,
+                        cap=cap,
+                        swap=(kind == "treasury" or cfg.swap),
+                        haircut=cfg.haircut_bps / BPS,
+                        balances=bal,
+                    )
+                )
+            elif kind in ("staking_pool", "cover_pool"):
+                a0 = self.units(cfg.asset, layer.total_assets(state))
+                apr = reward.get(lid, 0.0) if isinstance(reward, dict) else reward
+                delay_s = cfg.queue_seconds if cfg.mode == "queue" else cfg.cooldown_seconds
+                step_s = 86_400 // spec.steps_per_day
+                out.append(
+                    LayerSim(
+                        lid,
+                        kind,
+                        asset=asset,
+                        haircut=cfg.haircut_bps / BPS,
+                        assets0=a0,
+                        shares0=a0,
+                        max_slash=cfg.max_slash_bps / BPS,
+                        min_remaining=self.units(cfg.asset, cfg.min_remaining_assets),
+                        reward_apr=apr,
+                        withdraw_delay_steps=math.ceil(delay_s / step_s),
+                    )
+                )
+            elif kind == "stability_pool":
+                out.append(LayerSim(lid, kind, asset=asset, deposits0=self.units(cfg.asset, layer.total_deposits)))
+            elif kind == "guarantor":
+                assert dec is not None
+                payer = ids.index(cfg.payer) if cfg.payer is not None else -1
+                out.append(
+                    LayerSim(
+                        lid,
+                        kind,
+                        asset=asset,
+                        attachment=dec(cfg.attachment),
+                        limit=dec(cfg.limit),
+                        aggregate_limit=dec(cfg.aggregate_limit),
+                        premium_rate=cfg.premium_bps_per_year / BPS,
+                        payer=payer,
+                        collateral0=self.units(cfg.asset, state.ledger.balance(layer.account, cfg.asset)),
+                        lapsed0=layer.lapsed,
+                        defaulted0=layer.defaulted,
+                        default_probability=spec.guarantor_default_probability.get(lid, 0.0),
+                        created_at=layer.created_at,
+                        year0=layer.year,
+                        paid_this_year0=self.units(cfg.asset, layer.paid_this_year),
+                    )
+                )
+            elif kind == "mint":
+                assert dec is not None
+                cap = dec(cfg.cap)
+                out.append(
+                    LayerSim(
+                        lid,
+                        kind,
+                        asset=asset,
+                        mint_cap=cap,
+                        minted0=self.units(cfg.asset, layer.minted),
+                        discount=cfg.discount_bps / BPS,
+                    )
+                )
+            else:
+                out.append(LayerSim(lid, kind, asset=asset))
+        return out
+
+    # -- markets --------------------------------------------------------------------------------
+    def markets(self, layers: list[LayerSim], layer_ids: list[str]) -> list[MarketSim]:
+        state = self.state
+        out: list[MarketSim] = []
+        for mid in sorted(state.markets):
+            m = state.markets[mid]
+            wf = tuple(layer_ids.index(lid) for lid in m.config.waterfall)
+            fee_account = state.fee_layer_account(m)
+            fee_layer = next((i for i, lid in enumerate(layer_ids) if state.layers[lid].account == fee_account), -1)
+            sp = wf[0] if layers[wf[0]].kind == "stability_pool" else -1
+            dec = state.assets[m.debt_asset]
+            if m.kind == "lending" and m.supply_assets > 0:
+                tvl = m.supply_assets / 10**dec
+            else:
+                tvl = m.total_debt() / 10**dec
+            out.append(MarketSim(mid, m.kind, wf, fee_layer, sp, tvl))
+        return out
+
+    # -- books ----------------------------------------------------------------------------------
+    def books(self, markets: list[MarketSim], rows: np.ndarray, prices0: np.ndarray, loss_asset: int) -> list[Book]:
+        state, spec = self.state, self.spec
+        market_ids = [m.id for m in markets]
+        raw: dict[tuple[str, str], list[RawPositions]] = {}
+        for mid in market_ids:
+            m = state.markets[mid]
+            dec = state.assets[m.debt_asset]
+            for acct in sorted(m.positions):
+                pos = m.positions[acct]
+                debt = m.debt_of(pos)
+                if debt == 0:
+                    continue
+                held = [(a, v) for a, v in sorted(pos.collateral.items()) if v > 0]
+                if len(held) > 1:
+                    raise InvalidConfig(
+                        f"markets.{mid}",
+                        f"markets.{mid}: position {acct} has {len(held)} collateral assets; the risk lab "
+                        "simulates single-collateral positions",
+                    )
+                a, v = held[0] if held else (next(iter(m.coll)), 0)
+                raw.setdefault((mid, a), []).append(
+                    RawPositions(mid, a, np.array([debt / 10**dec]), np.array([self.units(a, v)]))
+                )
+        gen_rng = np.random.default_rng(np.random.SeedSequence([self.seed, POSITIONS_STREAM]))
+        for i, ps in enumerate(spec.positions):
+            field = f"simulation.positions.{i}"
+            if ps.market not in state.markets:
+                raise InvalidConfig(f"{field}.market", f"{field}.market: unknown market {ps.market!r}")
+            m = state.markets[ps.market]
+            if ps.csv is not None:
+                for r in read_csv(ps, i, self.base_dir):
+                    if r.collateral not in m.coll:
+                        raise InvalidConfig(
+                            f"{field}.csv", f"{field}.csv: {r.collateral} is not a collateral of {ps.market}"
+                        )
+                    raw.setdefault((ps.market, r.collateral), []).append(r)
+                continue
+            if ps.collateral not in m.coll:
+                raise InvalidConfig(
+                    f"{field}.collateral", f"{field}.collateral: {ps.collateral!r} is not a collateral of {ps.market}"
+                )
+            cc = m.coll[ps.collateral]
+            p = float(prices0[self.asset_index[ps.collateral]])
+            pd = float(prices0[loss_asset])
+            raw.setdefault((ps.market, ps.collateral), []).append(
+                generate(ps, i, p, pd, cc.liquidation_threshold_bps / BPS, gen_rng)
+            )
+        books: list[Book] = []
+        for (mid, asset), parts in sorted(raw.items()):
+            m = state.markets[mid]
+            cc = m.coll[asset]
+            d_b, c_b, n = bucket(parts, spec.liquidation.buckets)
+            if n == 0:
+                continue
+            lt = cc.liquidation_threshold_bps / BPS
+            pd = float(prices0[loss_asset])
+            with np.errstate(divide="ignore"):
+                ratio = np.where(c_b > 0, d_b / np.where(c_b > 0, c_b, 1.0), np.inf)
+                liq = ratio * pd / lt
+                neg_log = -np.log(liq)
+            books.append(
+                Book(
+                    market=mid,
+                    market_index=market_ids.index(mid),
+                    collateral=asset,
+                    asset_index=self.asset_index[asset],
+                    price_row=int(rows[self.asset_index[asset]]),
+                    lt=lt,
+                    bonus=cc.liquidation_bonus_bps / BPS,
+                    depth_value=float(cc.depth_value),
+                    impact_k=cc.impact_k_bps / BPS,
+                    max_impact=cc.max_impact_bps / BPS,
+                    fee=m.config.liquidation_fee_bps / BPS,
+                    debt_price=pd,
+                    neg_log_liq=neg_log,
+                    neg_ratio=-ratio,
+                    cum_debt=np.concatenate([[0.0], np.cumsum(d_b)]),
+                    cum_coll=np.concatenate([[0.0], np.cumsum(c_b)]),
+                    n_positions=n,
+                )
+            )
+        return books
+
+    def run_rule(self, books: list[Book], rows: np.ndarray, prices: PriceModel) -> RunSim | None:
+        rule = self.spec.stakers.run
+        if rule is None:
+            return None
+        if rule.asset is not None:
+            if rule.asset not in self.asset_index or rows[self.asset_index[rule.asset]] < 0:
+                f = "simulation.stakers.run.asset"
+                raise InvalidConfig(f, f"{f}: {rule.asset!r} is not a simulated asset")
+            row = int(rows[self.asset_index[rule.asset]])
+        else:
+            candidates = [b.price_row for b in books if b.price_row >= 0]
+            row = candidates[0] if candidates else (0 if prices.assets else -1)
+        if row < 0:
+            f = "simulation.stakers.run"
+            raise InvalidConfig(f, f"{f}: a run needs a simulated asset to watch")
+        return RunSim(row, math.log(1.0 - rule.drawdown_trigger), rule.fraction, rule.queued_trigger)
+
+    def incidents(self, markets: list[MarketSim]) -> list[IncidentSim]:
+        out: list[IncidentSim] = []
+        ids = [m.id for m in markets]
+        for i, inc in enumerate(self.spec.incidents):
+            if inc.market not in ids:
+                f = f"simulation.incidents.{i}.market"
+                raise InvalidConfig(f, f"{f}: unknown market {inc.market!r}")
+            k = ids.index(inc.market)
+            s = inc.severity
+            out.append(
+                IncidentSim(
+                    market=k,
+                    per_horizon=inc.per_year * self.spec.horizon_days / 365.0,
+                    dist=s.dist,
+                    median_fraction=s.median_fraction,
+                    sigma=s.sigma,
+                    min_fraction=s.min_fraction,
+                    alpha=s.alpha,
+                    max_fraction=s.max_fraction,
+                    cause=inc.cause,
+                    tvl=inc.tvl if inc.tvl is not None else markets[k].tvl,
+                )
+            )
+        return out

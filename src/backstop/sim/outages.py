@@ -1,0 +1,42 @@
+"""Oracle outages (technology failure): while the oracle is down it keeps showing its last price.
+
+Outages arrive as a Poisson process over the horizon with geometric lengths (mean
+`mean_steps`). A liquidation needs the oracle to see the position under water, so an outage
+delays every liquidation that the market price would have triggered in it; when the oracle comes
+back, all of them trigger at once at the then price, which is how an outage turns an orderly
+sell-off into a cascade (Maker, 12 March 2020: stalled keepers and congested oracles).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def outage_mask(
+    n_paths: int, n_steps: int, per_horizon: float, mean_steps: float, rng: np.random.Generator
+) -> np.ndarray | None:
+    """(paths, steps) True where the oracle is down; None when there are no outages at all."""
+    if per_horizon <= 0:
+        return None
+    counts = rng.poisson(per_horizon, n_paths)
+    total = int(counts.sum())
+    if total == 0:
+        return None
+    rows = np.repeat(np.arange(n_paths), counts)
+    starts = rng.integers(0, n_steps, total)
+    lengths = rng.geometric(1.0 / mean_steps, total)
+    diff = np.zeros((n_paths, n_steps + 1), dtype=np.int32)
+    np.add.at(diff, (rows, starts), 1)
+    np.add.at(diff, (rows, np.minimum(starts + lengths, n_steps)), -1)
+    down: np.ndarray = np.cumsum(diff[:, :n_steps], axis=1) > 0
+    return down
+
+
+def stale_oracle(log_prices: np.ndarray, down: np.ndarray, log_p0: float) -> np.ndarray:
+    """The oracle's view of (paths, steps) log prices: the last price seen while it was up."""
+    n_steps = log_prices.shape[1]
+    idx = np.where(down, -1, np.arange(n_steps))
+    last_up = np.maximum.accumulate(idx, axis=1)
+    seen = np.take_along_axis(log_prices, np.maximum(last_up, 0), axis=1)
+    out: np.ndarray = np.where(last_up >= 0, seen, log_p0)
+    return out

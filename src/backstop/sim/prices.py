@@ -1,0 +1,250 @@
+"""Price paths: correlated GBM with Merton jumps, and replay of historical shock paths.
+
+All paths of a chunk are drawn at once into one (assets, paths, steps) array of log returns,
+which is then summed in place into log prices: the cost is the normal draws plus a few passes
+over that buffer. The diffusion is GBM (Black–Scholes); jumps follow Merton (1976): Poisson
+arrivals, log jump size Normal(mean, std), with the compensator λ·(E[e^J] − 1) taken out of the
+drift so `drift` stays the expected total return. A historical shock (CSV) is added on top of
+the diffusion as log returns from a random (or fixed) start day, so a replay and background
+noise compose.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..domain.errors import InvalidConfig
+from .config import PricesSpec
+
+BUNDLED_SHOCKS = ("eth_black_thursday_2020", "crv_squeeze_2022")
+
+
+@dataclass(frozen=True)
+class PriceModel:
+    """Compiled price model over the simulated assets (those listed in `prices.assets`)."""
+
+    assets: tuple[str, ...]
+    log_p0: np.ndarray
+    """(A,) log of the start prices (quote per whole token)."""
+    chol: np.ndarray
+    """(A, A) lower Cholesky factor of the correlation matrix, rows scaled by vol·√dt."""
+    drift_step: np.ndarray
+    """(A,) deterministic log-return per step: (μ − σ²/2 − λk)·dt."""
+    jump_rate_step: np.ndarray
+    """(A,) expected jumps per step."""
+    jump_mean: np.ndarray
+    jump_std: np.ndarray
+    shock: np.ndarray | None
+    """(A, K) log returns of the historical shock per step (0 for assets it does not move)."""
+    shock_start: int | None
+    """Fixed first step of the shock; None = uniform random per path."""
+
+
+def correlation_matrix(assets: tuple[str, ...], pairs: dict[str, float]) -> np.ndarray:
+    n = len(assets)
+    index = {a: i for i, a in enumerate(assets)}
+    corr = np.eye(n)
+    for key, rho in pairs.items():
+        field = f"simulation.prices.correlation.{key}"
+        parts = key.split("/")
+        if len(parts) != 2:
+            raise InvalidConfig(field, f"{field}: name a pair as A/B")
+        a, b = parts
+        for sym in (a, b):
+            if sym not in index:
+                raise InvalidConfig(field, f"{field}: {sym} is not a simulated asset (simulation.prices.assets)")
+        if a == b:
+            raise InvalidConfig(field, f"{field}: an asset's correlation with itself is 1")
+        if not -1.0 <= rho <= 1.0 or math.isnan(rho):
+            raise InvalidConfig(field, f"{field}: a correlation must be in [-1, 1], got {rho}")
+        corr[index[a], index[b]] = corr[index[b], index[a]] = rho
+    return corr
+
+
+def cholesky(corr: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor; a matrix that is not positive definite is a config error."""
+    try:
+        lower = np.linalg.cholesky(corr)
+    except np.linalg.LinAlgError:
+        eig = float(np.linalg.eigvalsh(corr).min())
+        raise InvalidConfig(
+            "simulation.prices.correlation",
+            f"simulation.prices.correlation: the correlation matrix is not positive definite "
+            f"(smallest eigenvalue {eig:.4g})",
+        ) from None
+    return np.asarray(lower)
+
+
+def load_shock_csv(source: str, base_dir: Path | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Read a shock path: a `hour` column and one price column per series; '#' lines are comments."""
+    field = "simulation.prices.csv"
+    if source in BUNDLED_SHOCKS:
+        text = resources.files("backstop").joinpath("data", f"{source}.csv").read_text()
+        name = f"{source}.csv"
+    else:
+        path = Path(source)
+        if not path.is_absolute() and base_dir is not None:
+            path = base_dir / path
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise InvalidConfig(field, f"{field}: cannot read {path}: {exc.strerror or exc}") from None
+        name = str(path)
+    rows = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    reader = csv.DictReader(rows)
+    columns = [c.strip() for c in (reader.fieldnames or [])]
+    if "hour" not in columns or len(columns) < 2:
+        raise InvalidConfig(field, f"{field}: {name} is missing columns: needs `hour` and at least one price column")
+    hours: list[float] = []
+    series: dict[str, list[float]] = {c: [] for c in columns if c != "hour"}
+    for i, row in enumerate(reader, start=2):
+        try:
+            hours.append(float(row["hour"]))
+            for c in series:
+                value = float(row[c])
+                if value <= 0:
+                    raise ValueError(c)
+                series[c].append(value)
+        except (TypeError, ValueError, KeyError):
+            raise InvalidConfig(field, f"{field}: {name} row {i}: prices must be positive numbers") from None
+    h = np.asarray(hours)
+    if len(h) < 2 or np.any(np.diff(h) <= 0):
+        raise InvalidConfig(field, f"{field}: {name}: `hour` must increase, with at least two rows")
+    return h, {c: np.asarray(v) for c, v in series.items()}
+
+
+def shock_log_returns(hours: np.ndarray, prices: np.ndarray, steps_per_day: int) -> np.ndarray:
+    """Per-step log returns of a shock, resampled on the simulation's step grid (log-linear)."""
+    step_hours = 24.0 / steps_per_day
+    n = max(1, math.ceil((hours[-1] - hours[0]) / step_hours))
+    grid = hours[0] + step_hours * np.arange(n + 1)
+    logp = np.interp(grid, hours, np.log(prices))
+    return np.asarray(np.diff(logp))
+
+
+def compile_prices(
+    spec: PricesSpec,
+    start_prices: dict[str, float],
+    steps_per_day: int,
+    base_dir: Path | None,
+    n_steps: int,
+) -> PriceModel:
+    assets = tuple(spec.assets)
+    for sym in assets:
+        if sym not in start_prices:
+            raise InvalidConfig(
+                f"simulation.prices.assets.{sym}",
+                f"simulation.prices.assets.{sym}: unknown asset or no start price in the scenario",
+            )
+    dt = 1.0 / (365.0 * steps_per_day)
+    corr = correlation_matrix(assets, spec.correlation)
+    lower = cholesky(corr) if assets else np.zeros((0, 0))
+    vols = np.array([spec.assets[a].vol for a in assets], dtype=float)
+    drifts = np.array([spec.assets[a].drift for a in assets], dtype=float)
+    rates = np.array([(spec.assets[a].jumps.per_year if spec.assets[a].jumps else 0.0) for a in assets])
+    jmean = np.array([(spec.assets[a].jumps.mean if spec.assets[a].jumps else 0.0) for a in assets])
+    jstd = np.array([(spec.assets[a].jumps.std if spec.assets[a].jumps else 0.0) for a in assets])
+    compensator = rates * (np.exp(jmean + 0.5 * jstd**2) - 1.0)
+    shock: np.ndarray | None = None
+    start: int | None = None
+    if spec.model == "historical":
+        if spec.csv is None:
+            raise InvalidConfig("simulation.prices.csv", "simulation.prices.csv: the historical model needs a CSV")
+        hours, series = load_shock_csv(spec.csv, base_dir)
+        rets: list[np.ndarray] = []
+        for a in assets:
+            col = spec.assets[a].column or a
+            if col in series:
+                rets.append(spec.scale * shock_log_returns(hours, series[col], steps_per_day))
+            else:
+                rets.append(np.zeros(0))
+        if not any(len(r) for r in rets):
+            raise InvalidConfig(
+                "simulation.prices.csv",
+                f"simulation.prices.csv: no column of {spec.csv} matches a simulated asset "
+                f"(columns: {', '.join(sorted(series))}); set `column:` on the asset",
+            )
+        k = max(len(r) for r in rets)
+        if k > n_steps:
+            raise InvalidConfig(
+                "simulation.horizon_days",
+                f"simulation.horizon_days: the shock lasts {k} steps, longer than the horizon",
+            )
+        shock = np.zeros((len(assets), k))
+        for i, r in enumerate(rets):
+            shock[i, : len(r)] = r
+        if spec.start_day != "random":
+            start = int(spec.start_day) * steps_per_day
+            if start < 0 or start + k > n_steps:
+                raise InvalidConfig(
+                    "simulation.prices.start_day",
+                    f"simulation.prices.start_day: the shock ({k} steps) must fit inside the horizon",
+                )
+    return PriceModel(
+        assets=assets,
+        log_p0=np.log(np.array([start_prices[a] for a in assets], dtype=float)),
+        chol=lower * (vols * math.sqrt(dt))[:, None],
+        drift_step=(drifts - 0.5 * vols**2 - compensator) * dt,
+        jump_rate_step=rates * dt,
+        jump_mean=jmean,
+        jump_std=jstd,
+        shock=shock,
+        shock_start=start,
+    )
+
+
+def simulate_log_prices(
+    model: PriceModel,
+    n_paths: int,
+    n_steps: int,
+    rng_diffusion: np.random.Generator,
+    rng_jumps: np.random.Generator,
+    rng_shock: np.random.Generator,
+) -> np.ndarray:
+    """Log prices at the end of steps 1..T, shape (A, paths, T); the start price is step 0."""
+    a_count = len(model.assets)
+    x = np.empty((a_count, n_paths, n_steps))
+    if a_count == 0:
+        return x
+    rng_diffusion.standard_normal(out=x)
+    # Correlate in place, last asset first, so every row still reads independent normals.
+    tmp = np.empty((n_paths, n_steps)) if a_count > 1 else None
+    for j in range(a_count - 1, -1, -1):
+        x[j] *= model.chol[j, j]
+        for i in range(j):
+            if model.chol[j, i] != 0.0:
+                assert tmp is not None
+                np.multiply(x[i], model.chol[j, i], out=tmp)
+                x[j] += tmp
+        x[j] += model.drift_step[j]
+    for j in range(a_count):
+        rate = model.jump_rate_step[j] * n_steps
+        if rate <= 0:
+            continue
+        counts = rng_jumps.poisson(rate, n_paths)
+        total = int(counts.sum())
+        if total:
+            rows = np.repeat(np.arange(n_paths), counts)
+            cols = rng_jumps.integers(0, n_steps, total)
+            sizes = rng_jumps.normal(model.jump_mean[j], model.jump_std[j], total)
+            np.add.at(x[j], (rows, cols), sizes)
+    if model.shock is not None:
+        k = model.shock.shape[1]
+        if model.shock_start is None:
+            starts = rng_shock.integers(0, n_steps - k + 1, n_paths)
+        else:
+            starts = np.full(n_paths, model.shock_start)
+        cols = starts[:, None] + np.arange(k)[None, :]
+        rows = np.arange(n_paths)[:, None]
+        for j in range(a_count):
+            if np.any(model.shock[j]):
+                x[j][rows, cols] += model.shock[j][None, :]
+    np.cumsum(x, axis=2, out=x)
+    x += model.log_p0[:, None, None]
+    return x

@@ -1,0 +1,60 @@
+"""The staker run rule: who asks to leave a staking pool, and who gets out before a slash.
+
+Stakers watch a reference asset. The first step it is `drawdown_trigger` below its running peak,
+`fraction` of the shares not yet queued ask to withdraw; with `queued_trigger`, another wave
+follows every step while the queued share of the pool is at least that (a bank run feeding on
+itself). A request is honoured only after the pool's cooldown (Aave Safety Module) or queue
+(Blend Q4W); until then the queued shares stay in the pool and are slashed like any others
+(design §6.2), so the cooldown decides who escapes a loss and who does not.
+
+The schedule depends on a path only through the run's start step, so it is computed once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .model import RunSim
+
+
+def run_start(log_prices: np.ndarray, log_p0: float, log_trigger: float) -> np.ndarray:
+    """(paths,) first step at which the drawdown from the running peak reaches the trigger; -1 if never."""
+    peak = np.maximum.accumulate(log_prices, axis=1)
+    np.maximum(peak, log_p0, out=peak)
+    peak -= log_prices
+    hit = peak >= -log_trigger
+    any_hit = hit.any(axis=1)
+    first = np.argmax(hit, axis=1) + 1
+    out: np.ndarray = np.where(any_hit, first, -1)
+    return out
+
+
+def withdrawal_schedule(rule: RunSim, delay_steps: int, horizon_steps: int) -> list[tuple[int, float]]:
+    """(offset from the run's start, fraction of the start's shares) of each completed withdrawal."""
+    shares, queued = 1.0, 0.0
+    pending: list[tuple[int, float]] = []
+    done: list[tuple[int, float]] = []
+    for offset in range(horizon_steps + 1):
+        still: list[tuple[int, float]] = []
+        for ready, q in pending:
+            if ready == offset:
+                shares -= q
+                queued -= q
+                done.append((offset, q))
+            else:
+                still.append((ready, q))
+        pending = still
+        wave = offset == 0 or (
+            rule.queued_trigger is not None and shares > 1e-12 and queued / shares >= rule.queued_trigger
+        )
+        free = shares - queued
+        if wave and free > 1e-9:
+            q = rule.fraction * free
+            queued += q
+            pending.append((offset + delay_steps, q))
+            if delay_steps == 0:
+                shares -= q
+                queued -= q
+                done.append((offset, q))
+                pending.pop()
+    return done

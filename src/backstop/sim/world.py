@@ -1,0 +1,159 @@
+"""Phase A of a chunk: the world the backstop faces, independent of the backstop's size.
+
+Prices, oracle outages, liquidation triggers, incidents, the stakers' run and guarantor defaults
+are drawn here, all paths at once. The result is a compact list of events per path (which bucket
+range settles at which step and price, which incident hits when) that phase B (`waterfall.py`)
+runs through the layers. Nothing in phase A depends on a layer's size, except the stability
+pool's absorption, which is applied in phase B; so sizing re-runs only phase B on the same
+world, with common random numbers by construction.
+
+Streams: a chunk's SeedSequence is `SeedSequence(seed).spawn(n_chunks)[i]`; each component
+draws from its own child of it, so adding, say, oracle outages to a scenario leaves its price
+paths unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .incidents import draw_incidents
+from .liquidation import NewMinima, new_minima, triggers
+from .model import SimModel
+from .outages import outage_mask, stale_oracle
+from .prices import simulate_log_prices
+from .stakers import run_start
+
+DIFFUSION, JUMPS, SHOCK, OUTAGES, INCIDENTS, DEFAULTS = range(6)
+
+KIND_WITHDRAW, KIND_LIQUIDATION, KIND_INCIDENT, KIND_END = range(4)
+
+
+def chunk_seed_sequence(seed: int, chunk: int) -> np.random.SeedSequence:
+    """`SeedSequence(seed).spawn(n)[chunk]` for any n > chunk, without spawning the others."""
+    return np.random.SeedSequence(seed, spawn_key=(chunk,))
+
+
+def component_rng(seed: int, chunk: int, component: int) -> np.random.Generator:
+    """Child `component` of the chunk's sequence (what `.spawn()` would hand out), as a PCG64 generator."""
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(chunk, component))))
+
+
+@dataclass
+class World:
+    n_paths: int
+    ev_path: np.ndarray
+    ev_step: np.ndarray
+    ev_kind: np.ndarray
+    ev_ref: np.ndarray
+    """Book index (liquidation) or incident spec index (incident)."""
+    ev_k_before: np.ndarray
+    ev_k_after: np.ndarray
+    ev_amount: np.ndarray
+    """Incident loss in loss-asset units."""
+    ev_prices: np.ndarray
+    """(events, assets) market prices at the event's (settlement) step."""
+    run_start: np.ndarray
+    """(paths,) step the stakers' run starts, -1 if none."""
+    defaulted: np.ndarray
+    """(paths, layers) guarantor defaults drawn for this path."""
+    end_prices: np.ndarray
+    """(paths, assets) prices at the horizon."""
+    sample_prices: np.ndarray | None = None
+    """(simulated assets, kept paths, steps + 1) price paths kept for plots and tests."""
+
+
+def _prices_at(model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    out = np.repeat(model.prices0[None, :], len(paths), axis=0)
+    rows = model.price_rows
+    for a in range(len(model.assets)):
+        r = int(rows[a])
+        if r < 0:
+            continue
+        lp = np.full(len(paths), model.prices.log_p0[r])
+        moved = steps > 0
+        lp[moved] = log_prices[r, paths[moved], steps[moved] - 1]
+        out[:, a] = np.exp(lp)
+    return out
+
+
+def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 0) -> World:
+    seed, T = model.seed, model.n_steps
+    logp = simulate_log_prices(
+        model.prices,
+        n_paths,
+        T,
+        component_rng(seed, chunk, DIFFUSION),
+        component_rng(seed, chunk, JUMPS),
+        component_rng(seed, chunk, SHOCK),
+    )
+    down = outage_mask(
+        n_paths, T, model.outages_per_horizon, model.outage_mean_steps, component_rng(seed, chunk, OUTAGES)
+    )
+
+    paths, steps, kinds, refs, kb, ka, amounts = [], [], [], [], [], [], []
+    minima: dict[int, NewMinima] = {}
+    delay = model.keeper_delay_steps
+    for b, book in enumerate(model.books):
+        row = book.price_row
+        if row >= 0 and row not in minima:
+            lp0 = float(model.prices.log_p0[row])
+            oracle = logp[row] if down is None else stale_oracle(logp[row], down, lp0)
+            minima[row] = new_minima(oracle, lp0)
+        lp0 = float(np.log(model.prices0[book.asset_index]))
+        trig = triggers(book, minima.get(row), lp0, n_paths)
+        paths.append(trig.path)
+        steps.append(np.minimum(trig.step + delay, T))
+        kinds.append(np.full(len(trig.path), KIND_LIQUIDATION, dtype=np.int64))
+        refs.append(np.full(len(trig.path), b, dtype=np.int64))
+        kb.append(trig.k_before)
+        ka.append(trig.k_after)
+        amounts.append(np.zeros(len(trig.path)))
+    del minima
+    inc = draw_incidents(model.incidents, n_paths, T, component_rng(seed, chunk, INCIDENTS))
+    paths.append(inc.path)
+    steps.append(inc.step)
+    kinds.append(np.full(len(inc.path), KIND_INCIDENT, dtype=np.int64))
+    refs.append(inc.ref)
+    kb.append(np.zeros(len(inc.path), dtype=np.int64))
+    ka.append(np.zeros(len(inc.path), dtype=np.int64))
+    amounts.append(inc.amount)
+
+    ev_path = np.concatenate(paths).astype(np.int64)
+    ev_step = np.concatenate(steps).astype(np.int64)
+    ev_prices = _prices_at(model, logp, ev_path, ev_step)
+    if model.run is not None:
+        r = model.run.price_row
+        starts = run_start(logp[r], float(model.prices.log_p0[r]), model.run.log_trigger)
+    else:
+        starts = np.full(n_paths, -1, dtype=np.int64)
+    rng_def = component_rng(seed, chunk, DEFAULTS)
+    defaulted = np.zeros((n_paths, len(model.layers)), dtype=bool)
+    for j, layer in enumerate(model.layers):
+        if layer.kind == "guarantor":
+            draw = rng_def.random(n_paths)
+            defaulted[:, j] = layer.defaulted0 | (draw < layer.default_probability)
+    end_prices = _prices_at(model, logp, np.arange(n_paths), np.full(n_paths, T))
+    sample = None
+    if keep_paths > 0 and len(model.prices.assets):
+        k = min(keep_paths, n_paths)
+        sample = np.empty((len(model.prices.assets), k, T + 1))
+        sample[:, :, 0] = model.prices.log_p0[:, None]
+        sample[:, :, 1:] = logp[:, :k, :]
+        np.exp(sample, out=sample)
+    return World(
+        n_paths=n_paths,
+        ev_path=ev_path,
+        ev_step=ev_step,
+        ev_kind=np.concatenate(kinds),
+        ev_ref=np.concatenate(refs),
+        ev_k_before=np.concatenate(kb),
+        ev_k_after=np.concatenate(ka),
+        ev_amount=np.concatenate(amounts),
+        ev_prices=ev_prices,
+        run_start=starts,
+        defaulted=defaulted,
+        end_prices=end_prices,
+        sample_prices=sample,
+    )
