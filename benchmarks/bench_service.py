@@ -125,7 +125,9 @@ def bench_backend(name: str, db_url: str, clients: list[int], seconds: float) ->
         token = Path(token_file).read_text()
         url = f"http://127.0.0.1:{port}"
         for n in clients:
-            echo = load(url, "/echo", token, n, seconds, lambda i, k: {"layer": "sp", "account": f"a{i}", "amount": "1"})
+            echo = load(
+                url, "/echo", token, n, seconds, lambda i, k: {"layer": "sp", "account": f"a{i}", "amount": "1"}
+            )
             cmd = load(
                 url, "/v1/deposit", token, n, seconds, lambda i, k: {"layer": "sp", "account": f"a{i}", "amount": "1"}
             )

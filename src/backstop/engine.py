@@ -17,6 +17,7 @@ from .domain.apply import apply_command
 from .domain.context import Ctx
 from .domain.events import Event
 from .domain.invariants import assert_ok
+from .domain.journal import Journal
 from .domain.state import State
 
 
@@ -47,6 +48,30 @@ class Engine:
         self.log.extend(ctx.events)
         self.commands_applied += 1
         return ctx.events
+
+    def apply_pending(self, command: Any) -> tuple[list[Event], Journal]:
+        """Apply one command of a group commit: its events join the log at once, and its undo
+        journal is handed back so `undo` can take the whole group back if the group's database
+        transaction fails. All-or-nothing still holds per command (a refused command is rolled
+        back here and raises)."""
+        ctx = Ctx(self.state, command.at, len(self.log))
+        try:
+            apply_command(ctx, command)
+            if self.check_invariants:
+                assert_ok(self.state)
+        except BaseException:
+            ctx.j.rollback()
+            raise
+        self.log.extend(ctx.events)
+        self.commands_applied += 1
+        return ctx.events, ctx.j
+
+    def undo(self, applied: list[tuple[list[Event], Journal]]) -> None:
+        """Take back commands applied with `apply_pending`, newest first."""
+        for events, journal in reversed(applied):
+            journal.rollback()
+            del self.log[len(self.log) - len(events) :]
+            self.commands_applied -= 1
 
     def state_hash(self) -> str:
         blob = json.dumps(self.state.hash_state(), sort_keys=True, separators=(",", ":"), default=_default)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..domain.codec import command_from_dict
@@ -30,6 +31,18 @@ class Conflict(BackstopError):
     http_status = 409
 
 
+_REUSED = Conflict("idempotency-key", "idempotency-key: this key was already used with a different request")
+
+
+@dataclass
+class _Pending:
+    key: KeyRecord
+    idem_key: str
+    digest: str
+    build: Callable[[Engine], Any]
+    result: tuple[int, dict[str, Any]] | None = None
+
+
 class RebuildMismatch(RuntimeError):
     """The stored log does not rebuild to the same events or state: refuse to serve."""
 
@@ -44,12 +57,16 @@ def body_hash(path: str, body: Any) -> str:
 
 
 class Service:
-    def __init__(self, store: Store, checkpoint_every: int = 500) -> None:
+    def __init__(self, store: Store, checkpoint_every: int = 500, max_batch: int = 64) -> None:
         self.store = store
         self.engine = Engine()
         self.lock = threading.RLock()
         self.checkpoint_every = checkpoint_every
+        self.max_batch = max_batch
+        self._queue: list[_Pending] = []
+        self._queue_lock = threading.Lock()
         self.rebuild()
+        self._checkpointed = self.engine.commands_applied // checkpoint_every
         # The service is the only writer, so an in-memory index of used idempotency keys answers
         # the common case (a new key) without a database round trip; a hit reads the stored answer.
         self.idem_index: dict[tuple[str, str], str] = store.idempotency_keys()
@@ -83,48 +100,87 @@ class Service:
     def execute(
         self, key: KeyRecord, idem_key: str, digest: str, build: Callable[[Engine], Any]
     ) -> tuple[int, dict[str, Any]]:
-        """Apply one command built from the live engine (so amounts use its assets' decimals)."""
+        """Apply one command built from the live engine (so amounts use its assets' decimals).
+
+        Group commit, leader/follower style: the request joins a queue; whichever thread holds
+        the writer lock applies every queued command in order, writes them all in one database
+        transaction (one fsync for the group), and only then answers each of them. If that
+        transaction fails, the whole group is taken back from the engine and every request in
+        it gets a 503, so an answer is never sent for anything that is not on disk.
+        """
+        item = _Pending(key, idem_key, digest, build)
+        with self._queue_lock:
+            self._queue.append(item)
         with self.lock:
-            seen = (
-                self.store.get_idempotency(key.key_id, idem_key) if (key.key_id, idem_key) in self.idem_index else None
-            )
-            if seen is not None:
-                if seen.body_hash != digest:
-                    raise Conflict(
-                        "idempotency-key", "idempotency-key: this key was already used with a different request"
-                    )
-                return seen.status, json.loads(seen.response)
+            if item.result is None:
+                with self._queue_lock:
+                    batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                if batch:
+                    self._run_batch(batch)
+        if item.result is None:  # queued behind a full batch: lead the next one
+            return self.execute(key, idem_key, digest, build)
+        return item.result
+
+    def _run_batch(self, batch: list[_Pending]) -> None:
+        engine = self.engine
+        applied: list[tuple[list[Event], Any]] = []
+        records: list[IdempotencyRecord] = []
+        new_keys: dict[tuple[str, str], _Pending] = {}
+        events_out: list[Event] = []
+        duplicates: list[tuple[_Pending, _Pending]] = []
+        for item in batch:
+            k = (item.key.key_id, item.idem_key)
+            first = new_keys.get(k)
+            if first is not None:  # the same key twice in one group: answered like a retry
+                duplicates.append((item, first))
+                continue
+            if k in self.idem_index:
+                seen = self.store.get_idempotency(*k)
+                if seen is not None:
+                    if seen.body_hash != item.digest:
+                        item.result = (409, error_body(_REUSED))
+                    else:
+                        item.result = (seen.status, json.loads(seen.response))
+                    continue
+            new_keys[k] = item
             try:
-                command = build(self.engine)
-                answer: dict[str, Any] = {}
-
-                def commit(events: list[Event]) -> None:
-                    body = {"seq": events[0].seq, "events": [event_json(e) for e in events]}
-                    text = json.dumps(body)
-                    balances = self.engine.state.ledger.balances
-                    touched: dict[tuple[str, str], int] = {}
-                    for e in events:
-                        if e.kind == "posting":
-                            for acct in (e.data["credit"], e.data["debit"]):
-                                k = (acct, e.data["asset"])
-                                touched[k] = balances.get(k, 0)
-                    record = IdempotencyRecord(key.key_id, idem_key, digest, 200, text)
-                    self.store.append([encode_event(e) for e in events], touched, record)
-                    self.idem_index[(key.key_id, idem_key)] = digest
-                    answer["body"] = body
-
-                self.engine.apply(command, commit_hook=commit)
+                events, journal = engine.apply_pending(item.build(engine))
             except BackstopError as exc:
-                status, body = exc.http_status, error_body(exc)
-                if status < 500:
-                    self.store.save_idempotency(
-                        IdempotencyRecord(key.key_id, idem_key, digest, status, json.dumps(body))
-                    )
-                    self.idem_index[(key.key_id, idem_key)] = digest
-                return status, body
-            if self.engine.commands_applied % self.checkpoint_every == 0:
-                self.store.checkpoint(len(self.engine.log) - 1, self.engine.state_hash())
-            return 200, answer["body"]
+                item.result = (exc.http_status, error_body(exc))
+                if exc.http_status < 500:
+                    records.append(IdempotencyRecord(*k, item.digest, exc.http_status, json.dumps(item.result[1])))
+                continue
+            applied.append((events, journal))
+            events_out.extend(events)
+            body = {"seq": events[0].seq, "events": [event_json(e) for e in events]}
+            item.result = (200, body)
+            records.append(IdempotencyRecord(*k, item.digest, 200, json.dumps(body)))
+        balances = engine.state.ledger.balances
+        touched: dict[tuple[str, str], int] = {}
+        for e in events_out:
+            if e.kind == "posting":
+                for acct in (e.data["credit"], e.data["debit"]):
+                    touched[(acct, e.data["asset"])] = 0
+        touched = {k: balances.get(k, 0) for k in touched}
+        if records:
+            try:
+                self.store.append([encode_event(e) for e in events_out], touched, records)
+            except BackstopError as exc:
+                engine.undo(applied)
+                for item in batch:
+                    item.result = (exc.http_status, error_body(exc))
+                return
+            except BaseException:
+                engine.undo(applied)
+                raise
+            for r in records:
+                self.idem_index[(r.key_id, r.idem_key)] = r.body_hash
+        for item, first in duplicates:
+            assert first.result is not None
+            item.result = first.result if item.digest == first.digest else (409, error_body(_REUSED))
+        if applied and engine.commands_applied // self.checkpoint_every != self._checkpointed:
+            self._checkpointed = engine.commands_applied // self.checkpoint_every
+            self.store.checkpoint(len(engine.log) - 1, engine.state_hash())
 
     def read(self, fn: Callable[[Engine], T]) -> T:
         with self.lock:

@@ -33,8 +33,22 @@ LAYER_AMOUNT_FIELDS = {
 LAYER_FIELDS = {f.name for f in dataclasses.fields(c.LayerConfig)}
 SECONDS_PER_DAY = 86_400
 _LAYER_ADAPTER = TypeAdapter(c.LayerConfig)
-_ID_FIELDS = {"layer", "market", "account", "asset", "pool", "policy", "incident", "claim", "assessor", "cause",
-              "keeper", "from", "claimant", "reason"}
+_ID_FIELDS = {
+    "layer",
+    "market",
+    "account",
+    "asset",
+    "pool",
+    "policy",
+    "incident",
+    "claim",
+    "assessor",
+    "cause",
+    "keeper",
+    "from",
+    "claimant",
+    "reason",
+}
 
 
 @dataclass(frozen=True)

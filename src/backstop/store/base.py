@@ -57,10 +57,10 @@ class Store(Protocol):
     def load_events(self) -> list[StoredEvent]: ...
 
     def append(
-        self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idem: IdempotencyRecord | None
+        self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idems: list[IdempotencyRecord]
     ) -> None:
-        """One transaction: the command's events, the balance projection rows it touched, and
-        its idempotency record. Raises if it could not be made durable."""
+        """One transaction: a group of commands' events, the balance projection rows they
+        touched, and their idempotency records. Raises if it could not be made durable."""
         ...
 
     def save_idempotency(self, idem: IdempotencyRecord) -> None: ...

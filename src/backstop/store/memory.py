@@ -17,11 +17,11 @@ class MemoryStore:
         return list(self.events)
 
     def append(
-        self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idem: IdempotencyRecord | None
+        self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idems: list[IdempotencyRecord]
     ) -> None:
         self.events.extend(events)
         self._balances.update(balances)
-        if idem is not None:
+        for idem in idems:
             self.idem[(idem.key_id, idem.idem_key)] = idem
 
     def save_idempotency(self, idem: IdempotencyRecord) -> None:

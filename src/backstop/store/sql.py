@@ -115,7 +115,7 @@ class SqlStore:
         return [StoredEvent(int(r.seq), int(r.at), r.kind, r.data) for r in rows]
 
     def append(
-        self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idem: IdempotencyRecord | None
+        self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idems: list[IdempotencyRecord]
     ) -> None:
         def work(conn: Connection) -> None:
             if events:
@@ -128,8 +128,8 @@ class SqlStore:
                     self._upsert,
                     [{"account": a, "asset": s, "amount": v} for (a, s), v in balances.items()],
                 )
-            if idem is not None:
-                conn.execute(insert(schema.idempotency).values(**idem.__dict__))
+            if idems:
+                conn.execute(insert(schema.idempotency), [i.__dict__ for i in idems])
 
         self._tx(work)
 
