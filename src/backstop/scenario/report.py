@@ -227,9 +227,28 @@ def result_json(result: RunResult) -> dict[str, Any]:
     }
 
 
-def _deposit_text(deposit: str | dict[str, str]) -> str:
+def _money(amount: str, asset: str, negate: bool = False) -> str:
+    """A decimal string with its asset; `negate` flips the sign; zero is always "0 X"."""
+    if negate and amount.lstrip("-") != "0":
+        amount = amount[1:] if amount.startswith("-") else "-" + amount
+    if amount.lstrip("-") == "0":
+        amount = "0"
+    return f"{amount} {asset}" if asset else amount
+
+
+def _layer_asset(engine: Engine, layer_id: str) -> str:
+    layer = engine.state.layers[layer_id]
+    return str(getattr(layer, "asset", None) or layer.config.asset or "")
+
+
+def _bag_text(bag: dict[str, str], negate: bool = False) -> str:
+    """Amounts of several assets, each with its asset ("0" alone when the bag is empty)."""
+    return ", ".join(_money(v, a, negate) for a, v in bag.items()) or "0"
+
+
+def _deposit_text(deposit: str | dict[str, str], asset: str = "") -> str:
     if isinstance(deposit, str):
-        return deposit
+        return _money(deposit, asset)
     return ", ".join(f"{x} {k}" for k, x in deposit.items())
 
 
@@ -266,8 +285,9 @@ def print_summary(result: RunResult, console: Console) -> None:
         t.add_column(col)
     for lid, layer in data["layers"].items():
         holds = ", ".join(f"{v} {a}" for a, v in layer["total_assets"].items()) or "0"
+        asset = _layer_asset(engine, lid)
         accts = ", ".join(
-            f"{a}: {_deposit_text(v['deposit'])}"
+            f"{a}: {_deposit_text(v['deposit'], asset)}"
             + (f" (+{', '.join(f'{g} {x}' for x, g in v['gains'].items())})" if v["gains"] else "")
             for a, v in layer["accounts"].items()
         )
@@ -281,13 +301,14 @@ def print_summary(result: RunResult, console: Console) -> None:
             t.add_row(
                 mid,
                 "(market)",
-                f"cash {m['cash']}",
-                f"{m['total_debt']} {m['debt_asset']}",
-                f"bad debt {m['bad_debt']}, socialized {m['socialized']}",
+                f"cash {_money(m['cash'], m['debt_asset'])}",
+                _money(m["total_debt"], m["debt_asset"]),
+                f"bad debt {_money(m['bad_debt'], m['debt_asset'])}, "
+                f"socialized {_money(m['socialized'], m['debt_asset'])}",
             )
             for acct, p in m["positions"].items():
                 coll = ", ".join(f"{v} {a}" for a, v in p["collateral"].items()) or "0"
-                t.add_row("", acct, coll, p["debt"], p["health"] or "-")
+                t.add_row("", acct, coll, _money(p["debt"], m["debt_asset"]), p["health"] or "-")
         console.print(t)
     if data["claims"]:
         t = Table(title="Investor cover claims")
@@ -299,34 +320,41 @@ def print_summary(result: RunResult, console: Console) -> None:
     p = data["pnl"]
     t = Table(title="Who earned and who paid")
     for col in ("who", "role", "detail", "P&L", "APR"):
-        t.add_column(col, overflow="fold")
+        t.add_column(col, overflow="fold", justify="right" if col in ("P&L", "APR") else "left")
+    # Every amount cell names its asset, and a zero is "0 X", never "-0 X".
     for lid, rows in p["stakers"].items():
+        a = _layer_asset(engine, lid)
         for acct, r in rows.items():
             t.add_row(
                 acct,
                 f"staker in {lid}",
-                f"in {r['deposited']}, out {r['withdrawn']}, now {r['value']}",
-                r["pnl"],
+                f"in {_money(r['deposited'], a)}, out {_money(r['withdrawn'], a)}, now {_money(r['value'], a)}"
+                + (f" (gains worth {_money(r['gains_value'], a)})" if "gains_value" in r else ""),
+                _money(r["pnl"], a),
                 r["apr"] or "-",
             )
     for lid, g in p["guarantors"].items():
         state = "defaulted" if g["defaulted"] else ("lapsed" if g["lapsed"] else "active")
+        a = _layer_asset(engine, lid)
         t.add_row(
             g["guarantor"],
             f"guarantor {lid} ({state})",
-            f"premiums {g['premiums_earned']}, paid {g['losses_paid']}",
-            g["net"],
+            f"premiums {_money(g['premiums_earned'], a)}, paid {_money(g['losses_paid'], a)}",
+            _money(g["net"], a),
             "-",
         )
     for acct, r in p["investors"].items():
-        lost = ", ".join(f"{v} {a}" for a, v in r["losses"].items())
-        cov = ", ".join(f"{v} {a}" for a, v in r["covered"].items()) or "0"
-        unc = ", ".join(f"{v} {a}" for a, v in r["uncovered"].items())
-        t.add_row(acct, "investor", f"lost {lost}, covered {cov}", f"-{unc}", "-")
+        t.add_row(
+            acct,
+            "investor",
+            f"lost {_bag_text(r['losses'])}, covered {_bag_text(r['covered'] or dict.fromkeys(r['losses'], '0'))}",
+            _bag_text(r["uncovered"], negate=True),
+            "-",
+        )
     for lid, bag in p["treasury"].items():
-        t.add_row(lid, "treasury", "paid " + ", ".join(f"{v} {a}" for a, v in bag.items()), "", "-")
+        t.add_row(lid, "treasury", f"paid {_bag_text(bag)}", _bag_text(bag, negate=True), "-")
     for token, amount in p["minted"].items():
-        t.add_row(token, "minted (dilution)", f"{amount} {token}", "", "-")
+        t.add_row(token, "minted (dilution)", f"minted {_money(amount, token)}", "-", "-")
     if t.row_count:
         console.print(t)
     if result.expected_errors:
