@@ -48,9 +48,25 @@ def check_seed(seed: int) -> None:
         raise InvalidConfig("seed", f"seed: must be a non-negative whole number, got {seed!r}")
 
 
+ProgressCallback = Callable[[int, int], None]
+"""`progress(paths_done, paths_total)`, called as each chunk finishes (the service's job status)."""
+
+Progress = bool | ProgressCallback | None
+
+
 @contextmanager
-def _progress(total: int, label: str, enabled: bool) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr (paths done, paths/s, ETA); a no-op when disabled."""
+def _progress(total: int, label: str, enabled: Progress) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr (paths done, paths/s, ETA), a caller's callback, or a no-op."""
+    if callable(enabled):
+        callback = enabled
+        done = [0]
+
+        def report(n: int) -> None:
+            done[0] += n
+            callback(done[0], total)
+
+        yield report
+        return
     if not enabled:
         yield lambda n: None
         return
@@ -281,7 +297,7 @@ def simulate(
     scheduler: Any = None,
     chunk_paths: int | None = None,
     keep_paths: int = 20,
-    progress: bool = False,
+    progress: Progress = False,
     executor: Executor | None = None,
 ) -> SimulationResult:
     """Run the risk lab; the result is bit-identical for any `workers` / `scheduler`."""
@@ -310,6 +326,20 @@ def simulate(
         results[0].sample_prices,
         results[0].sample_liquidations,
     )
+
+
+def simulate_summary(
+    path: Source,
+    paths: int,
+    horizon_days: int | None = None,
+    seed: int = 0,
+    progress: Progress = None,
+    workers: int = 1,
+) -> dict[str, Any]:
+    """The JSON-able summary of design §10 (what `backstop simulate --json` prints)."""
+    return simulate(
+        path, paths=paths, seed=seed, horizon_days=horizon_days, workers=workers, keep_paths=0, progress=progress
+    ).summary()
 
 
 @dataclass
@@ -348,7 +378,7 @@ def price(
     workers: int = 1,
     scheduler: Any = None,
     chunk_paths: int | None = None,
-    progress: bool = False,
+    progress: Progress = False,
 ) -> PriceResult:
     check_paths(paths)
     check_loading(loading)
@@ -369,7 +399,12 @@ class SizingRun:
 
 
 def worlds(
-    model: SimModel, paths: int, workers: int = 1, scheduler: Any = None, progress: bool = False, label: str = "worlds"
+    model: SimModel,
+    paths: int,
+    workers: int = 1,
+    scheduler: Any = None,
+    progress: Progress = False,
+    label: str = "worlds",
 ) -> list[World]:
     """Phase A for every chunk (what sizing keeps fixed across candidate sizes)."""
     sizes = chunk_sizes(paths, model.chunk_paths)
@@ -395,7 +430,7 @@ def size(
     scheduler: Any = None,
     chunk_paths: int | None = None,
     rel_tol: float = 1e-3,
-    progress: bool = False,
+    progress: Progress = False,
 ) -> SizingRun:
     check_paths(paths)
     check_target(target_p)

@@ -21,10 +21,10 @@ class _Strict(BaseModel):
 class JumpSpec(_Strict):
     """Merton jumps: Poisson arrivals, log jump size ~ Normal(mean, std)."""
 
-    per_year: float = Field(0.0, ge=0)
+    per_year: float = Field(default=0.0, ge=0)
     mean: float = 0.0
     """Mean of the log jump size (-0.2 is a fall of about 18%)."""
-    std: float = Field(0.0, ge=0)
+    std: float = Field(default=0.0, ge=0)
 
 
 class AssetModelSpec(_Strict):
@@ -53,14 +53,14 @@ class PricesSpec(_Strict):
     """historical model: a bundled shock (`eth_black_thursday_2020`, `crv_squeeze_2022`) or a CSV path."""
     start_day: int | Literal["random"] = "random"
     """historical model: day the shock starts (uniformly random per path by default)."""
-    scale: float = Field(1.0, ge=0)
+    scale: float = Field(default=1.0, ge=0)
     """historical model: multiplier on the shock's log returns (2 = twice as deep)."""
 
 
 class HealthSpec(_Strict):
-    median: float = Field(1.6, gt=1.0)
+    median: float = Field(default=1.6, gt=1.0)
     """Median health factor at the start (collateral value × threshold / debt)."""
-    sigma: float = Field(0.2, ge=0)
+    sigma: float = Field(default=0.2, ge=0)
     """Sigma of log(health − 1): dispersion of the book's health."""
 
 
@@ -68,39 +68,39 @@ class PositionsSpec(_Strict):
     market: str
     csv: str | None = None
     """A CSV of real positions: columns collateral_asset, collateral_amount, debt (whole tokens)."""
-    count: int | None = Field(None, gt=0)
+    count: int | None = Field(default=None, gt=0)
     collateral: str | None = None
-    debt_total: float | None = Field(None, gt=0)
+    debt_total: float | None = Field(default=None, gt=0)
     """Total debt of the generated book, whole tokens of the debt asset."""
     health: HealthSpec = HealthSpec()
-    size_sigma: float = Field(1.0, ge=0)
+    size_sigma: float = Field(default=1.0, ge=0)
     """Sigma of the lognormal debt sizes (0 = all equal)."""
 
 
 class LiquidationSpec(_Strict):
-    keeper_delay_steps: int = Field(0, ge=0)
+    keeper_delay_steps: int = Field(default=0, ge=0)
     """Steps between a liquidation being triggered (oracle below the position's liquidation
     price) and its settlement at the then market price."""
-    buckets: int = Field(256, ge=1)
+    buckets: int = Field(default=256, ge=1)
     """Liquidation-price buckets per book (market × collateral); positions in a bucket act as one."""
 
 
 class OutageSpec(_Strict):
-    per_year: float = Field(0.0, ge=0)
-    mean_steps: float = Field(1.0, ge=1)
+    per_year: float = Field(default=0.0, ge=0)
+    mean_steps: float = Field(default=1.0, ge=1)
     """Mean outage length in steps (geometric)."""
 
 
 class SeveritySpec(_Strict):
     dist: Literal["lognormal", "pareto"] = "lognormal"
-    median_fraction: float = Field(0.05, gt=0, le=1)
+    median_fraction: float = Field(default=0.05, gt=0, le=1)
     """lognormal: median loss as a fraction of the market's TVL."""
-    sigma: float = Field(1.0, ge=0)
-    min_fraction: float = Field(0.01, gt=0, le=1)
+    sigma: float = Field(default=1.0, ge=0)
+    min_fraction: float = Field(default=0.01, gt=0, le=1)
     """pareto: scale (smallest loss) as a fraction of TVL."""
-    alpha: float = Field(1.5, gt=0)
+    alpha: float = Field(default=1.5, gt=0)
     """pareto: tail index (smaller = heavier tail)."""
-    max_fraction: float = Field(1.0, gt=0, le=1)
+    max_fraction: float = Field(default=1.0, gt=0, le=1)
     """Cap on one incident, as a fraction of TVL."""
 
 
@@ -109,17 +109,17 @@ class IncidentSpec(_Strict):
     per_year: float = Field(ge=0)
     severity: SeveritySpec = SeveritySpec()
     cause: Literal["exploit", "bug", "oracle", "tech_failure"] = "exploit"
-    tvl: float | None = Field(None, gt=0)
+    tvl: float | None = Field(default=None, gt=0)
     """TVL the severity fraction applies to (default: supplied assets of a lending market, total
     debt of a cdp market, at the start)."""
 
 
 class RunSpec(_Strict):
-    drawdown_trigger: float = Field(0.1, gt=0, lt=1)
+    drawdown_trigger: float = Field(default=0.1, gt=0, lt=1)
     """A run starts the first step the reference asset is this far below its running peak."""
-    fraction: float = Field(0.3, gt=0, le=1)
+    fraction: float = Field(default=0.3, gt=0, le=1)
     """Fraction of the not-yet-queued shares that ask to leave in each wave."""
-    queued_trigger: float | None = Field(None, gt=0, le=1)
+    queued_trigger: float | None = Field(default=None, gt=0, le=1)
     """If set, another wave follows each step while the queued share of the pool is at least this."""
     asset: str | None = None
     """Reference asset whose drawdown stakers watch (default: the first collateral with a book)."""
@@ -133,9 +133,9 @@ class StakersSpec(_Strict):
 
 
 class SimulationSpec(_Strict):
-    horizon_days: int = Field(365, gt=0)
-    steps_per_day: int = Field(1, ge=1, le=1440)
-    chunk_paths: int = Field(10_000, gt=0)
+    horizon_days: int = Field(default=365, gt=0)
+    steps_per_day: int = Field(default=1, ge=1, le=1440)
+    chunk_paths: int = Field(default=10_000, gt=0)
     """Paths per chunk: the unit of work and of seeding. Changing it changes the random draws."""
     prices: PricesSpec = PricesSpec()
     positions: list[PositionsSpec] = []

@@ -85,7 +85,7 @@ class DaskExecutor:
             self.owned = False
         else:
             try:
-                self.client = Client(scheduler, timeout="10s")
+                self.client = Client(scheduler, timeout="10s")  # type: ignore[no-untyped-call]
             except (OSError, TimeoutError, ValueError) as exc:
                 raise InvalidConfig("scheduler", f"scheduler: cannot reach {scheduler}: {exc}") from None
             self.owned = True
@@ -96,7 +96,7 @@ class DaskExecutor:
         futures = [self.client.submit(fn, *task, pure=False) for task in tasks]
         index = {f.key: i for i, f in enumerate(futures)}
         out: list[Any] = [None] * len(tasks)
-        for fut in as_completed(futures):
+        for fut in as_completed(futures):  # type: ignore[no-untyped-call]
             i = index[fut.key]
             out[i] = fut.result()
             if on_done is not None:
@@ -106,7 +106,7 @@ class DaskExecutor:
 
     def close(self) -> None:
         if self.owned:
-            self.client.close()
+            self.client.close()  # type: ignore[no-untyped-call]
 
 
 def make_executor(workers: int = 1, scheduler: Any = None) -> Executor:

@@ -242,7 +242,7 @@ class _Compiler:
         self.decimals = tuple(state.assets[a] for a in self.assets)
 
     def units(self, asset: str, amount: int) -> float:
-        return amount / 10 ** self.state.assets[asset]
+        return float(amount / 10 ** int(self.state.assets[asset]))
 
     def compile(self) -> SimModel:
         spec, state = self.spec, self.state
@@ -463,6 +463,7 @@ class _Compiler:
                 raise InvalidConfig(
                     f"{field}.collateral", f"{field}.collateral: {ps.collateral!r} is not a collateral of {ps.market}"
                 )
+            assert ps.collateral is not None
             cc = m.coll[ps.collateral]
             p = float(prices0[self.asset_index[ps.collateral]])
             pd = float(prices0[loss_asset])

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..domain.errors import InvalidConfig
-from .config import PricesSpec
+from .config import JumpSpec, PricesSpec
 
 BUNDLED_SHOCKS = ("eth_black_thursday_2020", "crv_squeeze_2022")
 
@@ -147,9 +147,10 @@ def compile_prices(
     lower = cholesky(corr) if assets else np.zeros((0, 0))
     vols = np.array([spec.assets[a].vol for a in assets], dtype=float)
     drifts = np.array([spec.assets[a].drift for a in assets], dtype=float)
-    rates = np.array([(spec.assets[a].jumps.per_year if spec.assets[a].jumps else 0.0) for a in assets])
-    jmean = np.array([(spec.assets[a].jumps.mean if spec.assets[a].jumps else 0.0) for a in assets])
-    jstd = np.array([(spec.assets[a].jumps.std if spec.assets[a].jumps else 0.0) for a in assets])
+    jumps = [spec.assets[a].jumps or JumpSpec() for a in assets]
+    rates = np.array([j.per_year for j in jumps], dtype=float)
+    jmean = np.array([j.mean for j in jumps], dtype=float)
+    jstd = np.array([j.std for j in jumps], dtype=float)
     compensator = rates * (np.exp(jmean + 0.5 * jstd**2) - 1.0)
     shock: np.ndarray | None = None
     start: int | None = None

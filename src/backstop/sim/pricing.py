@@ -13,6 +13,7 @@ received at settlement (negative when liquidations pay the pool, as Liquity's us
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class Premium:
     def premium_bps(self) -> float:
         return self.premium_per_year.value / self.base * 10_000 if self.base > 0 else float("nan")
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         f = metrics.format_amount
         return {
             "layer": self.layer,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -55,7 +56,7 @@ class SizeResult:
     curve: list[tuple[float, float]] = field(default_factory=list)
     """(size, P̂(socialized)) points, for the sizing curve."""
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         f = metrics.format_amount
         return {
             "layer": self.layer,

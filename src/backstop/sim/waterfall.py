@@ -312,13 +312,13 @@ def _waterfall(
                     bal[p, a] -= units
                     paid = paid + cov
         elif kind in ("staking_pool", "cover_pool"):
-            a = st.pool_assets[j]
-            have = a[p]
+            pool = st.pool_assets[j]
+            have = pool[p]
             cap = np.maximum(0.0, np.minimum(have * layer.max_slash, have - layer.min_remaining))
             units, paid = _pay_in_kind(
                 cap, prices[:, layer.asset], loss_price, layer.haircut, remaining, layer.asset == la
             )
-            a[p] = have - units
+            pool[p] = have - units
         elif kind == "guarantor":
             paid = _guarantor(model, st, j, p, step, loss, remaining) if layer.asset == la else np.zeros(len(p))
         elif kind == "mint":
@@ -352,4 +352,5 @@ def _guarantor(
     paid = from_coll + from_wallet
     st.g_coll[j][p] = coll - from_coll
     st.g_paid_year[j][p] = paid_year + paid
-    return paid
+    out: np.ndarray = paid
+    return out
