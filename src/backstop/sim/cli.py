@@ -46,6 +46,9 @@ def _write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide the report from everyone else
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -113,6 +116,10 @@ def add_commands(app: typer.Typer) -> None:
         chunk_paths: int | None = typer.Option(None, "--chunk-paths", help="Override simulation.chunk_paths"),
         report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here"),
         as_json: bool = typer.Option(False, "--json", help="Print the JSON summary of design §10"),
+        size_layer: str | None = typer.Option(
+            None, "--size-layer", help="With --report: add the sizing curve of this layer (same paths and seed)"
+        ),
+        target_p: float = typer.Option(0.01, "--target-p", help="With --size-layer: target P(socialized)"),
     ) -> None:
         """Monte Carlo of the whole backstop: P(bad debt), loss VaR/CVaR, who pays, staker APR."""
         from . import api
@@ -120,6 +127,12 @@ def add_commands(app: typer.Typer) -> None:
         try:
             api.check_paths(paths)
             _check_report_path(report)
+            if size_layer is not None:
+                if report is None:
+                    raise InvalidConfig("size_layer", "size_layer: the sizing curve goes in the report; add --report")
+                from .sizing import check_target
+
+                check_target(target_p)
             res = api.simulate(
                 file,
                 paths=paths,
@@ -134,7 +147,19 @@ def add_commands(app: typer.Typer) -> None:
             if report is not None:
                 from .report import build_report
 
-                html = build_report(res)
+                sizing = None
+                if size_layer is not None:
+                    sizing = api.size(
+                        res.model,
+                        size_layer,
+                        target_p,
+                        paths=paths,
+                        seed=seed,
+                        workers=workers,
+                        scheduler=scheduler,
+                        progress=True,
+                    )
+                html = build_report(res, sizing)
         except BackstopError as exc:
             _fail(exc)
             return
