@@ -81,21 +81,35 @@ def cholesky(corr: np.ndarray) -> np.ndarray:
     return np.asarray(lower)
 
 
+def bundled_shock(source: str) -> str | None:
+    """The bundled shock a name refers to (`eth_black_thursday_2020` or `eth_black_thursday_2020.csv`)."""
+    stem = source.removesuffix(".csv")
+    return stem if stem in BUNDLED_SHOCKS and "/" not in source and "\\" not in source else None
+
+
+def read_shock_text(source: str, base_dir: Path | None) -> tuple[str, str]:
+    """(text, name) of a shock CSV: a path (relative to the scenario's directory) wins; otherwise a
+    bare bundled name resolves to the copy shipped in `backstop/data/`."""
+    field = "simulation.prices.csv"
+    path = Path(source)
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    bundled = bundled_shock(source)
+    if bundled is not None and not path.is_file():
+        return resources.files("backstop").joinpath("data", f"{bundled}.csv").read_text(), f"{bundled}.csv"
+    try:
+        return path.read_text(), str(path)
+    except OSError as exc:
+        raise InvalidConfig(
+            field,
+            f"{field}: cannot read {path}: {exc.strerror or exc} (bundled shocks: {', '.join(BUNDLED_SHOCKS)})",
+        ) from None
+
+
 def load_shock_csv(source: str, base_dir: Path | None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Read a shock path: a `hour` column and one price column per series; '#' lines are comments."""
     field = "simulation.prices.csv"
-    if source in BUNDLED_SHOCKS:
-        text = resources.files("backstop").joinpath("data", f"{source}.csv").read_text()
-        name = f"{source}.csv"
-    else:
-        path = Path(source)
-        if not path.is_absolute() and base_dir is not None:
-            path = base_dir / path
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise InvalidConfig(field, f"{field}: cannot read {path}: {exc.strerror or exc}") from None
-        name = str(path)
+    text, name = read_shock_text(source, base_dir)
     rows = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     reader = csv.DictReader(rows)
     columns = [c.strip() for c in (reader.fieldnames or [])]
