@@ -71,6 +71,10 @@ class Client(threading.Thread):
                         json=body,
                         headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": key},
                     )
+                    if r.status_code == 429:  # not an answer: wait as told, then retry the same key
+                        self.retries += 1
+                        time.sleep(min(1.0, float(r.headers.get("Retry-After", "0.05"))))
+                        continue
                     if r.status_code < 500:
                         self.acked[key] = r.status_code
                         break
@@ -121,7 +125,7 @@ def test_sigkill_loses_nothing_and_applies_nothing_twice(backend: str, tmp_path:
     stored_keys: dict[str, int] = {}
     for k in acked:
         rec = store.get_idempotency(record.key_id, k)
-        assert rec is not None, f"acknowledged command {k} is not in the store"
+        assert rec is not None, f"acknowledged command {k} ({acked[k]}) is not in the store"
         assert rec.status == acked[k]
         stored_keys[k] = rec.status
     commands = [e for e in store.load_events() if e.kind == "command"]

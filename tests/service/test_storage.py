@@ -54,13 +54,14 @@ class FailingStore:
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.fail_next = False
+        self.error: BaseException | None = None
 
     def append(self, *args: Any) -> None:
         if self.fail_next:
             self.fail_next = False
             from backstop.store.sql import StoreError
 
-            raise StoreError("db", "db: connection lost")
+            raise self.error if self.error is not None else StoreError("db", "db: connection lost")
         self.inner.append(*args)
 
     def __getattr__(self, name: str) -> Any:
@@ -82,6 +83,58 @@ def test_when_the_commit_fails_memory_does_not_run_ahead_of_disk(tmp_path: Any) 
     # the retry with the same idempotency key is not poisoned by the failure
     assert service.execute(admin, "b", "b", lambda e: c.AddAsset(0, "ETH", 18))[0] == 200
     assert Service(SqlStore(f"sqlite:///{tmp_path / 'f.db'}")).state_hash() == service.state_hash()
+
+
+def test_an_untyped_store_failure_answers_503_and_takes_the_command_back(tmp_path: Any) -> None:
+    """A driver error that is not one of ours (e.g. a RuntimeError) must not escape as a 2xx for
+    anyone: the group is undone and answered 503, and the next try with the same key applies."""
+    store = FailingStore(SqlStore(f"sqlite:///{tmp_path / 'g.db'}"))
+    service = Service(store)
+    from backstop.store.base import KeyRecord
+
+    admin = KeyRecord("t", "", "admin", None)
+    assert service.execute(admin, "a", "a", lambda e: c.AddAsset(0, "USDC", 6))[0] == 200
+    before, log_len = service.state_hash(), len(service.engine.log)
+    store.fail_next, store.error = True, RuntimeError("disk I/O error")
+    status, body = service.execute(admin, "b", "b", lambda e: c.AddAsset(0, "ETH", 18))
+    assert status == 503 and body["error"]["field"] == "store"
+    assert service.state_hash() == before and len(service.engine.log) == log_len
+    assert service.execute(admin, "b", "b", lambda e: c.AddAsset(0, "ETH", 18))[0] == 200
+
+
+def test_a_failed_group_commit_answers_no_one_with_a_2xx(tmp_path: Any) -> None:
+    """Group commit: commands queued together share one transaction; when it fails, every one
+    of them is taken back and answered 503, so no client holds a 2xx for what is not on disk."""
+    import threading
+
+    store = FailingStore(SqlStore(f"sqlite:///{tmp_path / 'h.db'}"))
+    service = Service(store)
+    from backstop.store.base import KeyRecord
+
+    admin = KeyRecord("t", "", "admin", None)
+    assert service.execute(admin, "a", "a", lambda e: c.AddAsset(0, "USDC", 6))[0] == 200
+    before = service.state_hash()
+    results: dict[int, int] = {}
+    # Hold the writer lock so that all eight requests queue up and form one group.
+    with service.lock:
+        threads = [
+            threading.Thread(
+                target=lambda i=i: results.__setitem__(
+                    i, service.execute(admin, f"k{i}", f"k{i}", lambda e, i=i: c.AddAsset(0, f"T{i}", 6))[0]
+                )
+            )
+            for i in range(8)
+        ]
+        for t in threads:
+            t.start()
+        while len(service._queue) < 8:
+            threading.Event().wait(0.005)
+        store.fail_next = True
+    for t in threads:
+        t.join(timeout=10)
+    assert sorted(results.values()) == [503] * 8
+    assert service.state_hash() == before
+    assert Service(SqlStore(f"sqlite:///{tmp_path / 'h.db'}")).state_hash() == before
 
 
 def test_a_tampered_log_is_refused_on_start(sqlite_api: Api, tmp_path: Any) -> None:

@@ -23,6 +23,7 @@ from ..domain.events import Event
 from ..engine import Engine
 from ..scenario.report import event_json
 from ..store.base import IdempotencyRecord, KeyRecord, Store, encode_event
+from ..store.sql import StoreError
 
 T = TypeVar("T")
 
@@ -41,6 +42,12 @@ class _Pending:
     digest: str
     build: Callable[[Engine], Any]
     result: tuple[int, dict[str, Any]] | None = None
+
+
+class InternalError(BackstopError):
+    """An unexpected failure while applying one command: that command was rolled back."""
+
+    http_status = 500
 
 
 class RebuildMismatch(RuntimeError):
@@ -150,6 +157,9 @@ class Service:
                 if exc.http_status < 500:
                     records.append(IdempotencyRecord(*k, item.digest, exc.http_status, json.dumps(item.result[1])))
                 continue
+            except Exception as exc:  # a bug in one command must not strand the rest of the group
+                item.result = (500, error_body(InternalError("command", f"command: internal error ({exc!r})")))
+                continue
             applied.append((events, journal))
             events_out.extend(events)
             body = {"seq": events[0].seq, "events": [event_json(e) for e in events]}
@@ -165,14 +175,15 @@ class Service:
         if records:
             try:
                 self.store.append([encode_event(e) for e in events_out], touched, records)
-            except BackstopError as exc:
+            except BaseException as exc:
+                # Nothing of the group is on disk: take it all back and answer no one with a 2xx.
                 engine.undo(applied)
+                failure = exc if isinstance(exc, BackstopError) else StoreError("store", f"store: {exc}")
                 for item in batch:
-                    item.result = (exc.http_status, error_body(exc))
+                    item.result = (failure.http_status, error_body(failure))
+                if not isinstance(exc, Exception):
+                    raise
                 return
-            except BaseException:
-                engine.undo(applied)
-                raise
             for r in records:
                 self.idem_index[(r.key_id, r.idem_key)] = r.body_hash
         for item, first in duplicates:
