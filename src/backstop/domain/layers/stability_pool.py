@@ -116,6 +116,11 @@ class StabilityPool(Layer):
             raise NotPermitted("shares", "shares: a stability pool has no shares; withdraw an `amount`")
         snap = self.deposits.get(account)
         current = self.compounded(snap) if snap else 0
+        if snap is None or snap.initial == 0:
+            # Liquity's withdrawFromSP: `_requireUserHasDeposit(initialDeposit)`. Without it a
+            # withdrawal of nothing records an empty deposit and emits a zero withdrawal. A deposit
+            # emptied by a liquidation still has its initial value, so its gains can be collected.
+            raise InsufficientFunds("amount", f"amount: {account} has no deposit in {self.id}")
         want = current if amount is None else amount
         if want > current:
             raise InsufficientFunds("amount", f"amount: {account} has {current} in {self.id}, asked {want}")
