@@ -28,6 +28,7 @@ test: $(STAMP) services lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_sim.py
 
 soak: $(STAMP)
 	BACKSTOP_SOAK=1 $(BIN)/python -m pytest -q -s -n 2 tests/soak tests/fuzz
