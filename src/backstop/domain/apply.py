@@ -45,6 +45,10 @@ LAYER_KINDS: dict[str, type[Layer]] = {
 }
 
 
+REWARD_PAYER_KINDS = frozenset({"insurance_fund", "treasury"})
+"""Layers whose balance is the protocol's own, so it may pay rewards to another layer."""
+
+
 def _layer(ctx: Ctx, layer_id: str, field: str = "layer") -> Layer:
     layer = ctx.state.layers.get(layer_id)
     if layer is None:
@@ -206,6 +210,12 @@ def _reward(ctx: Ctx, cmd: c.Reward) -> None:
     if source in ctx.state.layers:
         # A layer pays rewards only from what it holds (no top-up from outside, unlike a wallet).
         payer = ctx.state.layers[source]
+        if payer.kind not in REWARD_PAYER_KINDS:
+            # Stakers' assets, stability-pool deposits, cover capital and guarantor collateral
+            # belong to their depositors: the protocol may not hand them to another layer.
+            raise NotPermitted(
+                "from", f"from: layer {cmd.source} is a {payer.kind}; rewards come from a fund or treasury"
+            )
         source = payer.account
         asset = layer.asset if isinstance(layer, ShareVault) else layer.config.asset
         held = ctx.state.ledger.balance(source, asset or "")

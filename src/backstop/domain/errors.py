@@ -28,7 +28,7 @@ class InvalidAmount(BackstopError):
 
 
 class InvalidConfig(BackstopError):
-    """A market, layer or asset definition that cannot work (e.g. attachment > limit)."""
+    """A market, layer or asset definition that cannot work (e.g. a guarantor without a limit)."""
 
     http_status = 422
 

@@ -58,8 +58,6 @@ def layer_config(state: State, cfg: LayerConfig) -> None:
         non_negative(cfg.collateral, "collateral")
         if cfg.limit <= 0:
             raise InvalidConfig("limit", "limit: a guarantor layer needs a positive limit")
-        if cfg.attachment > cfg.limit:
-            raise InvalidConfig("attachment", f"attachment: {cfg.attachment} exceeds the limit {cfg.limit}")
         if cfg.guarantor is None or not cfg.guarantor:
             raise InvalidConfig("guarantor", "guarantor: name the account of the guarantor")
         if cfg.payer is not None:
