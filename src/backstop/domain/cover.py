@@ -9,8 +9,9 @@ approves or denies it; an approved claim pays
     min(claimed, cover amount − already paid, proven loss)
 
 where the proven loss is what the engine itself recorded the claimant lost in that
-incident's socialized part (so nobody is paid for a loss the backstop already covered). A
-policy never pays twice for one incident.
+incident's socialized part (so nobody is paid for a loss the backstop already covered), less
+what the claimant's other policies already paid for it. A policy never pays twice for one
+incident, and a loss is never made good twice across policies.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .context import Ctx
 from .errors import ClaimError, CoverError, InvalidAmount, NotPermitted, UnknownEntity
 from .layers.staking_pool import ShareVault
 from .ledger import user
-from .money import BPS, SECONDS_PER_YEAR, bps_down, convert_down, mul_div_up
+from .money import BPS, SECONDS_PER_YEAR, bps_down, convert_down, convert_up, mul_div_up
 
 
 class CoverPool(ShareVault):
@@ -181,6 +182,29 @@ def proven_loss(ctx: Ctx, claim: Claim, pool: CoverPool) -> int:
     )
 
 
+def recovered_elsewhere(ctx: Ctx, claim: Claim, pool: CoverPool) -> int:
+    """What the claimant's other approved claims on the same incident paid, in `pool`'s asset
+    (rounded up: the claimant is not paid for the rounding)."""
+    total = 0
+    for other in ctx.state.claims.values():
+        if other.id == claim.id or other.paid == 0:
+            continue
+        if other.incident != claim.incident or other.claimant != claim.claimant:
+            continue
+        other_pool = _pool(ctx, ctx.state.policies[other.policy].pool)
+        if other_pool.asset == pool.asset:
+            total += other.paid
+        else:
+            total += convert_up(
+                other.paid,
+                ctx.price(other_pool.asset),
+                ctx.decimals(other_pool.asset),
+                ctx.price(pool.asset),
+                ctx.decimals(pool.asset),
+            )
+    return total
+
+
 def assess_claim(ctx: Ctx, cmd: AssessClaim) -> None:
     claim = ctx.state.claims.get(cmd.claim)
     if claim is None:
@@ -197,8 +221,17 @@ def assess_claim(ctx: Ctx, cmd: AssessClaim) -> None:
         ctx.emit("claim_denied", {"claim": claim.id, "assessor": cmd.assessor, "reason": cmd.reason})
         return
     pool = _pool(ctx, policy.pool)
+    # Indemnity: a loss is made good once, however many policies the claimant holds. What other
+    # claims already paid this claimant for this incident comes off the proven loss (converted
+    # to this pool's asset when another pool paid in another asset).
     proven = proven_loss(ctx, claim, pool)
-    pay = min(claim.claimed, policy.amount - policy.paid, proven, ctx.state.ledger.balance(pool.account, pool.asset))
+    recovered = recovered_elsewhere(ctx, claim, pool)
+    pay = min(
+        claim.claimed,
+        policy.amount - policy.paid,
+        max(0, proven - recovered),
+        ctx.state.ledger.balance(pool.account, pool.asset),
+    )
     if pay > 0:
         ctx.transfer(pool.account, user(claim.claimant), pool.asset, pay, "payout")
     ctx.j.put(ctx.state.policies, policy.id, _with(policy, paid=policy.paid + pay))
@@ -213,6 +246,7 @@ def assess_claim(ctx: Ctx, cmd: AssessClaim) -> None:
             "paid": pay,
             "claimed": claim.claimed,
             "proven_loss": proven,
+            "recovered_elsewhere": recovered,
             "assessor": cmd.assessor,
         },
     )
