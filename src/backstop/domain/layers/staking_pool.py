@@ -157,6 +157,10 @@ class ShareVault(Layer):
                 raise InsufficientFunds("shares", f"shares: only {req.shares} shares were requested, asked {n}")
         ta = self.total_assets(ctx.state)
         paid = self.assets_for_shares(n, ta)
+        if paid == 0:
+            # Solmate ERC4626 `redeem`: require(assets != 0, "ZERO_ASSETS"). Burning shares for
+            # nothing would hand their value to the other holders.
+            raise InvalidAmount("shares", f"shares: {n} shares of {self.id} are worth 0 base units")
         if amount is not None and paid < amount:
             raise InsufficientFunds("amount", f"amount: {n} shares are worth {paid}, less than {amount}")
         j = ctx.j
