@@ -90,13 +90,19 @@ class Curve:
         return float(self.mask(size).mean())
 
 
-def _smallest(f: Callable[[float], float], target: float, start: float, rel_tol: float) -> float:
+def _smallest(
+    f: Callable[[float], float], target: float, start: float, rel_tol: float, ceiling: float = math.inf
+) -> float:
+    """Smallest size with f ≤ target: doubling from `start`, then bisection. Past `ceiling` more
+    size changes nothing (the layer could already pay every loss), so the search stops there."""
     if f(0.0) <= target:
         return 0.0
     hi = max(start, 1.0)
     for _ in range(80):
         if f(hi) <= target:
             break
+        if hi > ceiling:
+            return math.inf
         hi *= 2.0
     else:
         return math.inf
@@ -110,6 +116,24 @@ def _smallest(f: Callable[[float], float], target: float, start: float, rel_tol:
     return hi
 
 
+def size_ceiling(model: SimModel, worlds: list[World], layer_id: str) -> float:
+    """A size beyond which the layer cannot pay more on any path (inf when there is no simple bound).
+
+    With the layer at 0 the losses are largest (a stability pool absorbs nothing); no path asks
+    a layer for more than its losses, liquidated debt and premiums together, and a staking pool
+    pays at most `max_slash` of its assets per event."""
+    layer = model.layers[model.layer_index(layer_id)]
+    if layer.kind not in ("insurance_fund", "treasury", "guarantor", "stability_pool", "staking_pool", "cover_pool"):
+        return math.inf
+    o = backstop_all(model.with_size(layer_id, 0.0), worlds)
+    need = float(np.max(o.loss + o.liquidated_debt + o.premiums.sum(axis=1), initial=0.0))
+    if layer.kind in ("staking_pool", "cover_pool"):
+        if layer.max_slash <= 0 or layer.asset != model.loss_asset:
+            return math.inf
+        need = need / layer.max_slash + layer.min_remaining
+    return 2.0 * need + 1.0
+
+
 def size_layer(
     model: SimModel, worlds: list[World], layer_id: str, target_p: float, rel_tol: float = 1e-3, curve_points: int = 16
 ) -> SizeResult:
@@ -117,11 +141,12 @@ def size_layer(
     j = model.layer_index(layer_id)
     current = model.size_of(layer_id)
     curve = Curve(model, worlds, layer_id)
-    size = _smallest(curve.p, target_p, current, rel_tol)
+    ceiling = size_ceiling(model, worlds, layer_id)
+    size = _smallest(curve.p, target_p, current, rel_tol, ceiling)
     n = sum(w.n_paths for w in worlds)
     delta = metrics.Z95 * math.sqrt(target_p * (1 - target_p) / n)
-    lo = _smallest(curve.p, min(1.0, target_p + delta), current, rel_tol)
-    hi = _smallest(curve.p, max(0.0, target_p - delta), current, rel_tol)
+    lo = _smallest(curve.p, min(1.0, target_p + delta), current, rel_tol, ceiling)
+    hi = _smallest(curve.p, max(0.0, target_p - delta), current, rel_tol, ceiling)
     reached = math.isfinite(size)
     p_at = metrics.probability(curve.mask(size)) if reached else metrics.probability(curve.mask(current))
     top = max(x for x in (size, hi, current, 1.0) if math.isfinite(x)) * 1.5

@@ -1,0 +1,201 @@
+"""Shared scenarios of the risk-lab tests, and a driver that replays one simulated path through
+the exact engine (design §2: "each vectorized rule has a test that drives the exact engine with
+the same path and compares")."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backstop.domain import commands as c
+from backstop.scenario.loader import Scenario
+from backstop.scenario.runner import run as run_scenario
+from backstop.sim.model import SimModel
+from backstop.sim.world import KIND_INCIDENT, KIND_LIQUIDATION, World
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+CDP = EXAMPLES / "risk_lab_cdp.yaml"
+
+HEALTHS = (1.08, 1.12, 1.18, 1.25, 1.33, 1.45, 1.6, 1.8, 2.1, 2.6)
+
+
+def equivalence_spec(depth_value: int = 20_000_000) -> dict[str, Any]:
+    """A lending market with ten borrowers against ETH and every layer kind that pays a loss:
+    stability pool (absorbs first), insurance fund (per-event cap, receives liquidation fees and
+    pays the guarantor's premium), staking pool (30% max slash), guarantor (2M xs 500k, 500k
+    collateral, may default), treasury (per-event cap), socialize. Exploits hit the supply."""
+    steps: list[dict[str, Any]] = [
+        {"at": 0, "do": "supply", "market": "lend", "account": "lp", "amount": 100_000_000},
+        {"at": 0, "do": "deposit", "layer": "sp", "account": "alice", "amount": 1_500_000},
+        {"at": 0, "do": "deposit", "layer": "fund", "account": "dao", "amount": 2_000_000},
+        {"at": 0, "do": "deposit", "layer": "dao", "account": "dao", "amount": 1_000_000},
+        {"at": 0, "do": "stake", "layer": "stake", "account": "s1", "amount": 3_000_000},
+    ]
+    for i, h in enumerate(HEALTHS):
+        debt = 1_000_000 + 250_000 * i
+        coll = round(h * debt / (2000 * 0.85), 6)
+        steps.append(
+            {"at": 0, "do": "open", "market": "lend", "account": f"b{i}", "collateral": {"ETH": coll}, "debt": debt}
+        )
+    return {
+        "name": "equivalence",
+        "assets": {"USD": {"decimals": 18}, "ETH": {"decimals": 18}},
+        "prices": {"USD": 1, "ETH": 2000},
+        "layers": {
+            "sp": {"kind": "stability_pool", "asset": "USD"},
+            "fund": {"kind": "insurance_fund", "asset": "USD", "max_payout_per_event": 1_000_000},
+            "stake": {"kind": "staking_pool", "asset": "USD", "cooldown_seconds": 864000, "max_slash_bps": 3000},
+            "g1": {
+                "kind": "guarantor",
+                "asset": "USD",
+                "guarantor": "re",
+                "attachment": 500_000,
+                "limit": 2_000_000,
+                "premium_bps_per_year": 200,
+                "payer": "fund",
+                "collateral": 500_000,
+            },
+            "dao": {"kind": "treasury", "asset": "USD", "cap": 400_000},
+            "rest": {"kind": "socialize"},
+        },
+        "markets": {
+            "lend": {
+                "kind": "lending",
+                "debt_asset": "USD",
+                "liquidation_fee_bps": 1000,
+                "fee_layer": "fund",
+                "collateral": {
+                    "ETH": {
+                        "ltv_bps": 8000,
+                        "liquidation_threshold_bps": 8500,
+                        "liquidation_bonus_bps": 500,
+                        "depth_value": depth_value,
+                        "impact_k_bps": 2000,
+                    }
+                },
+                "waterfall": ["sp", "fund", "stake", "g1", "dao", "rest"],
+            }
+        },
+        "steps": steps,
+        "simulation": {
+            "horizon_days": 120,
+            "chunk_paths": 400,
+            "prices": {"assets": {"ETH": {"vol": 1.2, "jumps": {"per_year": 4, "mean": -0.15, "std": 0.1}}}},
+            "incidents": [
+                {
+                    "market": "lend",
+                    "per_year": 4,
+                    "severity": {"median_fraction": 0.02, "sigma": 1.0, "max_fraction": 0.1},
+                }
+            ],
+            "guarantor_default_probability": {"g1": 0.3},
+        },
+    }
+
+
+def with_simulation(spec: dict[str, Any], **updates: Any) -> dict[str, Any]:
+    out = copy.deepcopy(spec)
+    out["simulation"].update(updates)
+    return out
+
+
+@dataclass
+class Drive:
+    alloc: dict[str, float]
+    """What each layer paid over the path, whole tokens of the loss asset."""
+    bad_debt: float
+    absorbed: float
+    """Debt the stability pool absorbed."""
+    liquidations: int
+    incidents: int
+
+
+def bucket_accounts(model: SimModel, scenario: Scenario) -> list[list[str]]:
+    """For each book, the account behind each bucket (every position is its own bucket when a book
+    has no more positions than `liquidation.buckets`), in the sim's order: D/C highest first."""
+    state = run_scenario(scenario).engine.state
+    out: list[list[str]] = []
+    for book in model.books:
+        m = state.markets[book.market]
+        rows = []
+        for acct in sorted(m.positions):
+            pos = m.positions[acct]
+            debt = m.debt_of(pos) / 10 ** state.assets[m.debt_asset]
+            coll = pos.collateral.get(book.collateral, 0) / 10 ** state.assets[book.collateral]
+            if debt > 0 and coll > 0:
+                rows.append((debt / coll, acct, debt))
+        order = sorted(range(len(rows)), key=lambda i: -rows[i][0])
+        assert book.n_buckets == len(order), "each position must be its own bucket"
+        np.testing.assert_allclose(np.cumsum([rows[i][2] for i in order]), book.cum_debt[1:], rtol=1e-12)
+        out.append([rows[i][1] for i in order])
+    return out
+
+
+def path_events(world: World, p: int) -> np.ndarray:
+    """Path p's world events in the order phase B processes them: by step, kind, then reference."""
+    idx = np.nonzero(world.ev_path == p)[0]
+    out: np.ndarray = idx[np.lexsort((world.ev_ref[idx], world.ev_kind[idx], world.ev_step[idx]))]
+    return out
+
+
+def single_bucket_paths(world: World) -> np.ndarray:
+    """Paths on which every liquidation settlement is one bucket, i.e. one engine `liquidate`."""
+    liq = world.ev_kind == KIND_LIQUIDATION
+    ok = np.ones(world.n_paths, dtype=bool)
+    ok[np.unique(world.ev_path[liq & (world.ev_k_after - world.ev_k_before > 1)])] = False
+    out: np.ndarray = np.nonzero(ok)[0]
+    return out
+
+
+def drive_engine(model: SimModel, scenario: Scenario, world: World, p: int, accounts: list[list[str]]) -> Drive:
+    """Replay path p through `Engine.apply`: the guarantor defaults the world drew, then at each
+    event step `SetPrice` (the simulated price), `Advance` (premiums) and the step's `Liquidate`
+    and `Incident` commands, in the simulator's order."""
+    engine = run_scenario(scenario).engine
+    la = model.loss_asset_name
+    scale = 10 ** model.decimals[model.loss_asset]
+    for j, layer in enumerate(model.layers):
+        if layer.kind == "guarantor" and world.defaulted[p, j] and not layer.defaulted0:
+            engine.apply(c.GuarantorDefaults(at=model.start_at, layer=layer.id))
+    n_liq = n_inc = 0
+    last_step = -1
+    for e in path_events(world, p):
+        step = int(world.ev_step[e])
+        at = model.start_at + step * model.step_seconds
+        if step != last_step:
+            for a, sym in enumerate(model.assets):
+                if model.price_rows[a] >= 0:
+                    price_e18 = round(float(world.ev_prices[e, a]) * 10**18)
+                    engine.apply(c.SetPrice(at=at, asset=sym, price_e18=price_e18))
+            engine.apply(c.Advance(at=at))
+            last_step = step
+        kind, ref = int(world.ev_kind[e]), int(world.ev_ref[e])
+        if kind == KIND_LIQUIDATION:
+            book = model.books[ref]
+            for k in range(int(world.ev_k_before[e]), int(world.ev_k_after[e])):
+                engine.apply(c.Liquidate(at=at, market=book.market, account=accounts[ref][k]))
+                n_liq += 1
+        elif kind == KIND_INCIDENT:
+            inc = model.incidents[ref]
+            amount = round(float(world.ev_amount[e]) * scale)
+            engine.apply(
+                c.Incident(at=at, market=model.markets[inc.market].id, asset=la, amount=amount, cause=inc.cause)
+            )
+            n_inc += 1
+    alloc = {layer.id: 0.0 for layer in model.layers}
+    bad = 0.0
+    for loss in engine.state.losses:
+        for lid, v in loss.allocation.items():
+            alloc[lid] += v / scale
+        if loss.cause == "bad_debt":
+            bad += loss.amount / scale
+    absorbed = 0.0
+    for ev in engine.log:
+        if ev.kind == "sp_offset":
+            absorbed += int(ev.data.get("debt", 0)) / scale
+    return Drive(alloc, bad, absorbed, n_liq, n_inc)

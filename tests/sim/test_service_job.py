@@ -1,0 +1,38 @@
+"""`POST /v1/simulations` runs the risk lab in the background and `GET` returns the same summary
+as `backstop simulate --json` (design §11)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from backstop.sim.api import simulate_summary
+
+from ..service.conftest import make_api
+from .helpers import CDP
+
+
+def test_simulation_job_returns_the_cli_summary(tmp_path: Path) -> None:
+    api = make_api(f"sqlite:///{tmp_path / 'b.db'}")
+    try:
+        body = {"scenario": "risk_lab_cdp", "paths": 300, "horizon_days": 30, "seed": 4}
+        r = api.post("/v1/simulations", body, who="risk")
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        for _ in range(600):
+            job = api.get(f"/v1/simulations/{job_id}", who="risk").json()
+            if job["status"] != "running":
+                break
+            time.sleep(0.05)
+        assert job["status"] == "done", job
+        assert job["progress"] == 1.0
+        assert job["result"] == simulate_summary(CDP, paths=300, horizon_days=30, seed=4)
+    finally:
+        api.store.close()
+
+
+def test_progress_callback_counts_paths() -> None:
+    seen: list[tuple[int, int]] = []
+    simulate_summary(CDP, paths=250, horizon_days=5, seed=0, progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1] == (250, 250)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
