@@ -27,7 +27,7 @@ from backstop.testing.fuzz import world
 
 from .helpers import DAY, E6, E18
 
-ACCOUNTS = st.sampled_from(["alice", "bob", "carol"])
+ACCOUNTS = st.sampled_from(["alice", "bob", "carol", "a"])
 VAULTS = st.sampled_from(["safety", "q4w", "cover"])
 CAUSES = ("exploit", "bug", "oracle", "tech_failure")
 LAYER_UNIT = {"safety": E18, "q4w": E6, "cover": E6, "sp": E18, "fund": E6, "treasury": E6, "g1": E6}
@@ -43,11 +43,29 @@ SETTINGS = settings(
 )
 
 
+SEED: tuple[Any, ...] = (
+    # Capital everywhere, so that most random commands have something to act on.
+    c.Supply(0, "lend", "lp", 2_000_000 * E6),
+    c.Deposit(0, "fund", "dao", 20_000 * E6),
+    c.Deposit(0, "treasury", "dao", 20_000 * E6),
+    *(
+        c.Deposit(0, layer, who, 5_000 * LAYER_UNIT[layer])
+        for layer in ("safety", "q4w", "cover", "sp")
+        for who in "abc"
+    ),
+    *(c.OpenPosition(0, "lend", who, (("ETH", 10 * E18),), 12_000 * E6) for who in ("alice", "bob", "carol")),
+    *(c.OpenPosition(0, "cdp", who, (("ETH", 10 * E18),), 15_000 * E18) for who in ("alice", "bob", "carol")),
+    *(c.Supply(0, "lend", who, 10_000 * E6) for who in ("alice", "bob", "carol")),
+    *(c.BuyCover(0, "cover", who, "lend", CAUSES, 5_000 * E6, 365 * DAY) for who in ("alice", "bob", "carol")),
+)
+"""The seed stakers a, b, c stay passive; alice, bob and carol act (and borrow, supply, buy cover)."""
+
+
 class EngineMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.engine = Engine()
-        for cmd in world():
+        for cmd in (*world(), *SEED):
             self.engine.apply(cmd)
         self.t = 0
         self.applied = 0
@@ -102,10 +120,12 @@ class EngineMachine(RuleBasedStateMachine):
     def cancel_withdraw(self, layer: str, account: str, step: int) -> None:
         self.run(c.CancelWithdraw(self.at(step), layer, account))
 
-    @rule(layer=VAULTS, account=ACCOUNTS, pct=st.one_of(st.none(), FRACTION), step=STEP)
-    def withdraw(self, layer: str, account: str, pct: int | None, step: int) -> None:
+    @rule(layer=VAULTS, account=ACCOUNTS, pct=st.one_of(st.none(), FRACTION), step=STEP, wait=st.booleans())
+    def withdraw(self, layer: str, account: str, pct: int | None, step: int, wait: bool) -> None:
         v = self.vault(layer)
         req = v.requests.get(account)
+        if wait and req is not None:  # a staker who waits for the cooldown or queue to end
+            self.t = max(self.t, req.ready_at)
         shares = None if pct is None else ((req.shares if req else v.shares.get(account, 0)) * pct // 100 or 1)
         self.run(c.Withdraw(self.at(step), layer, account, shares=shares))
 
@@ -123,7 +143,7 @@ class EngineMachine(RuleBasedStateMachine):
         unit = E6 if layer != "safety" else E18
         self.run(c.Reward(self.at(step), layer, amount * unit // 100, "treasury" if source else "external:world"))
 
-    @rule(step=STEP)
+    @rule(step=st.sampled_from([0, DAY]))
     def guarantor_defaults(self, step: int) -> None:
         self.run(c.GuarantorDefaults(self.at(step), "g1"))
 
@@ -176,7 +196,7 @@ class EngineMachine(RuleBasedStateMachine):
     )
     def incident(self, market: str, usdc: bool, amount: int, cause: str, step: int) -> None:
         if market == "lend" and usdc:
-            self.run(c.Incident(self.at(step), market, "USDC", amount * E6, cause))
+            self.run(c.Incident(self.at(step), market, "USDC", amount * 50 * E6, cause))
         else:
             self.run(c.Incident(self.at(step), market, "ETH", amount * E18 // 10_000, cause))
 
@@ -197,11 +217,15 @@ class EngineMachine(RuleBasedStateMachine):
         self.run(c.BuyCover(self.at(step), "cover", account, market, tuple(causes), amount * E6, days * DAY))
 
     @precondition(lambda self: self.engine.state.policies and self.engine.state.incidents)
-    @rule(data=st.data(), amount=WHOLE, step=STEP)
-    def file_claim(self, data: st.DataObject, amount: int, step: int) -> None:
+    @rule(data=st.data(), amount=WHOLE, step=STEP, assess=st.booleans())
+    def file_claim(self, data: st.DataObject, amount: int, step: int, assess: bool) -> None:
         policy = data.draw(st.sampled_from(sorted(self.engine.state.policies)))
-        inc = data.draw(st.sampled_from(sorted(self.engine.state.incidents)))
+        incidents = self.engine.state.incidents
+        inc = data.draw(st.sampled_from(sorted(incidents, key=lambda i: (incidents[i]["market"] != "lend", i))[:3]))
+        n = len(self.engine.state.claims)
         self.run(c.FileClaim(self.at(step), policy, inc, amount * E6))
+        if assess and len(self.engine.state.claims) > n:  # assessed at once, approved
+            self.run(c.AssessClaim(self.t, f"clm-{n + 1}", "assessor", True, "evidence"))
 
     @precondition(lambda self: self.engine.state.claims)
     @rule(data=st.data(), assessor=st.sampled_from(["alice", "bob", "assessor"]), approve=st.booleans(), step=STEP)
