@@ -50,7 +50,8 @@ def test_capacity_ratio_limits_cover_sold() -> None:
     e = world()
     e.apply(c.BuyCover(0, "cover", "inv", "lend", ("exploit",), 15_000 * E6, YEAR))
     before = e.state_hash()
-    with pytest.raises(CoverError, match="can sell"):
+    # The message speaks whole tokens, as a person reads them (6,500 USDC left, not 6500000000).
+    with pytest.raises(CoverError, match=r"can sell 6500 USDC more cover, asked 6501 USDC"):
         # capacity = 200% × (10,000 + 750 premium) = 21,500; 15,000 sold; 6,501 is too much
         e.apply(c.BuyCover(0, "cover", "inv", "lend", ("exploit",), 6_501 * E6, YEAR))
     assert e.state_hash() == before

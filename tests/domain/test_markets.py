@@ -194,3 +194,20 @@ def test_bad_debt_becomes_a_loss_event() -> None:
     assert m.bad_debt_total == 5_476_190_476
     assert bal(e, "keeper", "USDC") == 476_190_476
     ok(e)
+
+
+def test_liquidating_a_closed_position_says_it_has_no_debt() -> None:
+    """Once a full liquidation closed the debt, a second call is refused with a message that
+    says why (no debt), not 'healthy (health None bps)'."""
+    e = Engine(check_invariants=True)
+    assets(e, USDC=1, ETH=2000)
+    layer(e, "rest", "socialize")
+    lending(e, ("rest",))
+    e.apply(c.Supply(0, "lend", "a", 10_000 * E6))
+    e.apply(c.OpenPosition(0, "lend", "b", (("ETH", E18),), 1_500 * E6))
+    e.apply(c.SetPrice(1, "ETH", 1_000 * E18))
+    e.apply(c.Liquidate(2, "lend", "b"))
+    before = e.state_hash()
+    with pytest.raises(PositionHealthy, match="b has no debt in lend"):
+        e.apply(c.Liquidate(3, "lend", "b"))
+    assert e.state_hash() == before

@@ -30,6 +30,14 @@ class Ctx:
         self.since = state.now
         """The engine's time before this command (what `advance` accrues from)."""
 
+    def tokens(self, asset: str, units: int) -> str:
+        """`units` of `asset` as whole tokens with the symbol, for error messages people read
+        (`24312000 USDC`, not `24312000000000`)."""
+        from .money import format_units
+
+        decimals = self.state.assets.get(asset)
+        return f"{units} base units of {asset}" if decimals is None else f"{format_units(units, decimals)} {asset}"
+
     def emit(self, kind: str, data: dict[str, Any]) -> None:
         events = self.events
         events.append(_tuple_new(Event, (self.seq0 + len(events), self.at, kind, data)))

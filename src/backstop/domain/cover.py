@@ -115,7 +115,9 @@ def buy_cover(ctx: Ctx, cmd: BuyCover) -> None:
     active = pool.active_cover(ctx)
     if active + cmd.amount > capacity:
         raise CoverError(
-            "amount", f"amount: {pool.id} can sell {max(0, capacity - active)} more cover, asked {cmd.amount}"
+            "amount",
+            f"amount: {pool.id} can sell {ctx.tokens(pool.asset, max(0, capacity - active))} more cover, "
+            f"asked {ctx.tokens(pool.asset, cmd.amount)}",
         )
     premium = mul_div_up(cmd.amount, pool.config.premium_bps_per_year * cmd.period_seconds, BPS * SECONDS_PER_YEAR)
     if premium > 0:

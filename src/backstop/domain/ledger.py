@@ -53,7 +53,7 @@ class Ledger:
         ck = (credit, asset)
         cb = balances.get(ck, 0)
         if cb < amount and not credit.startswith("external:"):
-            raise InsufficientFunds(field, f"{field}: {credit} holds {cb} of {asset}, needs {amount}")
+            raise InsufficientFunds(field, f"{field}: {credit} holds {cb} base units of {asset}, needs {amount}")
         dk = (debit, asset)
         balances[ck] = cb - amount
         balances[dk] = balances.get(dk, 0) + amount

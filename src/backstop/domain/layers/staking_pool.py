@@ -162,7 +162,11 @@ class ShareVault(Layer):
             # nothing would hand their value to the other holders.
             raise InvalidAmount("shares", f"shares: {n} shares of {self.id} are worth 0 base units")
         if amount is not None and paid < amount:
-            raise InsufficientFunds("amount", f"amount: {n} shares are worth {paid}, less than {amount}")
+            raise InsufficientFunds(
+                "amount",
+                f"amount: {n} shares are worth {ctx.tokens(self.asset, paid)}, "
+                f"less than {ctx.tokens(self.asset, amount)}",
+            )
         j = ctx.j
         j.put(self.shares, account, owned - n)
         j.set(self, "total_shares", self.total_shares - n)

@@ -34,7 +34,9 @@ def liquidate(ctx: Ctx, market: Market, account: str, keeper: str) -> None:
     pos = market.position(account)
     debt = market.debt_of(pos)
     health = market.health_bps(ctx, pos)
-    if debt == 0 or health is None or health >= BPS:
+    if debt == 0 or health is None:
+        raise PositionHealthy("account", f"account: {account} has no debt in {market.id}, nothing to liquidate")
+    if health >= BPS:
         raise PositionHealthy(
             "account", f"account: position of {account} in {market.id} is healthy (health {health} bps)"
         )

@@ -142,7 +142,11 @@ class Market:
         owned = self.supply_shares.get(account, 0)
         value = self.supply_value(owned)
         if amount > value:
-            raise InsufficientFunds("amount", f"amount: {account} has {value} supplied in {self.id}, asked {amount}")
+            raise InsufficientFunds(
+                "amount",
+                f"amount: {account} has {ctx.tokens(self.debt_asset, value)} supplied in {self.id}, "
+                f"asked {ctx.tokens(self.debt_asset, amount)}",
+            )
         cash = ctx.state.ledger.balance(self.reserve, self.debt_asset)
         if amount > cash:
             raise InsufficientFunds("amount", f"amount: {self.id} has only {cash} cash available")
@@ -243,7 +247,11 @@ class Market:
         pos = self.position(account)
         debt = self.debt_of(pos)
         if amount > debt:
-            raise InvalidAmount("amount", f"amount: {account} owes {debt} in {self.id}, cannot repay {amount}")
+            raise InvalidAmount(
+                "amount",
+                f"amount: {account} owes {ctx.tokens(self.debt_asset, debt)} in {self.id}, "
+                f"cannot repay {ctx.tokens(self.debt_asset, amount)}",
+            )
         sink = self.reserve if self.kind == "lending" else ISSUER
         ctx.pull(user(account), sink, self.debt_asset, amount)
         self._reduce_debt(ctx, pos, amount)
