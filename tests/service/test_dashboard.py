@@ -94,3 +94,32 @@ def test_dashboard_without_a_key_says_so(served: tuple[str, Api]) -> None:
         page.goto(url)
         page.wait_for_function("document.getElementById('meta').textContent.includes('API key')")
         browser.close()
+
+
+def test_dashboard_runs_a_simulation_and_shows_its_plots(served: tuple[str, Api]) -> None:
+    """The risk-lab panel: a click starts `POST /v1/simulations`, the headline numbers and the
+    per-layer table appear, and the job's HTML report is shown with every figure decoded."""
+    from playwright.sync_api import sync_playwright
+
+    url, api = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/#key={api.tokens['risk']}")
+        page.wait_for_selector("svg.waterfall rect")
+        page.click("#simrun")
+        page.wait_for_selector("#simlayers tbody tr", timeout=120_000)
+        head = page.locator(".simhead").inner_text()
+        assert "P(bad debt)" in head and "P(investors hit)" in head
+        layers = page.locator("#simlayers").inner_text()
+        assert "stability_pool" in layers and "guarantor" in layers
+        page.wait_for_selector("#simreport:not([hidden])", timeout=60_000)
+        frame = page.frame_locator("#simreport")
+        frame.locator("img").first.wait_for(timeout=60_000)
+        imgs = frame.locator("img")
+        assert imgs.count() >= 5
+        widths = imgs.evaluate_all("els => els.map(e => e.complete ? e.naturalWidth : 0)")
+        assert all(w > 0 for w in widths), widths
+        assert page.locator("#error").inner_text() == ""
+        page.locator("section:has(#sim)").screenshot(path=str(DOCS / "dashboard-risk-lab.png"))
+        browser.close()

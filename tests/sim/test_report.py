@@ -57,3 +57,14 @@ def test_every_figure_decodes_in_chromium(report: Path) -> None:
             assert page.locator("table").count() >= 3
         finally:
             browser.close()
+
+
+def test_report_builds_when_a_layer_is_never_exhausted() -> None:
+    """Regression: on a short horizon some layer's P(exhausted) is 0, and its Wilson lower bound
+    came out a rounding error above 0, which matplotlib refuses as a negative error bar."""
+    from backstop.sim.api import simulate
+    from backstop.sim.report import build_report
+
+    res = simulate(CDP, paths=300, horizon_days=30, seed=4)
+    html = build_report(res)
+    assert len(re.findall(r"<img ", html)) >= 5

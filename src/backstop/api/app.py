@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
@@ -322,7 +322,18 @@ def create_app(
             from ..domain.errors import UnknownEntity
 
             raise UnknownEntity("id", f"id: unknown simulation {job_id!r}")
-        return {"id": job_id, **json.loads(json.dumps(job, default=str))}
+        public = {k: v for k, v in job.items() if k != "report_html"}
+        return {"id": job_id, "has_report": "report_html" in job, **json.loads(json.dumps(public, default=str))}
+
+    @app.get("/v1/simulations/{job_id}/report", tags=["simulations"], response_class=HTMLResponse)
+    def get_simulation_report(job_id: s.Id, key: KeyRecord = Depends(caller)) -> HTMLResponse:
+        """The job's self-contained HTML report (matplotlib figures embedded); 404 until it is done."""
+        job = simulations.get(job_id)
+        if job is None or "report_html" not in job:
+            from ..domain.errors import UnknownEntity
+
+            raise UnknownEntity("id", f"id: no finished simulation {job_id!r}")
+        return HTMLResponse(job["report_html"])
 
     # -- dashboard ---------------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)

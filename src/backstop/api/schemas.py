@@ -173,8 +173,10 @@ class GuarantorDefaultsBody(Body):
 
 
 class SimulationBody(Body):
-    scenario: Annotated[str, Field(max_length=200)] = "flagship"
-    """The name of an example scenario shipped with backstop (examples/<name>.yaml)."""
+    scenario: Annotated[str, Field(max_length=200)] = "risk_lab_cdp"
+    """The name of an example scenario shipped with backstop (examples/<name>.yaml). The risk
+    lab measures losses in one asset, so the scenario's markets must share a debt asset (the
+    flagship's do not)."""
     paths: int = Field(1000, ge=1, le=1_000_000)
     horizon_days: int = Field(365, ge=1, le=3650)
     seed: int = Field(0, ge=0, le=2**32)

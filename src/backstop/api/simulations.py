@@ -19,8 +19,12 @@ def find_scenario(name: str) -> Path:
 
 
 def run_job(job: dict[str, Any], path: Path, body: Any) -> None:
+    """Run one job; its summary goes to `job["result"]` (what `backstop simulate --json` prints)
+    and its self-contained HTML report to `job["report_html"]` (served by
+    `GET /v1/simulations/{id}/report`, shown in the dashboard)."""
     try:
-        from ..sim.api import simulate_summary
+        from ..sim.api import simulate
+        from ..sim.report import build_report
     except ImportError:
         job.update(status="failed", error="the risk lab (backstop.sim) is not available")
         return
@@ -29,9 +33,9 @@ def run_job(job: dict[str, Any], path: Path, body: Any) -> None:
         job["progress"] = done / max(1, total)
 
     try:
-        job["result"] = simulate_summary(
-            path, paths=body.paths, horizon_days=body.horizon_days, seed=body.seed, progress=progress
-        )
+        res = simulate(path, paths=body.paths, horizon_days=body.horizon_days, seed=body.seed, progress=progress)
+        job["result"] = res.summary()
+        job["report_html"] = build_report(res)
         job.update(status="done", progress=1.0)
     except Exception as exc:  # a job reports its failure instead of dying silently
         job.update(status="failed", error=f"{type(exc).__name__}: {exc}")

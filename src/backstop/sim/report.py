@@ -132,6 +132,7 @@ def exhaustion(res: SimulationResult) -> str:
     est = [metrics.probability(o.exhausted[:, j]) for j in order]
     pays = [float((o.alloc[:, j] > 1e-9).mean()) for j in order]
     err = np.array([[e.value - e.ci_low, e.ci_high - e.value] for e in est]).T.reshape(2, len(order))
+    err = np.clip(err, 0.0, None)  # a Wilson bound at p = 0 can sit a rounding error above the estimate
     ax.barh(y + 0.2, [e.value for e in est], height=0.4, xerr=err, color=COLOURS[3], capsize=3, label="P(exhausted)")
     ax.barh(y - 0.2, pays, height=0.4, color=COLOURS[7], label="P(pays anything)")
     ax.set_yticks(y, [model.layers[j].id for j in order])

@@ -57,13 +57,35 @@ async function refresh() {
   } catch (e) { $("error").textContent = e.message; }
 }
 
+function simSummary(r) {
+  // The headline numbers of design §10, then the report's figures below.
+  const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(2) + "%");
+  const head = [["P(bad debt)", pct(r.p_bad_debt.value) + " ± " + pct(r.p_bad_debt.se)],
+    ["P(investors hit)", pct(r.p_socialized.value) + " ± " + pct(r.p_socialized.se)],
+    ["mean loss", r.loss.mean + " " + r.loss_asset], ["VaR 99", r.loss.var99 + " " + r.loss_asset],
+    ["CVaR 99", r.loss.cvar99 + " " + r.loss_asset]];
+  const layers = Object.entries(r.by_layer).map(([id, l]) => `<tr><td>${esc(id)}</td><td>${esc(l.kind)}</td><td>${esc(l.mean)}</td><td>${pct(l.p_exhausted)}</td></tr>`).join("");
+  return `<table class="simhead">${head.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`).join("")}</table>` +
+    `<table id="simlayers"><thead><tr><th>layer</th><th>kind</th><th>mean paid</th><th>P(exhausted)</th></tr></thead><tbody>${layers}</tbody></table>`;
+}
+
 $("simrun").addEventListener("click", async () => {
   try {
     const job = await api("/v1/simulations", { method: "POST", body: JSON.stringify({ paths: 1000, horizon_days: 365 }), headers: { "Idempotency-Key": "dash-" + Date.now() } });
     const poll = async () => {
       const j = await api("/v1/simulations/" + job.id);
-      $("simout").textContent = j.status === "done" ? JSON.stringify(j.result, null, 2) : `${j.status} ${Math.round(100 * j.progress)}% ${j.error ?? ""}`;
-      if (j.status === "running") setTimeout(poll, 500);
+      if (j.status === "running") {
+        $("simout").textContent = `running ${Math.round(100 * j.progress)}%`;
+        setTimeout(poll, 500);
+      } else if (j.status === "done") {
+        $("simout").innerHTML = simSummary(j.result);
+        const res = await fetch("/v1/simulations/" + job.id + "/report", { headers: { Authorization: "Bearer " + keyBox.value } });
+        const frame = $("simreport");
+        frame.srcdoc = await res.text();
+        frame.hidden = false;
+      } else {
+        $("simout").textContent = `${j.status}: ${j.error ?? ""}`;
+      }
     };
     poll();
   } catch (e) { $("simout").textContent = e.message; }
