@@ -100,6 +100,22 @@ def test_a_right_id_with_a_wrong_secret_is_401(shared: Api) -> None:
     assert r.status_code == 401
 
 
+def test_keys_are_cached_but_a_key_made_later_works_and_a_wrong_secret_never_does(shared: Api) -> None:
+    """The app caches key records after their first use (no database read per request); a key
+    created afterwards (as `backstop keys create` does, from another process) is still found,
+    and a cached key's id with a forged secret is still refused."""
+    from backstop.api.keys import new_key
+
+    token = shared.tokens["admin"]
+    assert shared.client.get("/v1/whoami", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    forged = token[: token.rindex("_") + 1] + "B" * 43
+    assert shared.client.get("/v1/whoami", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    later, record = new_key("risk", "late")
+    shared.store.add_key(record)
+    r = shared.client.get("/v1/whoami", headers={"Authorization": f"Bearer {later}"})
+    assert r.status_code == 200 and r.json()["role"] == "risk"
+
+
 def test_rate_limit_answers_429_with_retry_after(tmp_path: object) -> None:
     api = make_api(f"sqlite:///{tmp_path}/r.db", rate_per_second=0.5, burst=3)  # type: ignore[operator]
     codes = [api.get("/v1/whoami", who="risk").status_code for _ in range(5)]

@@ -133,11 +133,21 @@ def create_app(
         return JSONResponse(body, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     # -- auth ----------------------------------------------------------------------------------
+    known_keys: dict[str, KeyRecord] = {}
+
     def caller(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> KeyRecord:
         if creds is None:
             raise Unauthorized("authorization", "authorization: an API key is required (Authorization: Bearer …)")
         key_id, secret = parse_token(creds.credentials)
-        key = verify(service.store.get_key(key_id), secret)
+        record = known_keys.get(key_id)
+        if record is None:
+            # Keys are immutable records and are never revoked in place, so a hit is cached for the
+            # life of the process (no database read per request); a miss is not, so a key made
+            # later with `backstop keys create` is found on its first use.
+            record = service.store.get_key(key_id)
+            if record is not None:
+                known_keys[key_id] = record
+        key = verify(record, secret)
         wait = limiter.take(key.key_id)
         if wait:
             exc = RateLimited("rate", f"rate: too many requests for this key; retry in {wait} s")
@@ -325,7 +335,18 @@ def create_app(
         public = {k: v for k, v in job.items() if k != "report_html"}
         return {"id": job_id, "has_report": "report_html" in job, **json.loads(json.dumps(public, default=str))}
 
-    @app.get("/v1/simulations/{job_id}/report", tags=["simulations"], response_class=HTMLResponse)
+    @app.get(
+        "/v1/simulations/{job_id}/report",
+        tags=["simulations"],
+        response_class=HTMLResponse,
+        responses={
+            code: {
+                "description": r["description"],
+                "content": {"application/json": {"schema": ErrorBody.model_json_schema()}},
+            }
+            for code, r in ERROR_RESPONSES.items()
+        },
+    )
     def get_simulation_report(job_id: s.Id, key: KeyRecord = Depends(caller)) -> HTMLResponse:
         """The job's self-contained HTML report (matplotlib figures embedded); 404 until it is done."""
         job = simulations.get(job_id)
