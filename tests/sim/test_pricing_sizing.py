@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from backstop.sim import api
+from backstop.sim.chunk import backstop_all
 from backstop.sim.model import compile_model
 from backstop.sim.sizing import Curve, socialized_mask
 
@@ -71,3 +72,34 @@ def test_sizing_a_layer_without_a_size_is_refused(model) -> None:  # type: ignor
     with pytest.raises(InvalidConfig) as exc:
         api.size(model, "rest", 0.01, 100, SEED)
     assert exc.value.field == "layer"
+
+
+def test_an_int_size_is_a_float_size(model) -> None:  # type: ignore[no-untyped-def]
+    # regression: with_size("stake", 0) made int64 per-path arrays and phase B failed in _accrue
+    for layer in ("stake", "fund", "sp", "g1", "gov"):
+        as_int = api.simulate(model.with_size(layer, 0), 500, SEED, keep_paths=0)
+        as_float = api.simulate(model.with_size(layer, 0.0), 500, SEED, keep_paths=0)
+        assert np.array_equal(as_int.outcome.alloc, as_float.outcome.alloc)
+        assert np.array_equal(as_int.outcome.loss, as_float.outcome.loss)
+
+
+def test_sizing_a_mint_stops_at_its_ceiling(model) -> None:  # type: ignore[no-untyped-def]
+    from backstop.sim.sizing import _smallest, size_ceiling
+
+    ws = api.worlds(model, 1000)
+    ceiling = size_ceiling(model, ws, "gov")
+    assert math.isfinite(ceiling)
+    # past the ceiling the mint already sells all that is asked of it: a bigger cap changes no path
+    curve = Curve(model, ws, "gov")
+    big = backstop_all(model.with_size("gov", 4.0 * ceiling), ws)
+    at = backstop_all(model.with_size("gov", ceiling), ws)
+    assert np.array_equal(at.alloc, big.alloc)
+    # an unreachable target gives up a doubling past the ceiling instead of after 80 doublings
+    calls: list[float] = []
+
+    def f(size: float) -> float:
+        calls.append(size)
+        return curve.p(size)
+
+    assert _smallest(f, -1.0, model.size_of("gov"), 1e-2, ceiling) == math.inf
+    assert len(calls) < 40

@@ -166,6 +166,7 @@ class SimModel:
         layer = self.layers[i]
         if size < 0 or not math.isfinite(size):
             raise InvalidConfig("size", f"size: must be a non-negative number, got {size}")
+        size = float(size)  # an int (0) would make phase B's per-path arrays int64
         if layer.kind in ("insurance_fund", "treasury"):
             bal = layer.balances.copy()
             bal[layer.asset] = size

@@ -71,23 +71,29 @@ class _State:
             if layer.kind in ("insurance_fund", "treasury")
         }
         self.pool_assets = {
-            j: np.full(n, layer.assets0)
+            j: np.full(n, layer.assets0, dtype=float)
             for j, layer in enumerate(model.layers)
             if layer.kind in ("staking_pool", "cover_pool")
         }
-        self.pool_shares = {j: np.full(n, layer.shares0) for j in self.pool_assets for layer in [model.layers[j]]}
+        self.pool_shares = {
+            j: np.full(n, layer.shares0, dtype=float) for j in self.pool_assets for layer in [model.layers[j]]
+        }
         self.sp_dep = {
-            j: np.full(n, layer.deposits0) for j, layer in enumerate(model.layers) if layer.kind == "stability_pool"
+            j: np.full(n, layer.deposits0, dtype=float)
+            for j, layer in enumerate(model.layers)
+            if layer.kind == "stability_pool"
         }
         self.sp_coll = {j: np.zeros((n, na)) for j in self.sp_dep}
         guarantors = [j for j, layer in enumerate(model.layers) if layer.kind == "guarantor"]
-        self.g_coll = {j: np.full(n, model.layers[j].collateral0) for j in guarantors}
-        self.g_paid_year = {j: np.full(n, model.layers[j].paid_this_year0) for j in guarantors}
+        self.g_coll = {j: np.full(n, model.layers[j].collateral0, dtype=float) for j in guarantors}
+        self.g_paid_year = {j: np.full(n, model.layers[j].paid_this_year0, dtype=float) for j in guarantors}
         self.g_year = {j: np.full(n, model.layers[j].year0, dtype=np.int64) for j in guarantors}
         self.g_lapsed = {j: np.full(n, model.layers[j].lapsed0) for j in guarantors}
         self.g_defaulted = {j: world.defaulted[:, j].copy() for j in guarantors}
         self.minted = {
-            j: np.full(n, model.layers[j].minted0) for j, layer in enumerate(model.layers) if layer.kind == "mint"
+            j: np.full(n, model.layers[j].minted0, dtype=float)
+            for j, layer in enumerate(model.layers)
+            if layer.kind == "mint"
         }
         self.last_step = np.zeros(n, dtype=np.int64)
         self.out = Outcome(
