@@ -52,6 +52,24 @@ def new_minima(oracle: np.ndarray, log_p0: float) -> NewMinima:
     return NewMinima(rows, cols, running[rows, cols])
 
 
+def new_minima_tm(log_prices: np.ndarray, down: tuple[np.ndarray, np.ndarray] | None, log_p0: float) -> NewMinima:
+    """`new_minima` of the oracle's view of time-major (steps, paths) log prices, with the oracle down
+    on the cells `down` (steps, paths). A stale oracle shows a price it already showed, which cannot
+    set a new minimum, so a down cell counts as +inf: the same minima as `new_minima(stale_oracle(..))`.
+    Rows and columns are in path order (path, then step)."""
+    running = log_prices.copy()
+    if down is not None:
+        running[down] = np.inf
+    np.minimum(running[0], log_p0, out=running[0])
+    for t in range(1, running.shape[0]):  # running minimum over time, all paths at once
+        np.minimum(running[t - 1], running[t], out=running[t])
+    mask = np.empty(running.shape, dtype=bool)
+    np.less(running[0], log_p0, out=mask[0])
+    np.less(running[1:], running[:-1], out=mask[1:])
+    rows, cols = np.nonzero(mask.T)
+    return NewMinima(rows, cols, running[cols, rows])
+
+
 @dataclass(frozen=True)
 class Triggers:
     path: np.ndarray

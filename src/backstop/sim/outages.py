@@ -32,6 +32,26 @@ def outage_mask(
     return down
 
 
+def outage_cells(
+    n_paths: int, n_steps: int, per_horizon: float, mean_steps: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(steps, paths) of every cell where the oracle is down (a cell may repeat), from the very draws
+    of `outage_mask`; None when there are no outages at all."""
+    if per_horizon <= 0:
+        return None
+    counts = rng.poisson(per_horizon, n_paths)
+    total = int(counts.sum())
+    if total == 0:
+        return None
+    rows = np.repeat(np.arange(n_paths), counts)
+    starts = rng.integers(0, n_steps, total)
+    lengths = rng.geometric(1.0 / mean_steps, total)
+    span = np.minimum(starts + lengths, n_steps) - starts
+    first = np.cumsum(span) - span
+    offsets = np.arange(int(span.sum())) - np.repeat(first, span)
+    return np.repeat(starts, span) + offsets, np.repeat(rows, span)
+
+
 def stale_oracle(log_prices: np.ndarray, down: np.ndarray, log_p0: float) -> np.ndarray:
     """The oracle's view of (paths, steps) log prices: the last price seen while it was up."""
     n_steps = log_prices.shape[1]

@@ -214,7 +214,11 @@ def compile_prices(
     )
 
 
-def simulate_log_prices(
+DRAW_BLOCK = 256
+"""Paths drawn per call while filling the time-major buffer (the block stays in cache while it is transposed)."""
+
+
+def simulate_log_prices_tm(
     model: PriceModel,
     n_paths: int,
     n_steps: int,
@@ -222,22 +226,40 @@ def simulate_log_prices(
     rng_jumps: np.random.Generator,
     rng_shock: np.random.Generator,
 ) -> np.ndarray:
-    """Log prices at the end of steps 1..T, shape (A, paths, T); the start price is step 0."""
+    """Log prices at the end of steps 1..T, time-major: shape (A, T, paths); the start price is step 0.
+
+    The normals are the stream's (asset, path, step) order, drawn a block of paths at a time and
+    stored transposed, so running sums and minima over time are row operations over all paths
+    (vectorised) rather than scalar scans along each path. Every element sees the same float
+    operations in the same order as in the path-major layout, so the numbers are identical."""
     a_count = len(model.assets)
-    x = np.empty((a_count, n_paths, n_steps))
-    if a_count == 0:
+    x = np.empty((a_count, n_steps, n_paths))
+    if a_count == 0 or n_paths == 0 or n_steps == 0:
         return x
-    rng_diffusion.standard_normal(out=x)
-    # Correlate in place, last asset first, so every row still reads independent normals.
-    tmp = np.empty((n_paths, n_steps)) if a_count > 1 else None
-    for j in range(a_count - 1, -1, -1):
-        x[j] *= model.chol[j, j]
-        for i in range(j):
-            if model.chol[j, i] != 0.0:
-                assert tmp is not None
-                np.multiply(x[i], model.chol[j, i], out=tmp)
-                x[j] += tmp
-        x[j] += model.drift_step[j]
+    # Draw asset by asset (the stream's order), a block of paths at a time, stored transposed. Once the
+    # last asset's block is drawn, every asset's raw normals for those paths are there: correlate the
+    # block then, while it is in cache, last asset first so every row still reads independent normals.
+    buf = np.empty((min(DRAW_BLOCK, n_paths), n_steps))
+    tmp = np.empty((n_steps, min(DRAW_BLOCK, n_paths)))
+    last = a_count - 1
+    for j in range(a_count):
+        for i in range(0, n_paths, DRAW_BLOCK):
+            w = min(DRAW_BLOCK, n_paths - i)
+            b = buf[:w]
+            rng_diffusion.standard_normal(out=b)
+            x[j, :, i : i + w] = b.T
+            if j < last:
+                continue
+            blocks = [x[k, :, i : i + w] for k in range(a_count)]
+            scratch = tmp[:, :w]
+            for k in range(last, -1, -1):
+                xk = blocks[k]
+                xk *= model.chol[k, k]
+                for m in range(k):
+                    if model.chol[k, m] != 0.0:
+                        np.multiply(blocks[m], model.chol[k, m], out=scratch)
+                        xk += scratch
+                xk += model.drift_step[k]
     for j in range(a_count):
         rate = model.jump_rate_step[j] * n_steps
         if rate <= 0:
@@ -248,7 +270,7 @@ def simulate_log_prices(
             rows = np.repeat(np.arange(n_paths), counts)
             cols = rng_jumps.integers(0, n_steps, total)
             sizes = rng_jumps.normal(model.jump_mean[j], model.jump_std[j], total)
-            np.add.at(x[j], (rows, cols), sizes)
+            np.add.at(x[j], (cols, rows), sizes)
     if model.shock is not None:
         k = model.shock.shape[1]
         if model.shock_start is None:
@@ -259,7 +281,23 @@ def simulate_log_prices(
         rows = np.arange(n_paths)[:, None]
         for j in range(a_count):
             if np.any(model.shock[j]):
-                x[j][rows, cols] += model.shock[j][None, :]
-    np.cumsum(x, axis=2, out=x)
-    x += model.log_p0[:, None, None]
+                x[j][cols, rows] += model.shock[j][None, :]
+    for j in range(a_count):
+        xj = x[j]
+        for t in range(1, n_steps):  # cumulative sum over time, one row (all paths) at a time
+            np.add(xj[t - 1], xj[t], out=xj[t])
+        xj += model.log_p0[j]
     return x
+
+
+def simulate_log_prices(
+    model: PriceModel,
+    n_paths: int,
+    n_steps: int,
+    rng_diffusion: np.random.Generator,
+    rng_jumps: np.random.Generator,
+    rng_shock: np.random.Generator,
+) -> np.ndarray:
+    """Log prices at the end of steps 1..T, shape (A, paths, T); the start price is step 0."""
+    tm = simulate_log_prices_tm(model, n_paths, n_steps, rng_diffusion, rng_jumps, rng_shock)
+    return np.ascontiguousarray(tm.transpose(0, 2, 1))

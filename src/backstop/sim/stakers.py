@@ -29,6 +29,20 @@ def run_start(log_prices: np.ndarray, log_p0: float, log_trigger: float) -> np.n
     return out
 
 
+def run_start_tm(log_prices: np.ndarray, log_p0: float, log_trigger: float) -> np.ndarray:
+    """`run_start` of time-major (steps, paths) log prices."""
+    peak = np.empty_like(log_prices)
+    np.maximum(log_prices[0], log_p0, out=peak[0])
+    for t in range(1, peak.shape[0]):  # running peak over time, all paths at once
+        np.maximum(peak[t - 1], log_prices[t], out=peak[t])
+    peak -= log_prices
+    hit = peak >= -log_trigger
+    any_hit = hit.any(axis=0)
+    first = np.argmax(hit, axis=0) + 1
+    out: np.ndarray = np.where(any_hit, first, -1)
+    return out
+
+
 def withdrawal_schedule(rule: RunSim, delay_steps: int, horizon_steps: int) -> list[tuple[int, float]]:
     """(offset from the run's start, fraction of the start's shares) of each completed withdrawal."""
     shares, queued = 1.0, 0.0

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .incidents import draw_incidents
-from .liquidation import NewMinima, new_minima, triggers
+from .liquidation import NewMinima, new_minima_tm, triggers
 from .model import SimModel
-from .outages import outage_mask, stale_oracle
-from .prices import simulate_log_prices
-from .stakers import run_start
+from .outages import outage_cells
+from .prices import simulate_log_prices_tm
+from .stakers import run_start_tm
 
 DIFFUSION, JUMPS, SHOCK, OUTAGES, INCIDENTS, DEFAULTS = range(6)
 
@@ -65,22 +65,25 @@ class World:
 
 
 def _prices_at(model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """(events, assets) prices at (path, step); `log_prices` is time-major (rows, steps, paths)."""
     out = np.repeat(model.prices0[None, :], len(paths), axis=0)
     rows = model.price_rows
+    n = log_prices.shape[2]
+    moved = steps > 0
+    flat = np.where(moved, (steps - 1) * n + paths, 0)
     for a in range(len(model.assets)):
         r = int(rows[a])
         if r < 0:
             continue
-        lp = np.full(len(paths), model.prices.log_p0[r])
-        moved = steps > 0
-        lp[moved] = log_prices[r, paths[moved], steps[moved] - 1]
+        lp = np.where(moved, np.take(log_prices[r].reshape(-1), flat), model.prices.log_p0[r])
         out[:, a] = np.exp(lp)
     return out
 
 
 def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 0) -> World:
     seed, T = model.seed, model.n_steps
-    logp = simulate_log_prices(
+    # (rows, steps, paths): time-major, so scans over time are row operations over all paths
+    logp = simulate_log_prices_tm(
         model.prices,
         n_paths,
         T,
@@ -88,7 +91,7 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         component_rng(seed, chunk, JUMPS),
         component_rng(seed, chunk, SHOCK),
     )
-    down = outage_mask(
+    down = outage_cells(
         n_paths, T, model.outages_per_horizon, model.outage_mean_steps, component_rng(seed, chunk, OUTAGES)
     )
 
@@ -99,8 +102,7 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         row = book.price_row
         if row >= 0 and row not in minima:
             lp0 = float(model.prices.log_p0[row])
-            oracle = logp[row] if down is None else stale_oracle(logp[row], down, lp0)
-            minima[row] = new_minima(oracle, lp0)
+            minima[row] = new_minima_tm(logp[row], down, lp0)
         lp0 = float(np.log(model.prices0[book.asset_index]))
         trig = triggers(book, minima.get(row), lp0, n_paths)
         paths.append(trig.path)
@@ -125,7 +127,7 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
     ev_prices = _prices_at(model, logp, ev_path, ev_step)
     if model.run is not None:
         r = model.run.price_row
-        starts = run_start(logp[r], float(model.prices.log_p0[r]), model.run.log_trigger)
+        starts = run_start_tm(logp[r], float(model.prices.log_p0[r]), model.run.log_trigger)
     else:
         starts = np.full(n_paths, -1, dtype=np.int64)
     rng_def = component_rng(seed, chunk, DEFAULTS)
@@ -140,7 +142,7 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         k = min(keep_paths, n_paths)
         sample = np.empty((len(model.prices.assets), k, T + 1))
         sample[:, :, 0] = model.prices.log_p0[:, None]
-        sample[:, :, 1:] = logp[:, :k, :]
+        sample[:, :, 1:] = logp[:, :, :k].transpose(0, 2, 1)
         np.exp(sample, out=sample)
     return World(
         n_paths=n_paths,
