@@ -239,6 +239,27 @@ class EngineMachine(RuleBasedStateMachine):
         problems = check(self.engine.state)
         assert not problems, problems
 
+    @invariant()
+    def premiums_paid_equal_premiums_earned(self) -> None:
+        """Issue 4: what payers paid in premiums (the `premium` postings to each guarantor) is
+        exactly what each guarantor layer records as earned, lapse part-payments included."""
+        from backstop.domain.layers.guarantor import Guarantor
+
+        e = self.engine
+        for lid, layer in e.state.layers.items():
+            if not isinstance(layer, Guarantor):
+                continue
+            payer = e.state.layers[layer.config.payer].account if layer.config.payer else None
+            paid = sum(
+                ev.data["amount"]
+                for ev in e.log
+                if ev.kind == "posting"
+                and ev.data["credit"] == payer
+                and ev.data["debit"] == f"user:{layer.guarantor}"
+                and ev.data["asset"] == layer.asset
+            )
+            assert paid == layer.premiums_earned, (lid, paid, layer.premiums_earned)
+
     def teardown(self) -> None:
         replayed = Engine.replay(self.engine.log)
         assert replayed.state_hash() == self.engine.state_hash()
