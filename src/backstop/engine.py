@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from .domain.apply import apply_command
@@ -32,28 +32,14 @@ class Engine:
         self.check_invariants = check_invariants
         self.commands_applied = 0
 
-    def apply(self, command: Any, commit_hook: Callable[[list[Event]], None] | None = None) -> list[Event]:
-        """Apply one command. `commit_hook(events)` runs before the change becomes final (the
-        service writes the store there); if it raises, the in-memory state is rolled back too."""
-        ctx = Ctx(self.state, command.at, len(self.log))
-        try:
-            apply_command(ctx, command)
-            if self.check_invariants:
-                assert_ok(self.state)
-            if commit_hook is not None:
-                commit_hook(ctx.events)
-        except BaseException:
-            ctx.j.rollback()
-            raise
-        self.log.extend(ctx.events)
-        self.commands_applied += 1
-        return ctx.events
+    def apply(self, command: Any) -> list[Event]:
+        """Apply one command: all of it, or (on any error) none of it."""
+        return self.apply_pending(command)[0]
 
     def apply_pending(self, command: Any) -> tuple[list[Event], Journal]:
-        """Apply one command of a group commit: its events join the log at once, and its undo
-        journal is handed back so `undo` can take the whole group back if the group's database
-        transaction fails. All-or-nothing still holds per command (a refused command is rolled
-        back here and raises)."""
+        """Apply one command and hand back its undo journal as well, so a caller that must make
+        the change durable elsewhere first (the service's group commit) can `undo` it if that
+        fails. A refused command is rolled back here and raises."""
         ctx = Ctx(self.state, command.at, len(self.log))
         try:
             apply_command(ctx, command)
