@@ -20,7 +20,7 @@ event through its market's waterfall with the engine's rules:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -63,8 +63,11 @@ class Outcome:
 
 
 class _State:
-    def __init__(self, model: SimModel, world: World) -> None:
-        n, nl, na = world.n_paths, len(model.layers), len(model.assets)
+    """Per-path state, in the order `perm` (path perm[i] at index i), so that the paths still
+    having events in round r are the prefix [0, n_r) and a round works on slices."""
+
+    def __init__(self, model: SimModel, world: World, perm: np.ndarray) -> None:
+        n, nl = world.n_paths, len(model.layers)
         self.bal = {
             j: np.repeat(layer.balances[None, :], n, axis=0)
             for j, layer in enumerate(model.layers)
@@ -83,19 +86,17 @@ class _State:
             for j, layer in enumerate(model.layers)
             if layer.kind == "stability_pool"
         }
-        self.sp_coll = {j: np.zeros((n, na)) for j in self.sp_dep}
         guarantors = [j for j, layer in enumerate(model.layers) if layer.kind == "guarantor"]
         self.g_coll = {j: np.full(n, model.layers[j].collateral0, dtype=float) for j in guarantors}
         self.g_paid_year = {j: np.full(n, model.layers[j].paid_this_year0, dtype=float) for j in guarantors}
         self.g_year = {j: np.full(n, model.layers[j].year0, dtype=np.int64) for j in guarantors}
         self.g_lapsed = {j: np.full(n, model.layers[j].lapsed0) for j in guarantors}
-        self.g_defaulted = {j: world.defaulted[:, j].copy() for j in guarantors}
+        self.g_defaulted = {j: world.defaulted[perm, j] for j in guarantors}
         self.minted = {
             j: np.full(n, model.layers[j].minted0, dtype=float)
             for j, layer in enumerate(model.layers)
             if layer.kind == "mint"
         }
-        self.last_step = np.zeros(n, dtype=np.int64)
         self.out = Outcome(
             loss=np.zeros(n),
             bad_debt=np.zeros(n),
@@ -134,135 +135,223 @@ def _withdrawal_events(model: SimModel, world: World) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(x) for x in (paths, steps, refs, amounts))
 
 
+def _event_order(path: np.ndarray, step: np.ndarray, kind: np.ndarray, ref: np.ndarray, n_steps: int) -> np.ndarray:
+    """`np.lexsort((ref, kind, step, path))` as one stable sort of a combined key (the world's
+    events come in a few sorted runs, which a stable sort merges quickly)."""
+    n_ref = int(ref.max(initial=0)) + 1
+    key = ((path * (n_steps + 1) + step) * (KIND_END + 1) + kind) * n_ref + ref
+    order: np.ndarray = np.argsort(key, kind="stable")
+    return order
+
+
 def run_backstop(model: SimModel, world: World) -> Outcome:
-    n = world.n_paths
+    """Phase B. Events are processed in rounds, the r-th event of every path in round r; with paths
+    ordered by their number of events (most first), round r is the prefix of paths with more than r
+    events, and its events are contiguous (round-major order), so a round works on slices.
+
+    What does not depend on the layers' running state is computed for all events at once: the
+    stability pool's deposits (they change only by absorption), hence every liquidation's
+    settlement, fee and bad debt, and the per-path sums of those (`bincount` adds in event order,
+    so each sum is the same sequence of float additions as round by round). The rounds then only
+    accrue rewards and premiums, credit fees, complete withdrawals and run loss events down the
+    waterfall."""
+    n, T, la = world.n_paths, model.n_steps, model.loss_asset
     wp, ws, wr, wa = _withdrawal_events(model, world)
     n_world = len(world.ev_path)
     path = np.concatenate([world.ev_path, wp, np.arange(n)])
-    step = np.concatenate([world.ev_step, ws, np.full(n, model.n_steps)])
+    step = np.concatenate([world.ev_step, ws, np.full(n, T)])
     kind = np.concatenate([world.ev_kind, np.full(len(wp), KIND_WITHDRAW), np.full(n, KIND_END)])
     ref = np.concatenate([world.ev_ref, wr, np.zeros(n, dtype=np.int64)])
-    amount = np.concatenate([world.ev_amount, wa, np.zeros(n)])
-    src = np.concatenate([np.arange(n_world), np.full(len(wp) + n, -1)])
-    order = np.lexsort((ref, kind, step, path))
-    path, step, kind, ref, amount, src = (x[order] for x in (path, step, kind, ref, amount, src))
+    order = _event_order(path, step, kind, ref, T)
+    path, step = path[order], step[order]
     counts = np.bincount(path, minlength=n)
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    by_count = np.argsort(-counts, kind="stable")
-    sorted_counts = counts[by_count]
+    first = np.cumsum(counts) - counts
+    rank = np.arange(len(path)) - np.repeat(first, counts)
+    prev = np.empty_like(step)
+    prev[1:] = step[:-1]
+    prev[first[counts > 0]] = 0
+    dt_all = (step - prev) * model.dt_years  # time since the path's previous event (accrual)
 
-    st = _State(model, world)
-    la = model.loss_asset
-    for r in range(int(sorted_counts[0]) if n else 0):
-        n_active = int(np.searchsorted(-sorted_counts, -r, side="left"))
-        active = by_count[:n_active]
-        e = offsets[active] + r
-        _round(model, world, st, active, step[e], kind[e], ref[e], amount[e], src[e], la)
+    # paths by number of events, most first; round r is the prefix of those with more than r events
+    perm = np.argsort(-counts, kind="stable")
+    pos = np.empty(n, dtype=np.int64)
+    pos[perm] = np.arange(n)
+    sorted_counts = counts[perm]
+    n_rounds = int(sorted_counts[0]) if n else 0
+    n_active = np.searchsorted(-sorted_counts, -np.arange(n_rounds), side="left")
+    round_off = np.concatenate([[0], np.cumsum(n_active)])
+    rm = round_off[rank] + pos[path]
+    to_rm = np.empty_like(rm)
+    to_rm[rm] = np.arange(len(rm))
+    order = order[to_rm]
+    q = pos[path[to_rm]]  # each event's path, as its index in the state arrays
+    step, dt = step[to_rm], dt_all[to_rm]
+    kind = np.concatenate([world.ev_kind, np.full(len(wp), KIND_WITHDRAW), np.full(n, KIND_END)])[order]
+    ref = np.concatenate([world.ev_ref, wr, np.zeros(n, dtype=np.int64)])[order]
+    amount = np.concatenate([world.ev_amount, wa, np.zeros(n)])[order]
+    src = np.concatenate([np.arange(n_world), np.full(len(wp) + n, -1)])[order]
+    del path, prev, dt_all, rank, rm, to_rm
 
+    st = _State(model, world, perm)
     out = st.out
-    for j, layer in enumerate(model.layers):
-        if j in st.pool_assets and layer.assets0 > 0:
-            shares = st.pool_shares[j]
-            left = shares > EPS * layer.shares0
-            rate = st.pool_assets[j] / np.where(left, shares, 1.0)
-            start_rate = layer.assets0 / layer.shares0
-            out.staker_apr[:, j] = np.where(left, (rate / start_rate - 1.0) / model.horizon_years, np.nan)
-    return out
-
-
-def _accrue(model: SimModel, st: _State, p: np.ndarray, step: np.ndarray) -> None:
-    dt = (step - st.last_step[p]) * model.dt_years
-    st.last_step[p] = step
-    for j, assets in st.pool_assets.items():
-        layer = model.layers[j]
-        if layer.reward_apr > 0:
-            assets[p] += layer.reward_apr * layer.assets0 * dt
-    for j, lapsed in st.g_lapsed.items():
-        layer = model.layers[j]
-        if layer.premium_rate <= 0 or layer.payer < 0:
-            continue
-        due = layer.premium_rate * layer.limit * dt
-        live = ~lapsed[p]
-        payer_bal = st.bal[layer.payer]
-        have = payer_bal[p, layer.asset]
-        pay = np.where(live, np.minimum(due, have), 0.0)
-        payer_bal[p, layer.asset] = have - pay
-        st.out.premiums[p, j] += pay
-        lapsed[p] = lapsed[p] | (live & (have < due - EPS * np.maximum(1.0, due)))
-
-
-def _round(
-    model: SimModel,
-    world: World,
-    st: _State,
-    p: np.ndarray,
-    step: np.ndarray,
-    kind: np.ndarray,
-    ref: np.ndarray,
-    amount: np.ndarray,
-    src: np.ndarray,
-    la: int,
-) -> None:
-    out = st.out
-    _accrue(model, st, p, step)
-    loss = np.zeros(len(p))
-    market = np.full(len(p), -1, dtype=np.int64)
-
-    w = np.nonzero(kind == KIND_WITHDRAW)[0]
-    if len(w):
-        for j in np.unique(ref[w]):
-            rows = w[ref[w] == j]
-            pp = p[rows]
-            shares_out = amount[rows] * model.layers[j].shares0
-            a, s = st.pool_assets[j], st.pool_shares[j]
-            paid = np.where(s[pp] > 0, shares_out * a[pp] / np.where(s[pp] > 0, s[pp], 1.0), 0.0)
-            a[pp] -= paid
-            s[pp] -= shares_out
-            out.escaped[pp, j] += paid
-
-    liq = np.nonzero(kind == KIND_LIQUIDATION)[0]
-    if len(liq):
-        for b in np.unique(ref[liq]):
-            book = model.books[b]
-            rows = liq[ref[liq] == b]
-            pp = p[rows]
-            e = src[rows]
-            price = world.ev_prices[e, book.asset_index]
-            mk = model.markets[book.market_index]
-            sp = mk.stability_pool
-            dep = st.sp_dep[sp][pp] if sp >= 0 else None
-            res = settle(book, world.ev_k_before[e], world.ev_k_after[e], price, dep)
-            if sp >= 0:
-                assert dep is not None
-                st.sp_dep[sp][pp] = dep - res.absorbed
-                st.sp_coll[sp][pp, book.asset_index] += res.collateral_to_pool
-                out.absorbed[pp, sp] += res.absorbed
-                out.pool_loss[pp, sp] += res.absorbed - res.collateral_to_pool * price / book.debt_price
-                out.exhausted[pp, sp] |= res.absorbed < res.debt * (1 - EPS)
-            if mk.fee_layer >= 0:
-                _credit(model, st, mk.fee_layer, pp, res.fee, la)
-                out.fees[pp] += res.fee
-            out.liquidated_debt[pp] += res.debt
-            out.liquidations[pp] += 1
-            out.bad_debt[pp] += res.bad_debt
-            loss[rows] = res.bad_debt
-            market[rows] = book.market_index
+    n_ev = len(q)
+    loss = np.zeros(n_ev)
+    market = np.full(n_ev, -1, dtype=np.int64)
+    fees = {j: np.zeros(n_ev) for j in {mk.fee_layer for mk in model.markets if mk.fee_layer >= 0}}
+    _settle_all(model, world, st, q, kind, ref, src, n_active, round_off, loss, market, fees)
 
     inc = np.nonzero(kind == KIND_INCIDENT)[0]
     if len(inc):
         loss[inc] = amount[inc]
-        market[inc] = [model.incidents[i].market for i in ref[inc]]
-        out.incident_loss[p[inc]] += amount[inc]
+        market[inc] = np.array([model.incidents[i].market for i in ref[inc]], dtype=np.int64)
+        out.incident_loss += np.bincount(q[inc], weights=amount[inc], minlength=n)
+    hit = loss > 0
+    out.loss += np.bincount(q[hit], weights=loss[hit], minlength=n)
+    rounds_hit = np.zeros(n_rounds, dtype=bool)
+    rounds_hit[np.searchsorted(round_off, np.nonzero(hit)[0], side="right") - 1] = True
+    rounds_w = np.zeros(n_rounds, dtype=bool)
+    rounds_w[np.searchsorted(round_off, np.nonzero(kind == KIND_WITHDRAW)[0], side="right") - 1] = True
 
-    hit = np.nonzero(loss > 0)[0]
-    if not len(hit):
+    rewards = [
+        (st.pool_assets[j], model.layers[j].reward_apr * model.layers[j].assets0)
+        for j in st.pool_assets
+        if model.layers[j].reward_apr > 0
+    ]
+    premiums = [
+        (j, model.layers[j]) for j in st.g_lapsed if model.layers[j].premium_rate > 0 and model.layers[j].payer >= 0
+    ]
+    credits = [(j, f) for j, f in fees.items() if j in st.bal or (j in st.pool_assets and model.layers[j].asset == la)]
+    for r in range(n_rounds):
+        m, o = int(n_active[r]), int(round_off[r])
+        d = dt[o : o + m]
+        for assets, rate in rewards:
+            assets[:m] += rate * d
+        for j, layer in premiums:
+            due = layer.premium_rate * layer.limit * d
+            lapsed = st.g_lapsed[j][:m]
+            live = ~lapsed
+            payer_bal = st.bal[layer.payer]
+            have = payer_bal[:m, layer.asset].copy()
+            pay = np.where(live, np.minimum(due, have), 0.0)
+            payer_bal[:m, layer.asset] = have - pay
+            out.premiums[:m, j] += pay
+            lapsed |= live & (have < due - EPS * np.maximum(1.0, due))
+        if rounds_w[r]:
+            _withdraw(model, st, o + np.nonzero(kind[o : o + m] == KIND_WITHDRAW)[0], q, ref, amount)
+        for j, f in credits:
+            if j in st.bal:
+                st.bal[j][:m, la] += f[o : o + m]
+            else:
+                st.pool_assets[j][:m] += f[o : o + m]
+        if not rounds_hit[r]:
+            continue
+        e = o + np.nonzero(hit[o : o + m])[0]
+        for mi in np.unique(market[e]):
+            ee = e[market[e] == mi]
+            _waterfall(model, st, model.markets[mi].waterfall, q[ee], step[ee], loss[ee], world.ev_prices[src[ee]], la)
+
+    for j, layer in enumerate(model.layers):
+        if j in st.pool_assets and layer.assets0 > 0:
+            shares = st.pool_shares[j]
+            left = shares > EPS * layer.shares0
+            share_price = st.pool_assets[j] / np.where(left, shares, 1.0)
+            start_rate = layer.assets0 / layer.shares0
+            out.staker_apr[:, j] = np.where(left, (share_price / start_rate - 1.0) / model.horizon_years, np.nan)
+    return Outcome(**{f.name: getattr(out, f.name)[pos] for f in fields(Outcome)})
+
+
+def _withdraw(model: SimModel, st: _State, ev: np.ndarray, q: np.ndarray, ref: np.ndarray, amount: np.ndarray) -> None:
+    for j in np.unique(ref[ev]):
+        rows = ev[ref[ev] == j]
+        pp = q[rows]
+        shares_out = amount[rows] * model.layers[j].shares0
+        a, s = st.pool_assets[j], st.pool_shares[j]
+        paid = np.where(s[pp] > 0, shares_out * a[pp] / np.where(s[pp] > 0, s[pp], 1.0), 0.0)
+        a[pp] -= paid
+        s[pp] -= shares_out
+        st.out.escaped[pp, j] += paid
+
+
+def _settle_all(
+    model: SimModel,
+    world: World,
+    st: _State,
+    q: np.ndarray,
+    kind: np.ndarray,
+    ref: np.ndarray,
+    src: np.ndarray,
+    n_active: np.ndarray,
+    round_off: np.ndarray,
+    loss: np.ndarray,
+    market: np.ndarray,
+    fees: dict[int, np.ndarray],
+) -> None:
+    """Settle every liquidation (events in round-major order) and add up its per-path sums."""
+    out, n = st.out, world.n_paths
+    liq = np.nonzero(kind == KIND_LIQUIDATION)[0]
+    if not len(liq):
         return
-    out.loss[p[hit]] += loss[hit]
-    for m in np.unique(market[hit]):
-        rows = hit[market[hit] == m]
-        _waterfall(
-            model, st, model.markets[m].waterfall, p[rows], step[rows], loss[rows], world.ev_prices[src[rows]], la
-        )
+    books = [np.nonzero(ref[liq] == b)[0] for b in range(len(model.books))]
+    kb, ka = world.ev_k_before[src[liq]], world.ev_k_after[src[liq]]
+    debt = np.zeros(len(kind))
+    for b, rows in enumerate(books):
+        cd = model.books[b].cum_debt
+        debt[liq[rows]] = cd[ka[rows]] - cd[kb[rows]]
+    # A stability pool's deposits change only by absorption: dep ← dep − min(debt, dep), event by event.
+    dep_at: dict[int, np.ndarray] = {}
+    for sp, dep in st.sp_dep.items():
+        mine = np.zeros(len(kind))
+        in_sp = [
+            rows for b, rows in enumerate(books) if model.markets[model.books[b].market_index].stability_pool == sp
+        ]
+        if not in_sp:
+            continue
+        sel = liq[np.concatenate(in_sp)]
+        mine[sel] = debt[sel]
+        at = np.empty(len(kind))
+        for r in range(len(n_active)):
+            m, o = int(n_active[r]), int(round_off[r])
+            at[o : o + m] = dep[:m]
+            dep[:m] -= np.minimum(mine[o : o + m], dep[:m])
+        dep_at[sp] = at
+    n_ev = len(kind)
+    absorbed, pool_loss, bad, fee = np.zeros(n_ev), np.zeros(n_ev), np.zeros(n_ev), np.zeros(n_ev)
+    short = np.zeros(n_ev, dtype=bool)
+    with_fee = np.zeros(n_ev, dtype=bool)
+    for b, rows in enumerate(books):
+        if not len(rows):
+            continue
+        book = model.books[b]
+        e = liq[rows]
+        price = world.ev_prices[src[e], book.asset_index]
+        mk = model.markets[book.market_index]
+        sp = mk.stability_pool
+        res = settle(book, kb[rows], ka[rows], price, dep_at[sp][e] if sp >= 0 else None)
+        if sp >= 0:
+            absorbed[e] = res.absorbed
+            pool_loss[e] = res.absorbed - res.collateral_to_pool * price / book.debt_price
+            short[e] = res.absorbed < res.debt * (1 - EPS)
+        if mk.fee_layer >= 0:
+            fee[e] = res.fee
+            fees[mk.fee_layer][e] = res.fee
+            with_fee[e] = True
+        bad[e] = res.bad_debt
+        market[e] = book.market_index
+    # Per-path sums over all books at once, in event order: the additions the rounds would make.
+    pl = q[liq]
+    for sp in st.sp_dep:
+        sp_markets = [i for i, mk in enumerate(model.markets) if mk.stability_pool == sp]
+        mine_sel = np.isin(market[liq], sp_markets)
+        e, pp = liq[mine_sel], pl[mine_sel]
+        out.absorbed[:, sp] = np.bincount(pp, weights=absorbed[e], minlength=n)
+        out.pool_loss[:, sp] = np.bincount(pp, weights=pool_loss[e], minlength=n)
+        out.exhausted[:, sp] |= np.bincount(pp[short[e]], minlength=n) > 0
+    if with_fee.any():
+        out.fees[:] = np.bincount(q[with_fee], weights=fee[with_fee], minlength=n)
+    out.liquidated_debt[:] = np.bincount(pl, weights=debt[liq], minlength=n)
+    out.liquidations[:] = np.bincount(pl, minlength=n)
+    out.bad_debt[:] = np.bincount(pl, weights=bad[liq], minlength=n)
+    loss[liq] = bad[liq]
 
 
 def _credit(model: SimModel, st: _State, j: int, p: np.ndarray, amount: np.ndarray, la: int) -> None:
