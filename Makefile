@@ -20,7 +20,7 @@ services:
 	@bash scripts/services.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/mypy
 
 test: $(STAMP) services lint
