@@ -52,6 +52,10 @@ def new_minima(oracle: np.ndarray, log_p0: float) -> NewMinima:
     return NewMinima(rows, cols, running[rows, cols])
 
 
+TRANSPOSE_BLOCK = 64
+"""Paths per block when a time-major array is transposed back (blocks stay in cache)."""
+
+
 def new_minima_tm(log_prices: np.ndarray, down: tuple[np.ndarray, np.ndarray] | None, log_p0: float) -> NewMinima:
     """`new_minima` of the oracle's view of time-major (steps, paths) log prices, with the oracle down
     on the cells `down` (steps, paths). A stale oracle shows a price it already showed, which cannot
@@ -63,11 +67,18 @@ def new_minima_tm(log_prices: np.ndarray, down: tuple[np.ndarray, np.ndarray] | 
     np.minimum(running[0], log_p0, out=running[0])
     for t in range(1, running.shape[0]):  # running minimum over time, all paths at once
         np.minimum(running[t - 1], running[t], out=running[t])
-    mask = np.empty(running.shape, dtype=bool)
-    np.less(running[0], log_p0, out=mask[0])
-    np.less(running[1:], running[:-1], out=mask[1:])
-    rows, cols = np.nonzero(mask.T)
-    return NewMinima(rows, cols, running[cols, rows])
+    # Back to path-major (in cache-sized blocks) to find the new minima in path order.
+    n_steps, n_paths = running.shape
+    by_path = np.empty((n_paths, n_steps))
+    for i in range(0, n_paths, TRANSPOSE_BLOCK):
+        by_path[i : i + TRANSPOSE_BLOCK] = running[:, i : i + TRANSPOSE_BLOCK].T
+    del running
+    mask = np.empty(by_path.shape, dtype=bool)
+    np.less(by_path[:, 0], log_p0, out=mask[:, 0])
+    np.less(by_path[:, 1:], by_path[:, :-1], out=mask[:, 1:])
+    flat = np.flatnonzero(mask)
+    rows, cols = np.divmod(flat, n_steps)
+    return NewMinima(rows, cols, np.take(by_path.reshape(-1), flat))
 
 
 @dataclass(frozen=True)
