@@ -179,6 +179,7 @@ def test_buy_cover_refusals() -> None:
     before = e.state_hash()
     for cmd, error in [
         (c.BuyCover(0, "cover", "inv", "lend", ("meteor",), E6, DAY), CoverError),
+        (c.BuyCover(0, "cover", "inv", "lend", ("bad_debt",), E6, DAY), CoverError),  # could never be claimed
         (c.BuyCover(0, "cover", "inv", "lend", (), E6, DAY), CoverError),
         (c.BuyCover(0, "cover", "inv", "nowhere", ("bug",), E6, DAY), UnknownEntity),
         (c.BuyCover(0, "rest", "inv", "lend", ("bug",), E6, DAY), UnknownEntity),

@@ -177,8 +177,8 @@ def _incident(ctx: Ctx, cmd: c.Incident) -> None:
     market = _market(ctx, cmd.market)
     known_asset(ctx.state, cmd.asset, "asset")
     positive(cmd.amount, "amount")
-    if cmd.cause not in c.CAUSES or cmd.cause == "bad_debt":
-        raise InvalidConfig("cause", f"cause: must be one of exploit, bug, oracle, tech_failure; got {cmd.cause!r}")
+    if cmd.cause not in c.INCIDENT_CAUSES:
+        raise InvalidConfig("cause", f"cause: must be one of {', '.join(c.INCIDENT_CAUSES)}; got {cmd.cause!r}")
     market.accrue(ctx)
     if cmd.asset != market.debt_asset and cmd.asset not in market.coll:
         raise UnknownEntity("asset", f"asset: market {market.id} holds no {cmd.asset}")

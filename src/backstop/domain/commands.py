@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 Cause = Literal["exploit", "bug", "oracle", "tech_failure", "bad_debt"]
-CAUSES: tuple[str, ...] = ("exploit", "bug", "oracle", "tech_failure", "bad_debt")
+INCIDENT_CAUSES: tuple[str, ...] = ("exploit", "bug", "oracle", "tech_failure")
+"""What an `incident` may be, and so what cover may be bought against (claims are filed on incidents)."""
+CAUSES: tuple[str, ...] = (*INCIDENT_CAUSES, "bad_debt")
+"""Every loss cause, `bad_debt` (from liquidations) included."""
 
 
 # --------------------------------------------------------------------------- configuration

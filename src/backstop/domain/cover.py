@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .commands import CAUSES, AssessClaim, BuyCover, FileClaim
+from .commands import INCIDENT_CAUSES, AssessClaim, BuyCover, FileClaim
 from .context import Ctx
 from .errors import ClaimError, CoverError, InvalidAmount, NotPermitted, UnknownEntity
 from .layers.staking_pool import ShareVault
@@ -105,8 +105,9 @@ def buy_cover(ctx: Ctx, cmd: BuyCover) -> None:
     pool = _pool(ctx, cmd.pool)
     if cmd.market not in ctx.state.markets:
         raise UnknownEntity("market", f"market: unknown market {cmd.market!r}")
-    if not cmd.causes or any(cause not in CAUSES for cause in cmd.causes):
-        raise CoverError("causes", f"causes: each must be one of {', '.join(CAUSES)}; got {list(cmd.causes)}")
+    if not cmd.causes or any(cause not in INCIDENT_CAUSES for cause in cmd.causes):
+        # Claims are filed on incidents; cover against `bad_debt` could never pay, so it is not sold.
+        raise CoverError("causes", f"causes: each must be one of {', '.join(INCIDENT_CAUSES)}; got {list(cmd.causes)}")
     if cmd.amount <= 0:
         raise InvalidAmount("amount", f"amount: must be positive, got {cmd.amount}")
     if cmd.period_seconds <= 0:
