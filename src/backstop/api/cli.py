@@ -85,7 +85,7 @@ def add_commands(app: typer.Typer) -> None:
         from .app import create_app
         from .service import RebuildMismatch, Service
 
-        console = Console(stderr=True)
+        console = Console(stderr=True, soft_wrap=True)  # keys and URLs must not be wrapped
         if demo:
             Path(DEMO_DB).unlink(missing_ok=True)
             for suffix in ("-wal", "-shm"):
