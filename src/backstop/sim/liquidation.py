@@ -56,24 +56,30 @@ TRANSPOSE_BLOCK = 64
 """Paths per block when a time-major array is transposed back (blocks stay in cache)."""
 
 
-def new_minima_tm(log_prices: np.ndarray, down: tuple[np.ndarray, np.ndarray] | None, log_p0: float) -> NewMinima:
+def new_minima_tm(
+    log_prices: np.ndarray,
+    down: tuple[np.ndarray, np.ndarray] | None,
+    log_p0: float,
+    work: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> NewMinima:
     """`new_minima` of the oracle's view of time-major (steps, paths) log prices, with the oracle down
     on the cells `down` (steps, paths). A stale oracle shows a price it already showed, which cannot
     set a new minimum, so a down cell counts as +inf: the same minima as `new_minima(stale_oracle(..))`.
-    Rows and columns are in path order (path, then step)."""
-    running = log_prices.copy()
+    Rows and columns are in path order (path, then step). `work`: scratch arrays of shapes (steps,
+    paths) float, (paths, steps) float and (paths, steps) bool."""
+    n_steps, n_paths = log_prices.shape
+    if work is None:
+        work = (np.empty((n_steps, n_paths)), np.empty((n_paths, n_steps)), np.empty((n_paths, n_steps), dtype=bool))
+    running, by_path, mask = work
+    np.copyto(running, log_prices)
     if down is not None:
         running[down] = np.inf
     np.minimum(running[0], log_p0, out=running[0])
     for t in range(1, running.shape[0]):  # running minimum over time, all paths at once
         np.minimum(running[t - 1], running[t], out=running[t])
     # Back to path-major (in cache-sized blocks) to find the new minima in path order.
-    n_steps, n_paths = running.shape
-    by_path = np.empty((n_paths, n_steps))
     for i in range(0, n_paths, TRANSPOSE_BLOCK):
         by_path[i : i + TRANSPOSE_BLOCK] = running[:, i : i + TRANSPOSE_BLOCK].T
-    del running
-    mask = np.empty(by_path.shape, dtype=bool)
     np.less(by_path[:, 0], log_p0, out=mask[:, 0])
     np.less(by_path[:, 1:], by_path[:, :-1], out=mask[:, 1:])
     flat = np.flatnonzero(mask)

@@ -225,15 +225,18 @@ def simulate_log_prices_tm(
     rng_diffusion: np.random.Generator,
     rng_jumps: np.random.Generator,
     rng_shock: np.random.Generator,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Log prices at the end of steps 1..T, time-major: shape (A, T, paths); the start price is step 0.
+    `out`, if given, is a float64 array of that shape to write them into.
 
     The normals are the stream's (asset, path, step) order, drawn a block of paths at a time and
     stored transposed, so running sums and minima over time are row operations over all paths
     (vectorised) rather than scalar scans along each path. Every element sees the same float
     operations in the same order as in the path-major layout, so the numbers are identical."""
     a_count = len(model.assets)
-    x = np.empty((a_count, n_steps, n_paths))
+    x = np.empty((a_count, n_steps, n_paths)) if out is None else out
+    assert x.shape == (a_count, n_steps, n_paths) and x.dtype == np.float64
     if a_count == 0 or n_paths == 0 or n_steps == 0:
         return x
     # Draw asset by asset (the stream's order), a block of paths at a time, stored transposed. Once the

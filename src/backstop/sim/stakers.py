@@ -29,9 +29,11 @@ def run_start(log_prices: np.ndarray, log_p0: float, log_trigger: float) -> np.n
     return out
 
 
-def run_start_tm(log_prices: np.ndarray, log_p0: float, log_trigger: float) -> np.ndarray:
-    """`run_start` of time-major (steps, paths) log prices."""
-    peak = np.empty_like(log_prices)
+def run_start_tm(
+    log_prices: np.ndarray, log_p0: float, log_trigger: float, work: np.ndarray | None = None
+) -> np.ndarray:
+    """`run_start` of time-major (steps, paths) log prices; `work`: a scratch array of that shape."""
+    peak = np.empty_like(log_prices) if work is None else work
     np.maximum(log_prices[0], log_p0, out=peak[0])
     for t in range(1, peak.shape[0]):  # running peak over time, all paths at once
         np.maximum(peak[t - 1], log_prices[t], out=peak[t])

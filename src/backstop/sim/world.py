@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .buffers import work_buffer
 from .incidents import draw_incidents
 from .liquidation import NewMinima, new_minima_tm, triggers
 from .model import SimModel
@@ -90,6 +91,12 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         component_rng(seed, chunk, DIFFUSION),
         component_rng(seed, chunk, JUMPS),
         component_rng(seed, chunk, SHOCK),
+        out=work_buffer("log_prices", (len(model.prices.assets), T, n_paths)),
+    )
+    work = (
+        work_buffer("time_major", (T, n_paths)),
+        work_buffer("path_major", (n_paths, T)),
+        work_buffer("mask", (n_paths, T), bool),
     )
     down = outage_cells(
         n_paths, T, model.outages_per_horizon, model.outage_mean_steps, component_rng(seed, chunk, OUTAGES)
@@ -102,7 +109,7 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         row = book.price_row
         if row >= 0 and row not in minima:
             lp0 = float(model.prices.log_p0[row])
-            minima[row] = new_minima_tm(logp[row], down, lp0)
+            minima[row] = new_minima_tm(logp[row], down, lp0, work)
         lp0 = float(np.log(model.prices0[book.asset_index]))
         trig = triggers(book, minima.get(row), lp0, n_paths)
         paths.append(trig.path)
@@ -127,7 +134,7 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
     ev_prices = _prices_at(model, logp, ev_path, ev_step)
     if model.run is not None:
         r = model.run.price_row
-        starts = run_start_tm(logp[r], float(model.prices.log_p0[r]), model.run.log_trigger)
+        starts = run_start_tm(logp[r], float(model.prices.log_p0[r]), model.run.log_trigger, work[0])
     else:
         starts = np.full(n_paths, -1, dtype=np.int64)
     rng_def = component_rng(seed, chunk, DEFAULTS)
