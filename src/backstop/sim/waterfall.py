@@ -157,20 +157,25 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     waterfall."""
     n, T, la = world.n_paths, model.n_steps, model.loss_asset
     wp, ws, wr, wa = _withdrawal_events(model, world)
-    n_world = len(world.ev_path)
     path = np.concatenate([world.ev_path, wp, np.arange(n)])
     step = np.concatenate([world.ev_step, ws, np.full(n, T)])
     kind = np.concatenate([world.ev_kind, np.full(len(wp), KIND_WITHDRAW), np.full(n, KIND_END)])
     ref = np.concatenate([world.ev_ref, wr, np.zeros(n, dtype=np.int64)])
+    amount = np.concatenate([world.ev_amount, wa, np.zeros(n)])
+    # Events in path order (path, step, kind, ref): "ps" order. `order[i]` is the i-th event's index in
+    # the concatenation above, which for the world's own events is its index in the world.
     order = _event_order(path, step, kind, ref, T)
-    path, step = path[order], step[order]
+    path, step, kind, ref, amount = (x[order] for x in (path, step, kind, ref, amount))
+    n_ev = len(order)
+    ps_of = np.empty(n_ev, dtype=np.int64)
+    ps_of[order] = np.arange(n_ev)
     counts = np.bincount(path, minlength=n)
     first = np.cumsum(counts) - counts
-    rank = np.arange(len(path)) - np.repeat(first, counts)
+    rank = np.arange(n_ev) - np.repeat(first, counts)
     prev = np.empty_like(step)
     prev[1:] = step[:-1]
     prev[first[counts > 0]] = 0
-    dt_all = (step - prev) * model.dt_years  # time since the path's previous event (accrual)
+    dt = (step - prev) * model.dt_years  # time since the path's previous event (accrual)
 
     # paths by number of events, most first; round r is the prefix of those with more than r events
     perm = np.argsort(-counts, kind="stable")
@@ -180,37 +185,33 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     n_rounds = int(sorted_counts[0]) if n else 0
     n_active = np.searchsorted(-sorted_counts, -np.arange(n_rounds), side="left")
     round_off = np.concatenate([[0], np.cumsum(n_active)])
-    rm = round_off[rank] + pos[path]
-    to_rm = np.empty_like(rm)
-    to_rm[rm] = np.arange(len(rm))
-    order = order[to_rm]
-    q = pos[path[to_rm]]  # each event's path, as its index in the state arrays
-    step, dt = step[to_rm], dt_all[to_rm]
-    kind = np.concatenate([world.ev_kind, np.full(len(wp), KIND_WITHDRAW), np.full(n, KIND_END)])[order]
-    ref = np.concatenate([world.ev_ref, wr, np.zeros(n, dtype=np.int64)])[order]
-    amount = np.concatenate([world.ev_amount, wa, np.zeros(n)])[order]
-    src = np.concatenate([np.arange(n_world), np.full(len(wp) + n, -1)])[order]
-    del path, prev, dt_all, rank, rm, to_rm
+    q = pos[path]  # each event's path, as its index in the state arrays
+    rm = round_off[rank] + q  # each event's index in round-major order
+    del path, prev, rank, first
 
     st = _State(model, world, perm)
     out = st.out
-    n_ev = len(q)
     loss = np.zeros(n_ev)
     market = np.full(n_ev, -1, dtype=np.int64)
     fees = {j: np.zeros(n_ev) for j in {mk.fee_layer for mk in model.markets if mk.fee_layer >= 0}}
-    _settle_all(model, world, st, q, kind, ref, src, n_active, round_off, loss, market, fees)
+    _settle_all(model, world, st, ps_of, q, rm, n_active, round_off, loss, market, fees)
 
     inc = np.nonzero(kind == KIND_INCIDENT)[0]
     if len(inc):
         loss[inc] = amount[inc]
         market[inc] = np.array([model.incidents[i].market for i in ref[inc]], dtype=np.int64)
         out.incident_loss += np.bincount(q[inc], weights=amount[inc], minlength=n)
-    hit = loss > 0
+    hit = np.nonzero(loss > 0)[0]
     out.loss += np.bincount(q[hit], weights=loss[hit], minlength=n)
-    rounds_hit = np.zeros(n_rounds, dtype=bool)
-    rounds_hit[np.searchsorted(round_off, np.nonzero(hit)[0], side="right") - 1] = True
-    rounds_w = np.zeros(n_rounds, dtype=bool)
-    rounds_w[np.searchsorted(round_off, np.nonzero(kind == KIND_WITHDRAW)[0], side="right") - 1] = True
+    # loss events and withdrawals in round order, with each round's range
+    hit = hit[np.argsort(rm[hit], kind="stable")]
+    hit_off = np.searchsorted(rm[hit], round_off)
+    wd = np.nonzero(kind == KIND_WITHDRAW)[0]
+    wd = wd[np.argsort(rm[wd], kind="stable")]
+    wd_off = np.searchsorted(rm[wd], round_off)
+    dt_rm = np.empty(n_ev)
+    dt_rm[rm] = dt
+    del dt, rm
 
     rewards = [
         (st.pool_assets[j], model.layers[j].reward_apr * model.layers[j].assets0)
@@ -223,7 +224,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     credits = [(j, f) for j, f in fees.items() if j in st.bal or (j in st.pool_assets and model.layers[j].asset == la)]
     for r in range(n_rounds):
         m, o = int(n_active[r]), int(round_off[r])
-        d = dt[o : o + m]
+        d = dt_rm[o : o + m]
         for assets, rate in rewards:
             assets[:m] += rate * d
         for j, layer in premiums:
@@ -236,19 +237,20 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
             payer_bal[:m, layer.asset] = have - pay
             out.premiums[:m, j] += pay
             lapsed |= live & (have < due - EPS * np.maximum(1.0, due))
-        if rounds_w[r]:
-            _withdraw(model, st, o + np.nonzero(kind[o : o + m] == KIND_WITHDRAW)[0], q, ref, amount)
+        if wd_off[r + 1] > wd_off[r]:
+            _withdraw(model, st, wd[wd_off[r] : wd_off[r + 1]], q, ref, amount)
         for j, f in credits:
             if j in st.bal:
                 st.bal[j][:m, la] += f[o : o + m]
             else:
                 st.pool_assets[j][:m] += f[o : o + m]
-        if not rounds_hit[r]:
+        if hit_off[r + 1] == hit_off[r]:
             continue
-        e = o + np.nonzero(hit[o : o + m])[0]
+        e = hit[hit_off[r] : hit_off[r + 1]]
         for mi in np.unique(market[e]):
             ee = e[market[e] == mi]
-            _waterfall(model, st, model.markets[mi].waterfall, q[ee], step[ee], loss[ee], world.ev_prices[src[ee]], la)
+            wf = model.markets[mi].waterfall
+            _waterfall(model, st, wf, q[ee], step[ee], loss[ee], world.ev_prices[order[ee]], la)
 
     for j, layer in enumerate(model.layers):
         if j in st.pool_assets and layer.assets0 > 0:
@@ -276,73 +278,76 @@ def _settle_all(
     model: SimModel,
     world: World,
     st: _State,
+    ps_of: np.ndarray,
     q: np.ndarray,
-    kind: np.ndarray,
-    ref: np.ndarray,
-    src: np.ndarray,
+    rm: np.ndarray,
     n_active: np.ndarray,
     round_off: np.ndarray,
     loss: np.ndarray,
     market: np.ndarray,
     fees: dict[int, np.ndarray],
 ) -> None:
-    """Settle every liquidation (events in round-major order) and add up its per-path sums."""
-    out, n = st.out, world.n_paths
-    liq = np.nonzero(kind == KIND_LIQUIDATION)[0]
-    if not len(liq):
+    """Settle every liquidation, book by book in the world's order, and add up the per-path sums.
+    `ps_of` maps a world event to its place in path order; `rm` maps that to round-major order;
+    `loss`, `market` (path order) and `fees` (round-major) are filled in."""
+    out, n, n_ev = st.out, world.n_paths, len(q)
+    liq_w = np.nonzero(world.ev_kind == KIND_LIQUIDATION)[0]
+    if not len(liq_w):
         return
-    books = [np.nonzero(ref[liq] == b)[0] for b in range(len(model.books))]
-    kb, ka = world.ev_k_before[src[liq]], world.ev_k_after[src[liq]]
-    debt = np.zeros(len(kind))
-    for b, rows in enumerate(books):
-        cd = model.books[b].cum_debt
-        debt[liq[rows]] = cd[ka[rows]] - cd[kb[rows]]
-    # A stability pool's deposits change only by absorption: dep ← dep − min(debt, dep), event by event.
-    dep_at: dict[int, np.ndarray] = {}
+    books_w = [liq_w[world.ev_ref[liq_w] == b] for b in range(len(model.books))]
+    # A stability pool's deposits change only by absorption: dep <- dep - min(debt, dep), event by event,
+    # all paths of a round at once.
+    dep_w: dict[int, np.ndarray] = {}
     for sp, dep in st.sp_dep.items():
-        mine = np.zeros(len(kind))
-        in_sp = [
-            rows for b, rows in enumerate(books) if model.markets[model.books[b].market_index].stability_pool == sp
+        mine = [
+            b
+            for b, e in enumerate(books_w)
+            if len(e) and model.markets[model.books[b].market_index].stability_pool == sp
         ]
-        if not in_sp:
+        if not mine:
             continue
-        sel = liq[np.concatenate(in_sp)]
-        mine[sel] = debt[sel]
-        at = np.empty(len(kind))
+        debt_rm = np.zeros(n_ev)
+        for b in mine:
+            e = books_w[b]
+            cd = model.books[b].cum_debt
+            debt_rm[rm[ps_of[e]]] = cd[world.ev_k_after[e]] - cd[world.ev_k_before[e]]
+        at = np.empty(n_ev)
         for r in range(len(n_active)):
             m, o = int(n_active[r]), int(round_off[r])
             at[o : o + m] = dep[:m]
-            dep[:m] -= np.minimum(mine[o : o + m], dep[:m])
-        dep_at[sp] = at
-    n_ev = len(kind)
-    absorbed, pool_loss, bad, fee = np.zeros(n_ev), np.zeros(n_ev), np.zeros(n_ev), np.zeros(n_ev)
+            dep[:m] -= np.minimum(debt_rm[o : o + m], dep[:m])
+        for b in mine:
+            dep_w[b] = at[rm[ps_of[books_w[b]]]]
+    debt, absorbed, pool_loss, fee = np.zeros(n_ev), np.zeros(n_ev), np.zeros(n_ev), np.zeros(n_ev)
     short = np.zeros(n_ev, dtype=bool)
     with_fee = np.zeros(n_ev, dtype=bool)
-    for b, rows in enumerate(books):
-        if not len(rows):
+    for b, e in enumerate(books_w):
+        if not len(e):
             continue
         book = model.books[b]
-        e = liq[rows]
-        price = world.ev_prices[src[e], book.asset_index]
+        ps = ps_of[e]
+        price = world.ev_prices[e, book.asset_index]
         mk = model.markets[book.market_index]
         sp = mk.stability_pool
-        res = settle(book, kb[rows], ka[rows], price, dep_at[sp][e] if sp >= 0 else None)
+        res = settle(book, world.ev_k_before[e], world.ev_k_after[e], price, dep_w[b] if sp >= 0 else None)
+        debt[ps] = res.debt
         if sp >= 0:
-            absorbed[e] = res.absorbed
-            pool_loss[e] = res.absorbed - res.collateral_to_pool * price / book.debt_price
-            short[e] = res.absorbed < res.debt * (1 - EPS)
+            absorbed[ps] = res.absorbed
+            pool_loss[ps] = res.absorbed - res.collateral_to_pool * price / book.debt_price
+            short[ps] = res.absorbed < res.debt * (1 - EPS)
         if mk.fee_layer >= 0:
-            fee[e] = res.fee
-            fees[mk.fee_layer][e] = res.fee
-            with_fee[e] = True
-        bad[e] = res.bad_debt
-        market[e] = book.market_index
-    # Per-path sums over all books at once, in event order: the additions the rounds would make.
+            fee[ps] = res.fee
+            with_fee[ps] = True
+            fees[mk.fee_layer][rm[ps]] = res.fee
+        loss[ps] = res.bad_debt
+        market[ps] = book.market_index
+    # Per-path sums over all books at once, in path order: the additions the rounds would make.
+    liq = np.nonzero(market >= 0)[0]
     pl = q[liq]
     for sp in st.sp_dep:
         sp_markets = [i for i, mk in enumerate(model.markets) if mk.stability_pool == sp]
-        mine_sel = np.isin(market[liq], sp_markets)
-        e, pp = liq[mine_sel], pl[mine_sel]
+        sel = np.isin(market[liq], sp_markets)
+        e, pp = liq[sel], pl[sel]
         out.absorbed[:, sp] = np.bincount(pp, weights=absorbed[e], minlength=n)
         out.pool_loss[:, sp] = np.bincount(pp, weights=pool_loss[e], minlength=n)
         out.exhausted[:, sp] |= np.bincount(pp[short[e]], minlength=n) > 0
@@ -350,8 +355,7 @@ def _settle_all(
         out.fees[:] = np.bincount(q[with_fee], weights=fee[with_fee], minlength=n)
     out.liquidated_debt[:] = np.bincount(pl, weights=debt[liq], minlength=n)
     out.liquidations[:] = np.bincount(pl, minlength=n)
-    out.bad_debt[:] = np.bincount(pl, weights=bad[liq], minlength=n)
-    loss[liq] = bad[liq]
+    out.bad_debt[:] = np.bincount(pl, weights=loss[liq], minlength=n)
 
 
 def _credit(model: SimModel, st: _State, j: int, p: np.ndarray, amount: np.ndarray, la: int) -> None:
