@@ -432,6 +432,14 @@ def _waterfall(
         if kind != "socialize":
             out.exhausted[p, j] |= paid < remaining - EPS * np.maximum(1.0, remaining)
         remaining = remaining - paid
+        # A layer asked for nothing does nothing (a guarantor's year is brought up to date on its next
+        # call), so the next layers see only the events with something left.
+        left = remaining > 0
+        if not left.all():
+            if not left.any():
+                break
+            p, step, loss, prices, remaining = p[left], step[left], loss[left], prices[left], remaining[left]
+            loss_price = prices[:, la]
 
 
 def _guarantor(
