@@ -142,8 +142,9 @@ def settle(
 ) -> Settlement:
     """Settle bucket ranges at `price` (collateral, quote units); the pool absorbs first if given."""
     cd, cc = book.cum_debt, book.cum_coll
-    debt = cd[k_after] - cd[k_before]
-    coll = cc[k_after] - cc[k_before]
+    cd_before, cd_after, cc_before = cd[k_before], cd[k_after], cc[k_before]
+    debt = cd_after - cd_before
+    coll = cc[k_after] - cc_before
     if pool_deposits is not None:
         absorbed = np.minimum(debt, pool_deposits)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -156,9 +157,10 @@ def settle(
     q_whole = price / (pd * (1.0 + bonus))
     m = np.searchsorted(book.neg_ratio, -q_whole, side="left")
     m = np.clip(m, k_before, k_after)
-    debt_under = cd[m] - cd[k_before]
-    coll_under = cc[m] - cc[k_before]
-    debt_above = cd[k_after] - cd[m]
+    cd_m = cd[m]
+    debt_under = cd_m - cd_before
+    coll_under = cc[m] - cc_before
+    debt_above = cd_after - cd_m
     value_sold = sold * (price * coll_under + (1.0 + bonus) * pd * debt_above)
     if book.depth_value > 0:
         impact = np.minimum(book.max_impact, book.impact_k * value_sold / book.depth_value)
