@@ -120,7 +120,7 @@ def triggers(book: Book, minima: NewMinima | None, log_p0: float, n_paths: int) 
     if not parts_p:
         z = np.zeros(0, dtype=np.int64)
         return Triggers(z, z, z, z)
-    return Triggers(*(np.concatenate(x).astype(np.int64) for x in (parts_p, parts_s, parts_b, parts_a)))
+    return Triggers(*(np.concatenate(x).astype(np.int64, copy=False) for x in (parts_p, parts_s, parts_b, parts_a)))
 
 
 @dataclass(frozen=True)

@@ -67,17 +67,30 @@ class World:
 
 def _prices_at(model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """(events, assets) prices at (path, step); `log_prices` is time-major (rows, steps, paths)."""
-    out = np.repeat(model.prices0[None, :], len(paths), axis=0)
+    out = np.empty((len(paths), len(model.assets)))
     rows = model.price_rows
     n = log_prices.shape[2]
-    moved = steps > 0
-    flat = np.where(moved, (steps - 1) * n + paths, 0)
+    at_start = np.nonzero(steps <= 0)[0]
+    flat = (steps - 1) * n + paths
+    flat[at_start] = 0
     for a in range(len(model.assets)):
         r = int(rows[a])
         if r < 0:
+            out[:, a] = model.prices0[a]
             continue
-        lp = np.where(moved, np.take(log_prices[r].reshape(-1), flat), model.prices.log_p0[r])
+        lp = np.take(log_prices[r].reshape(-1), flat)
+        lp[at_start] = model.prices.log_p0[r]
         out[:, a] = np.exp(lp)
+    return out
+
+
+def _end_prices(model: SimModel, log_prices: np.ndarray) -> np.ndarray:
+    """(paths, assets) prices at the horizon."""
+    n = log_prices.shape[2]
+    out = np.empty((n, len(model.assets)))
+    for a in range(len(model.assets)):
+        r = int(model.price_rows[a])
+        out[:, a] = model.prices0[a] if r < 0 else np.exp(log_prices[r, -1])
     return out
 
 
@@ -129,8 +142,8 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
     ka.append(np.zeros(len(inc.path), dtype=np.int64))
     amounts.append(inc.amount)
 
-    ev_path = np.concatenate(paths).astype(np.int64)
-    ev_step = np.concatenate(steps).astype(np.int64)
+    ev_path = np.concatenate(paths).astype(np.int64, copy=False)
+    ev_step = np.concatenate(steps).astype(np.int64, copy=False)
     ev_prices = _prices_at(model, logp, ev_path, ev_step)
     if model.run is not None:
         r = model.run.price_row
@@ -143,7 +156,9 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         if layer.kind == "guarantor":
             draw = rng_def.random(n_paths)
             defaulted[:, j] = layer.defaulted0 | (draw < layer.default_probability)
-    end_prices = _prices_at(model, logp, np.arange(n_paths), np.full(n_paths, T))
+    end_prices = (
+        _prices_at(model, logp, np.arange(n_paths), np.full(n_paths, T)) if T == 0 else _end_prices(model, logp)
+    )
     sample = None
     if keep_paths > 0 and len(model.prices.assets):
         k = min(keep_paths, n_paths)
