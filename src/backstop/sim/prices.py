@@ -239,58 +239,107 @@ def simulate_log_prices_tm(
     assert x.shape == (a_count, n_steps, n_paths) and x.dtype == np.float64
     if a_count == 0 or n_paths == 0 or n_steps == 0:
         return x
-    # Draw asset by asset (the stream's order), a block of paths at a time, stored transposed. Once the
-    # last asset's block is drawn, every asset's raw normals for those paths are there: correlate the
-    # block then, while it is in cache, last asset first so every row still reads independent normals.
+    # Draw asset by asset (the stream's order), a block of paths at a time, stored transposed.
     buf = np.empty((min(DRAW_BLOCK, n_paths), n_steps))
-    tmp = np.empty((n_steps, min(DRAW_BLOCK, n_paths)))
-    last = a_count - 1
     for j in range(a_count):
         for i in range(0, n_paths, DRAW_BLOCK):
             w = min(DRAW_BLOCK, n_paths - i)
             b = buf[:w]
             rng_diffusion.standard_normal(out=b)
             x[j, :, i : i + w] = b.T
-            if j < last:
-                continue
-            blocks = [x[k, :, i : i + w] for k in range(a_count)]
-            scratch = tmp[:, :w]
-            for k in range(last, -1, -1):
-                xk = blocks[k]
-                xk *= model.chol[k, k]
-                for m in range(k):
-                    if model.chol[k, m] != 0.0:
-                        np.multiply(blocks[m], model.chol[k, m], out=scratch)
-                        xk += scratch
-                xk += model.drift_step[k]
+    jumps: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None] = []
     for j in range(a_count):
         rate = model.jump_rate_step[j] * n_steps
         if rate <= 0:
+            jumps.append(None)
             continue
         counts = rng_jumps.poisson(rate, n_paths)
         total = int(counts.sum())
-        if total:
-            rows = np.repeat(np.arange(n_paths), counts)
-            cols = rng_jumps.integers(0, n_steps, total)
-            sizes = rng_jumps.normal(model.jump_mean[j], model.jump_std[j], total)
+        if not total:
+            jumps.append(None)
+            continue
+        rows = np.repeat(np.arange(n_paths), counts)
+        cols = rng_jumps.integers(0, n_steps, total)
+        sizes = rng_jumps.normal(model.jump_mean[j], model.jump_std[j], total)
+        # by step, each step's jumps in draw order (the order np.add.at adds two jumps on one cell)
+        by_step = np.argsort(cols, kind="stable")
+        rows, cols, sizes = rows[by_step], cols[by_step], sizes[by_step]
+        key = cols * n_paths + rows
+        unique = bool(np.all(key[1:] != key[:-1])) if total > 1 else True
+        jumps.append((rows, np.searchsorted(cols, np.arange(n_steps + 1)), sizes, unique))
+    if model.shock is None:
+        _correlate_jump_sum(model, x, jumps)
+        return x
+    # A historical shock: whole-array passes in the same order of operations.
+    tmp = np.empty((n_steps, n_paths)) if a_count > 1 else None
+    for k in range(a_count - 1, -1, -1):
+        x[k] *= model.chol[k, k]
+        for m in range(k):
+            if model.chol[k, m] != 0.0:
+                assert tmp is not None
+                np.multiply(x[m], model.chol[k, m], out=tmp)
+                x[k] += tmp
+        x[k] += model.drift_step[k]
+    del tmp
+    for j, jump in enumerate(jumps):
+        if jump is not None:
+            rows, off, sizes, _ = jump
+            cols = np.repeat(np.arange(n_steps), np.diff(off))
             np.add.at(x[j], (cols, rows), sizes)
-    if model.shock is not None:
-        k = model.shock.shape[1]
-        if model.shock_start is None:
-            starts = rng_shock.integers(0, n_steps - k + 1, n_paths)
-        else:
-            starts = np.full(n_paths, model.shock_start)
-        cols = starts[:, None] + np.arange(k)[None, :]
-        rows = np.arange(n_paths)[:, None]
-        for j in range(a_count):
-            if np.any(model.shock[j]):
-                x[j][cols, rows] += model.shock[j][None, :]
+    k = model.shock.shape[1]
+    if model.shock_start is None:
+        starts = rng_shock.integers(0, n_steps - k + 1, n_paths)
+    else:
+        starts = np.full(n_paths, model.shock_start)
+    cols = starts[:, None] + np.arange(k)[None, :]
+    rows = np.arange(n_paths)[:, None]
+    for j in range(a_count):
+        if np.any(model.shock[j]):
+            x[j][cols, rows] += model.shock[j][None, :]
     for j in range(a_count):
         xj = x[j]
         for t in range(1, n_steps):  # cumulative sum over time, one row (all paths) at a time
             np.add(xj[t - 1], xj[t], out=xj[t])
         xj += model.log_p0[j]
     return x
+
+
+def _correlate_jump_sum(
+    model: PriceModel, x: np.ndarray, jumps: list[tuple[np.ndarray, np.ndarray, np.ndarray, bool] | None]
+) -> None:
+    """Correlate, add drift and jumps, sum over time and add the start price, one step (a row of all
+    paths, in cache) at a time; per element the same operations in the same order as whole-array
+    passes: x_k ← c_kk·z_k (+ c_km·z_m …) + drift_k (last asset first), then the jumps in draw order,
+    then the running sum, then + log p0."""
+    a_count, n_steps, n_paths = x.shape
+    chol, drift, log_p0 = model.chol, model.drift_step, model.log_p0
+    terms = [[(m, float(chol[k, m])) for m in range(k) if chol[k, m] != 0.0] for k in range(a_count)]
+    tmp = np.empty(n_paths)
+    acc = np.empty((a_count, n_paths))
+    for t in range(n_steps):
+        for k in range(a_count - 1, -1, -1):
+            xk = x[k, t]
+            xk *= chol[k, k]
+            for m, c in terms[k]:
+                np.multiply(x[m, t], c, out=tmp)
+                xk += tmp
+            xk += drift[k]
+        for j, jump in enumerate(jumps):
+            if jump is None:
+                continue
+            rows, off, sizes, unique = jump
+            a, b = off[t], off[t + 1]
+            if b > a:
+                if unique:
+                    x[j, t, rows[a:b]] += sizes[a:b]
+                else:
+                    np.add.at(x[j, t], rows[a:b], sizes[a:b])
+        for j in range(a_count):
+            if t == 0:
+                acc[j] = x[j, 0]
+            else:
+                acc[j] += x[j, t]
+            np.add(acc[j], log_p0[j], out=x[j, t])
 
 
 def simulate_log_prices(
