@@ -204,13 +204,18 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     hit = np.nonzero(loss > 0)[0]
     out.loss += np.bincount(q[hit], weights=loss[hit], minlength=n)
     # loss events and withdrawals in round order, with each round's range
-    hit = hit[np.argsort(rm[hit], kind="stable")]
-    hit_off = np.searchsorted(rm[hit], round_off)
-    wd = np.nonzero(kind == KIND_WITHDRAW)[0]
-    wd = wd[np.argsort(rm[wd], kind="stable")]
-    wd_off = np.searchsorted(rm[wd], round_off)
-    dt_rm = np.empty(n_ev)
-    dt_rm[rm] = dt
+    ps_of_rm = np.empty(n_ev, dtype=np.int64)
+    ps_of_rm[rm] = np.arange(n_ev)
+    in_rm = np.zeros(n_ev, dtype=bool)
+    in_rm[rm[hit]] = True
+    hit_rm = np.nonzero(in_rm)[0]
+    hit, hit_off = ps_of_rm[hit_rm], np.searchsorted(hit_rm, round_off)
+    in_rm[:] = False
+    in_rm[rm[kind == KIND_WITHDRAW]] = True
+    wd_rm = np.nonzero(in_rm)[0]
+    wd, wd_off = ps_of_rm[wd_rm], np.searchsorted(wd_rm, round_off)
+    dt_rm = dt[ps_of_rm]
+    del ps_of_rm, in_rm
     del dt, rm
 
     rewards = [
