@@ -78,3 +78,26 @@ def test_minima_run_start_and_outages_match_their_definitions() -> None:
     assert np.array_equal(no_outage.values, got.values) and np.array_equal(no_outage.cols, got.cols)
     trigger = float(np.log(0.9))
     assert np.array_equal(run_start(logp, lp0, trigger), run_start_tm(np.ascontiguousarray(logp.T), lp0, trigger))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_grid_searchsorted_is_numpy_searchsorted(seed: int) -> None:
+    from backstop.sim.search import searchsorted_left
+
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(2, 700))
+    table = np.sort(rng.normal(rng.normal(), rng.uniform(0.001, 3.0), m))
+    if seed % 2:
+        table = np.sort(np.repeat(table, rng.integers(1, 4, m)))  # repeated entries
+    near = rng.choice(table, 3000)
+    keys = np.concatenate(
+        [
+            rng.normal(table.mean(), 2 * table.std(), 40_000),
+            table,
+            np.nextafter(near, np.inf),
+            np.nextafter(near, -np.inf),
+            [np.inf, -np.inf, np.nan, 1e300, -1e300, table[0], table[-1]],
+        ]
+    )
+    rng.shuffle(keys)
+    assert np.array_equal(searchsorted_left(table, keys), np.searchsorted(table, keys, side="left"))

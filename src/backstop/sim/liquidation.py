@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .positions import Book
+from .search import searchsorted_left
 
 
 @dataclass(frozen=True)
@@ -106,17 +107,17 @@ def triggers(book: Book, minima: NewMinima | None, log_p0: float, n_paths: int) 
         parts_b.append(np.zeros(n_paths, dtype=np.int64))
         parts_a.append(np.full(n_paths, k0, dtype=np.int64))
     if minima is not None and len(minima.rows):
-        k = np.searchsorted(book.neg_log_liq, -minima.values, side="left")
+        k = searchsorted_left(book.neg_log_liq, -minima.values)
         before = np.empty_like(k)
         before[1:] = k[:-1]
         first = np.ones(len(k), dtype=bool)
         first[1:] = minima.rows[1:] != minima.rows[:-1]
         before[first] = k0
-        sel = k > before
-        parts_p.append(minima.rows[sel])
-        parts_s.append(minima.cols[sel] + 1)
-        parts_b.append(before[sel])
-        parts_a.append(k[sel])
+        sel = np.flatnonzero(k > before)
+        parts_p.append(np.take(minima.rows, sel))
+        parts_s.append(np.take(minima.cols, sel) + 1)
+        parts_b.append(np.take(before, sel))
+        parts_a.append(np.take(k, sel))
     if not parts_p:
         z = np.zeros(0, dtype=np.int64)
         return Triggers(z, z, z, z)
@@ -155,7 +156,7 @@ def settle(
     sold = 1.0 - frac
     pd, bonus = book.debt_price, book.bonus
     q_whole = price / (pd * (1.0 + bonus))
-    m = np.searchsorted(book.neg_ratio, -q_whole, side="left")
+    m = searchsorted_left(book.neg_ratio, -q_whole)
     m = np.clip(m, k_before, k_after)
     cd_m = cd[m]
     debt_under = cd_m - cd_before
