@@ -101,3 +101,16 @@ def test_grid_searchsorted_is_numpy_searchsorted(seed: int) -> None:
     )
     rng.shuffle(keys)
     assert np.array_equal(searchsorted_left(table, keys), np.searchsorted(table, keys, side="left"))
+
+
+def test_an_inline_run_keeps_no_work_buffers() -> None:
+    from backstop.sim import api, buffers
+
+    model = compile_model(CDP, seed=1, horizon_days=30, chunk_paths=200)
+    api.simulate(model, 400, 1, keep_paths=0)
+    assert not buffers._local.__dict__.get("buffers")
+    a = buffers.work_buffer("x", (3, 4))
+    assert buffers.work_buffer("x", (3, 4)) is a  # reused while it lives
+    buffers.release_work_buffers()
+    assert buffers.work_buffer("x", (3, 4)) is not a
+    buffers.release_work_buffers()

@@ -4,7 +4,9 @@ Phase A needs a few arrays of (steps × paths) floats per chunk, tens of MB each
 afresh for every chunk, each one is new memory for the kernel to fault in (NumPy asks for huge
 pages for big arrays, which may mean compacting memory first), and that costs as much as using
 them. Kept per thread, the same memory serves every chunk a worker runs; memory stays bounded by
-one chunk's buffers per thread.
+one chunk's buffers per thread, and `release_work_buffers` (which the inline executor calls when
+its tasks are done) gives them back, so a long-lived process (the service) keeps nothing after a
+run. Worker processes free theirs when they exit.
 """
 
 from __future__ import annotations
@@ -27,3 +29,8 @@ def work_buffer(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> n
         buf = np.empty(shape, dtype)
         cache[name] = buf
     return buf
+
+
+def release_work_buffers() -> None:
+    """Drop this thread's buffers (they are freed once nothing else refers to them)."""
+    _local.__dict__.pop("buffers", None)

@@ -13,6 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from typing import Any, Protocol
 
 from ..domain.errors import InvalidConfig
+from .buffers import release_work_buffers
 
 Task = tuple[Any, ...]
 OnDone = Callable[[int, Any], None]
@@ -31,11 +32,14 @@ class InlineExecutor:
 
     def map(self, fn: Callable[..., Any], tasks: Sequence[Task], on_done: OnDone | None = None) -> list[Any]:
         out = []
-        for i, task in enumerate(tasks):
-            result = fn(*task)
-            out.append(result)
-            if on_done is not None:
-                on_done(i, result)
+        try:
+            for i, task in enumerate(tasks):
+                result = fn(*task)
+                out.append(result)
+                if on_done is not None:
+                    on_done(i, result)
+        finally:
+            release_work_buffers()  # the chunks reused them; the calling thread need not keep them
         return out
 
     def close(self) -> None:
