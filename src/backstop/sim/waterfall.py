@@ -31,6 +31,7 @@ from .stakers import withdrawal_schedule
 from .world import KIND_END, KIND_INCIDENT, KIND_LIQUIDATION, KIND_WITHDRAW, World
 
 EPS = 1e-9
+SETTLE_BLOCK = 16384
 
 
 @dataclass
@@ -326,26 +327,28 @@ def _settle_all(
     debt, absorbed, pool_loss, fee = np.zeros(n_ev), np.zeros(n_ev), np.zeros(n_ev), np.zeros(n_ev)
     short = np.zeros(n_ev, dtype=bool)
     with_fee = np.zeros(n_ev, dtype=bool)
-    for b, e in enumerate(books_w):
-        if not len(e):
-            continue
+    for b, e_book in enumerate(books_w):
         book = model.books[b]
-        ps = ps_of[e]
-        price = world.ev_prices[e, book.asset_index]
         mk = model.markets[book.market_index]
         sp = mk.stability_pool
-        res = settle(book, world.ev_k_before[e], world.ev_k_after[e], price, dep_w[b] if sp >= 0 else None)
-        debt[ps] = res.debt
-        if sp >= 0:
-            absorbed[ps] = res.absorbed
-            pool_loss[ps] = res.absorbed - res.collateral_to_pool * price / book.debt_price
-            short[ps] = res.absorbed < res.debt * (1 - EPS)
-        if mk.fee_layer >= 0:
-            fee[ps] = res.fee
-            with_fee[ps] = True
-            fees[mk.fee_layer][rm[ps]] = res.fee
-        loss[ps] = res.bad_debt
-        market[ps] = book.market_index
+        # in blocks, so that settle's temporaries stay small and in cache
+        for i in range(0, len(e_book), SETTLE_BLOCK):
+            e = e_book[i : i + SETTLE_BLOCK]
+            ps = ps_of[e]
+            price = world.ev_prices[e, book.asset_index]
+            dep = dep_w[b][i : i + SETTLE_BLOCK] if sp >= 0 else None
+            res = settle(book, world.ev_k_before[e], world.ev_k_after[e], price, dep)
+            debt[ps] = res.debt
+            if sp >= 0:
+                absorbed[ps] = res.absorbed
+                pool_loss[ps] = res.absorbed - res.collateral_to_pool * price / book.debt_price
+                short[ps] = res.absorbed < res.debt * (1 - EPS)
+            if mk.fee_layer >= 0:
+                fee[ps] = res.fee
+                with_fee[ps] = True
+                fees[mk.fee_layer][rm[ps]] = res.fee
+            loss[ps] = res.bad_debt
+            market[ps] = book.market_index
     # Per-path sums over all books at once, in path order: the additions the rounds would make.
     liq = np.nonzero(market >= 0)[0]
     pl = q[liq]
