@@ -11,6 +11,8 @@ run. Worker processes free theirs when they exit.
 
 from __future__ import annotations
 
+import math
+import mmap
 import threading
 from typing import Any
 
@@ -26,7 +28,7 @@ def work_buffer(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> n
     buf = cache.get(name)
     if buf is None or buf.shape != shape or buf.dtype != np.dtype(dtype):
         cache.pop(name, None)
-        buf = np.empty(shape, dtype)
+        buf = _anonymous(shape, np.dtype(dtype))
         cache[name] = buf
     return buf
 
@@ -34,3 +36,14 @@ def work_buffer(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> n
 def release_work_buffers() -> None:
     """Drop this thread's buffers (they are freed once nothing else refers to them)."""
     _local.__dict__.pop("buffers", None)
+
+
+def _anonymous(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+    """A fresh array in its own anonymous mapping (ordinary pages: NumPy's allocator would ask for
+    transparent huge pages for an array this big, and a first fault may then wait for the kernel to
+    compact memory; the buffers are walked row by row, so huge pages buy nothing here)."""
+    size = math.prod(shape) * dtype.itemsize
+    if size == 0:
+        return np.empty(shape, dtype)
+    arr: np.ndarray = np.frombuffer(mmap.mmap(-1, size), dtype=dtype).reshape(shape)
+    return arr
