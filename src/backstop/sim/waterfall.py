@@ -336,8 +336,8 @@ def _settle_all(
             e = e_book[i : i + SETTLE_BLOCK]
             ps = ps_of[e]
             price = world.ev_prices[e, book.asset_index]
-            dep = dep_w[b][i : i + SETTLE_BLOCK] if sp >= 0 else None
-            res = settle(book, world.ev_k_before[e], world.ev_k_after[e], price, dep)
+            dep_block = dep_w[b][i : i + SETTLE_BLOCK] if sp >= 0 else None
+            res = settle(book, world.ev_k_before[e], world.ev_k_after[e], price, dep_block)
             debt[ps] = res.debt
             if sp >= 0:
                 absorbed[ps] = res.absorbed
