@@ -67,25 +67,29 @@ def new_minima_tm(
     on the cells `down` (steps, paths). A stale oracle shows a price it already showed, which cannot
     set a new minimum, so a down cell counts as +inf: the same minima as `new_minima(stale_oracle(..))`.
     Rows and columns are in path order (path, then step). `work`: scratch arrays of shapes (steps,
-    paths) float, (paths, steps) float and (paths, steps) bool."""
+    paths) float, (steps, paths) bool and (paths, steps) bool."""
     n_steps, n_paths = log_prices.shape
     if work is None:
-        work = (np.empty((n_steps, n_paths)), np.empty((n_paths, n_steps)), np.empty((n_paths, n_steps), dtype=bool))
-    running, by_path, mask = work
+        work = (
+            np.empty((n_steps, n_paths)),
+            np.empty((n_steps, n_paths), dtype=bool),
+            np.empty((n_paths, n_steps), dtype=bool),
+        )
+    running, mask, by_path = work
     np.copyto(running, log_prices)
     if down is not None:
         running[down] = np.inf
     np.minimum(running[0], log_p0, out=running[0])
-    for t in range(1, running.shape[0]):  # running minimum over time, all paths at once
+    for t in range(1, n_steps):  # running minimum over time, all paths at once
         np.minimum(running[t - 1], running[t], out=running[t])
-    # Back to path-major (in cache-sized blocks) to find the new minima in path order.
+    np.less(running[0], log_p0, out=mask[0])
+    np.less(running[1:], running[:-1], out=mask[1:])
+    # The mask back to path-major (in cache-sized blocks) to list the new minima in path order.
     for i in range(0, n_paths, TRANSPOSE_BLOCK):
-        by_path[i : i + TRANSPOSE_BLOCK] = running[:, i : i + TRANSPOSE_BLOCK].T
-    np.less(by_path[:, 0], log_p0, out=mask[:, 0])
-    np.less(by_path[:, 1:], by_path[:, :-1], out=mask[:, 1:])
-    flat = np.flatnonzero(mask)
+        by_path[i : i + TRANSPOSE_BLOCK] = mask[:, i : i + TRANSPOSE_BLOCK].T
+    flat = np.flatnonzero(by_path)
     rows, cols = np.divmod(flat, n_steps)
-    return NewMinima(rows, cols, np.take(by_path.reshape(-1), flat))
+    return NewMinima(rows, cols, np.take(running.reshape(-1), cols * n_paths + rows))
 
 
 @dataclass(frozen=True)

@@ -108,8 +108,8 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
     )
     work = (
         work_buffer("time_major", (T, n_paths)),
-        work_buffer("path_major", (n_paths, T)),
-        work_buffer("mask", (n_paths, T), bool),
+        work_buffer("mask", (T, n_paths), bool),
+        work_buffer("mask_by_path", (n_paths, T), bool),
     )
     down = outage_cells(
         n_paths, T, model.outages_per_horizon, model.outage_mean_steps, component_rng(seed, chunk, OUTAGES)
