@@ -136,11 +136,14 @@ def _withdrawal_events(model: SimModel, world: World) -> tuple[np.ndarray, ...]:
     return tuple(np.concatenate(x) for x in (paths, steps, refs, amounts))
 
 
-def _event_order(path: np.ndarray, step: np.ndarray, kind: np.ndarray, ref: np.ndarray, n_steps: int) -> np.ndarray:
-    """`np.lexsort((ref, kind, step, path))` as one stable sort of a combined key (the world's
-    events come in a few sorted runs, which a stable sort merges quickly)."""
-    n_ref = int(ref.max(initial=0)) + 1
-    key = ((path * (n_steps + 1) + step) * (KIND_END + 1) + kind) * n_ref + ref
+def _event_order(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], n_steps: int) -> np.ndarray:
+    """`np.lexsort((ref, kind, step, path))` of the concatenated (path, step, kind, ref) parts, as one
+    stable sort of a combined key (the world's events come in a few sorted runs, which a stable sort
+    merges quickly)."""
+    n_ref = max((int(ref.max(initial=0)) for _, _, _, ref in parts), default=0) + 1
+    key = np.concatenate(
+        [((path * (n_steps + 1) + step) * (KIND_END + 1) + kind) * n_ref + ref for path, step, kind, ref in parts]
+    )
     order: np.ndarray = np.argsort(key, kind="stable")
     return order
 
@@ -158,15 +161,19 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     waterfall."""
     n, T, la = world.n_paths, model.n_steps, model.loss_asset
     wp, ws, wr, wa = _withdrawal_events(model, world)
-    path = np.concatenate([world.ev_path, wp, np.arange(n)])
-    step = np.concatenate([world.ev_step, ws, np.full(n, T)])
-    kind = np.concatenate([world.ev_kind, np.full(len(wp), KIND_WITHDRAW), np.full(n, KIND_END)])
-    ref = np.concatenate([world.ev_ref, wr, np.zeros(n, dtype=np.int64)])
-    amount = np.concatenate([world.ev_amount, wa, np.zeros(n)])
+    n_world, n_wd = len(world.ev_path), len(wp)
     # Events in path order (path, step, kind, ref): "ps" order. `order[i]` is the i-th event's index in
-    # the concatenation above, which for the world's own events is its index in the world.
-    order = _event_order(path, step, kind, ref, T)
-    path, step, kind, ref, amount = (x[order] for x in (path, step, kind, ref, amount))
+    # the concatenation world, withdrawals, ends; for the world's own events, its index in the world.
+    order = _event_order(
+        [
+            (world.ev_path, world.ev_step, world.ev_kind, world.ev_ref),
+            (wp, ws, np.full(n_wd, KIND_WITHDRAW), wr),
+            (np.arange(n), np.full(n, T), np.full(n, KIND_END), np.zeros(n, dtype=np.int64)),
+        ],
+        T,
+    )
+    path = np.concatenate([world.ev_path, wp, np.arange(n)])[order]
+    step = np.concatenate([world.ev_step, ws, np.full(n, T)])[order]
     n_ev = len(order)
     ps_of = np.empty(n_ev, dtype=np.int64)
     ps_of[order] = np.arange(n_ev)
@@ -197,11 +204,14 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     fees = {j: np.zeros(n_ev) for j in {mk.fee_layer for mk in model.markets if mk.fee_layer >= 0}}
     _settle_all(model, world, st, ps_of, q, rm, n_active, round_off, loss, market, fees)
 
-    inc = np.nonzero(kind == KIND_INCIDENT)[0]
-    if len(inc):
-        loss[inc] = amount[inc]
-        market[inc] = np.array([model.incidents[i].market for i in ref[inc]], dtype=np.int64)
-        out.incident_loss += np.bincount(q[inc], weights=amount[inc], minlength=n)
+    inc_w = np.nonzero(world.ev_kind == KIND_INCIDENT)[0]
+    if len(inc_w):
+        by_ps = np.argsort(ps_of[inc_w], kind="stable")  # path order: the order of the additions
+        inc_w = inc_w[by_ps]
+        inc, amount = ps_of[inc_w], world.ev_amount[inc_w]
+        loss[inc] = amount
+        market[inc] = np.array([model.incidents[i].market for i in world.ev_ref[inc_w]], dtype=np.int64)
+        out.incident_loss += np.bincount(q[inc], weights=amount, minlength=n)
     hit = np.nonzero(loss > 0)[0]
     out.loss += np.bincount(q[hit], weights=loss[hit], minlength=n)
     # loss events and withdrawals in round order, with each round's range
@@ -211,10 +221,10 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     in_rm[rm[hit]] = True
     hit_rm = np.nonzero(in_rm)[0]
     hit, hit_off = ps_of_rm[hit_rm], np.searchsorted(hit_rm, round_off)
-    in_rm[:] = False
-    in_rm[rm[kind == KIND_WITHDRAW]] = True
-    wd_rm = np.nonzero(in_rm)[0]
-    wd, wd_off = ps_of_rm[wd_rm], np.searchsorted(wd_rm, round_off)
+    wd_ps = ps_of[n_world : n_world + n_wd]
+    by_rm = np.argsort(rm[wd_ps], kind="stable")
+    wd_q, wd_ref, wd_amount = q[wd_ps][by_rm], wr[by_rm], wa[by_rm]
+    wd_off = np.searchsorted(rm[wd_ps][by_rm], round_off)
     dt_rm = dt[ps_of_rm]
     del ps_of_rm, in_rm
     del dt, rm
@@ -244,7 +254,8 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
             out.premiums[:m, j] += pay
             lapsed |= live & (have < due - EPS * np.maximum(1.0, due))
         if wd_off[r + 1] > wd_off[r]:
-            _withdraw(model, st, wd[wd_off[r] : wd_off[r + 1]], q, ref, amount)
+            rows = slice(wd_off[r], wd_off[r + 1])
+            _withdraw(model, st, wd_q[rows], wd_ref[rows], wd_amount[rows])
         for j, f in credits:
             if j in st.bal:
                 st.bal[j][:m, la] += f[o : o + m]
@@ -268,9 +279,10 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     return Outcome(**{f.name: getattr(out, f.name)[pos] for f in fields(Outcome)})
 
 
-def _withdraw(model: SimModel, st: _State, ev: np.ndarray, q: np.ndarray, ref: np.ndarray, amount: np.ndarray) -> None:
-    for j in np.unique(ref[ev]):
-        rows = ev[ref[ev] == j]
+def _withdraw(model: SimModel, st: _State, q: np.ndarray, ref: np.ndarray, amount: np.ndarray) -> None:
+    """Complete withdrawals: path (state index) `q` takes `amount` of the start's shares out of pool `ref`."""
+    for j in np.unique(ref):
+        rows = ref == j
         pp = q[rows]
         shares_out = amount[rows] * model.layers[j].shares0
         a, s = st.pool_assets[j], st.pool_shares[j]
