@@ -364,14 +364,22 @@ def _settle_all(
     # Per-path sums over all books at once, in path order: the additions the rounds would make.
     liq = np.nonzero(market >= 0)[0]
     pl = q[liq]
+    book_markets = {model.books[b].market_index for b, e in enumerate(books_w) if len(e)}
     for sp in st.sp_dep:
-        sp_markets = [i for i, mk in enumerate(model.markets) if mk.stability_pool == sp]
-        sel = np.isin(market[liq], sp_markets)
-        e, pp = liq[sel], pl[sel]
+        sp_markets = {i for i, mk in enumerate(model.markets) if mk.stability_pool == sp}
+        if book_markets <= sp_markets:  # every liquidation goes to this pool first
+            e, pp = liq, pl
+        else:
+            in_sp = np.zeros(len(model.markets), dtype=bool)
+            in_sp[list(sp_markets)] = True
+            sel = in_sp[market[liq]]
+            e, pp = liq[sel], pl[sel]
         out.absorbed[:, sp] = np.bincount(pp, weights=absorbed[e], minlength=n)
         out.pool_loss[:, sp] = np.bincount(pp, weights=pool_loss[e], minlength=n)
         out.exhausted[:, sp] |= np.bincount(pp[short[e]], minlength=n) > 0
-    if with_fee.any():
+    if all(model.markets[i].fee_layer >= 0 for i in book_markets):
+        out.fees[:] = np.bincount(pl, weights=fee[liq], minlength=n)
+    elif with_fee.any():
         out.fees[:] = np.bincount(q[with_fee], weights=fee[with_fee], minlength=n)
     out.liquidated_debt[:] = np.bincount(pl, weights=debt[liq], minlength=n)
     out.liquidations[:] = np.bincount(pl, minlength=n)
