@@ -158,3 +158,35 @@ def test_postgresql_allows_one_writer_only(pg_url: str) -> None:
     finally:
         first.close()
     SqlStore(pg_url).close()  # the lock is released with the first store
+
+
+def test_requests_beyond_one_group_are_applied_once_each_in_later_groups(tmp_path: Any) -> None:
+    """More requests queue than one group takes (max_batch 4, 11 waiting): each is applied
+    exactly once, in a later group, and every one is answered 200."""
+    import threading
+
+    store = SqlStore(f"sqlite:///{tmp_path / 'q.db'}")
+    service = Service(store, max_batch=4)
+    from backstop.store.base import KeyRecord
+
+    admin = KeyRecord("t", "", "admin", None)
+    results: dict[int, int] = {}
+    with service.lock:
+        threads = [
+            threading.Thread(
+                target=lambda i=i: results.__setitem__(
+                    i, service.execute(admin, f"k{i}", f"k{i}", lambda e, i=i: c.AddAsset(0, f"T{i}", 6))[0]
+                )
+            )
+            for i in range(11)
+        ]
+        for t in threads:
+            t.start()
+        while len(service._queue) < 11:
+            threading.Event().wait(0.005)
+    for t in threads:
+        t.join(timeout=10)
+    assert sorted(results.values()) == [200] * 11
+    commands = [e for e in store.load_events() if e.kind == "command"]
+    assert len(commands) == 11 and not service._queue
+    assert sorted(service.engine.state.assets) == sorted(f"T{i}" for i in range(11))

@@ -118,14 +118,13 @@ class Service:
         item = _Pending(key, idem_key, digest, build)
         with self._queue_lock:
             self._queue.append(item)
-        with self.lock:
-            if item.result is None:
-                with self._queue_lock:
-                    batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-                if batch:
-                    self._run_batch(batch)
-        if item.result is None:  # queued behind a full batch: lead the next one
-            return self.execute(key, idem_key, digest, build)
+        while item.result is None:  # queued behind a full group: lead (or join) the next one
+            with self.lock:
+                if item.result is None:
+                    with self._queue_lock:
+                        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                    if batch:
+                        self._run_batch(batch)
         return item.result
 
     def _run_batch(self, batch: list[_Pending]) -> None:
