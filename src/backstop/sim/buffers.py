@@ -45,5 +45,10 @@ def _anonymous(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
     size = math.prod(shape) * dtype.itemsize
     if size == 0:
         return np.empty(shape, dtype)
-    arr: np.ndarray = np.frombuffer(mmap.mmap(-1, size), dtype=dtype).reshape(shape)
+    populate = getattr(mmap, "MAP_POPULATE", 0)  # Linux: fault the pages in at once, not one by one
+    if populate and hasattr(mmap, "MAP_ANONYMOUS"):
+        mem = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+    else:
+        mem = mmap.mmap(-1, size)
+    arr: np.ndarray = np.frombuffer(mem, dtype=dtype).reshape(shape)
     return arr
