@@ -78,8 +78,11 @@ def _prices_at(model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps
         if r < 0:
             out[:, a] = model.prices0[a]
             continue
-        lp = np.take(log_prices[r].reshape(-1), flat)
-        lp[at_start] = model.prices.log_p0[r]
+        if log_prices.shape[1] == 0:  # no steps: every event is at the start
+            lp = np.full(len(paths), model.prices.log_p0[r])
+        else:
+            lp = np.take(log_prices[r].reshape(-1), flat)
+            lp[at_start] = model.prices.log_p0[r]
         out[:, a] = np.exp(lp)
     return out
 
