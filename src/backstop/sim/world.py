@@ -67,23 +67,25 @@ class World:
 
 def _prices_at(model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """(events, assets) prices at (path, step); `log_prices` is time-major (rows, steps, paths)."""
-    out = np.empty((len(paths), len(model.assets)))
     rows = model.price_rows
     n = log_prices.shape[2]
     at_start = np.nonzero(steps <= 0)[0]
     flat = (steps - 1) * n + paths
     flat[at_start] = 0
+    columns = []
     for a in range(len(model.assets)):
         r = int(rows[a])
         if r < 0:
-            out[:, a] = model.prices0[a]
+            columns.append(np.full(len(paths), model.prices0[a]))
             continue
         if log_prices.shape[1] == 0:  # no steps: every event is at the start
             lp = np.full(len(paths), model.prices.log_p0[r])
         else:
             lp = np.take(log_prices[r].reshape(-1), flat)
             lp[at_start] = model.prices.log_p0[r]
-        out[:, a] = np.exp(lp)
+        columns.append(np.exp(lp, out=lp))
+    # one pass writing the rows, rather than one strided pass per column
+    out: np.ndarray = np.stack(columns, axis=1) if columns else np.empty((len(paths), 0))
     return out
 
 
