@@ -102,20 +102,12 @@ def test_an_untyped_store_failure_answers_503_and_takes_the_command_back(tmp_pat
     assert service.execute(admin, "b", "b", lambda e: c.AddAsset(0, "ETH", 18))[0] == 200
 
 
-def test_a_failed_group_commit_answers_no_one_with_a_2xx(tmp_path: Any) -> None:
-    """Group commit: commands queued together share one transaction; when it fails, every one
-    of them is taken back and answered 503, so no client holds a 2xx for what is not on disk."""
+def _queue_then_release(service: Service, admin: Any, n: int, before_release: Any = None) -> dict[int, int]:
+    """Hold the writer lock while `n` requests (each adding asset T<i>) queue up, then let them
+    go, so they are grouped as the service would group concurrent clients; their statuses."""
     import threading
 
-    store = FailingStore(SqlStore(f"sqlite:///{tmp_path / 'h.db'}"))
-    service = Service(store)
-    from backstop.store.base import KeyRecord
-
-    admin = KeyRecord("t", "", "admin", None)
-    assert service.execute(admin, "a", "a", lambda e: c.AddAsset(0, "USDC", 6))[0] == 200
-    before = service.state_hash()
     results: dict[int, int] = {}
-    # Hold the writer lock so that all eight requests queue up and form one group.
     with service.lock:
         threads = [
             threading.Thread(
@@ -123,15 +115,34 @@ def test_a_failed_group_commit_answers_no_one_with_a_2xx(tmp_path: Any) -> None:
                     i, service.execute(admin, f"k{i}", f"k{i}", lambda e, i=i: c.AddAsset(0, f"T{i}", 6))[0]
                 )
             )
-            for i in range(8)
+            for i in range(n)
         ]
         for t in threads:
             t.start()
-        while len(service._queue) < 8:
+        while len(service._queue) < n:
             threading.Event().wait(0.005)
-        store.fail_next = True
+        if before_release is not None:
+            before_release()
     for t in threads:
         t.join(timeout=10)
+    return results
+
+
+def test_a_failed_group_commit_answers_no_one_with_a_2xx(tmp_path: Any) -> None:
+    """Group commit: commands queued together share one transaction; when it fails, every one
+    of them is taken back and answered 503, so no client holds a 2xx for what is not on disk."""
+    store = FailingStore(SqlStore(f"sqlite:///{tmp_path / 'h.db'}"))
+    service = Service(store)
+    from backstop.store.base import KeyRecord
+
+    admin = KeyRecord("t", "", "admin", None)
+    assert service.execute(admin, "a", "a", lambda e: c.AddAsset(0, "USDC", 6))[0] == 200
+    before = service.state_hash()
+
+    def fail_next_commit() -> None:
+        store.fail_next = True
+
+    results = _queue_then_release(service, admin, 8, before_release=fail_next_commit)
     assert sorted(results.values()) == [503] * 8
     assert service.state_hash() == before
     assert Service(SqlStore(f"sqlite:///{tmp_path / 'h.db'}")).state_hash() == before
@@ -163,29 +174,12 @@ def test_postgresql_allows_one_writer_only(pg_url: str) -> None:
 def test_requests_beyond_one_group_are_applied_once_each_in_later_groups(tmp_path: Any) -> None:
     """More requests queue than one group takes (max_batch 4, 11 waiting): each is applied
     exactly once, in a later group, and every one is answered 200."""
-    import threading
-
     store = SqlStore(f"sqlite:///{tmp_path / 'q.db'}")
     service = Service(store, max_batch=4)
     from backstop.store.base import KeyRecord
 
     admin = KeyRecord("t", "", "admin", None)
-    results: dict[int, int] = {}
-    with service.lock:
-        threads = [
-            threading.Thread(
-                target=lambda i=i: results.__setitem__(
-                    i, service.execute(admin, f"k{i}", f"k{i}", lambda e, i=i: c.AddAsset(0, f"T{i}", 6))[0]
-                )
-            )
-            for i in range(11)
-        ]
-        for t in threads:
-            t.start()
-        while len(service._queue) < 11:
-            threading.Event().wait(0.005)
-    for t in threads:
-        t.join(timeout=10)
+    results = _queue_then_release(service, admin, 11)
     assert sorted(results.values()) == [200] * 11
     commands = [e for e in store.load_events() if e.kind == "command"]
     assert len(commands) == 11 and not service._queue

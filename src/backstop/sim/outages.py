@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def outage_mask(
+def _draw_outages(
     n_paths: int, n_steps: int, per_horizon: float, mean_steps: float, rng: np.random.Generator
-) -> np.ndarray | None:
-    """(paths, steps) True where the oracle is down; None when there are no outages at all."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Poisson outages per path, each with a uniform start step and a geometric length: (path of
+    each outage, its start, its length), drawn in this order so both views see the same outages."""
     if per_horizon <= 0:
         return None
     counts = rng.poisson(per_horizon, n_paths)
@@ -25,6 +26,17 @@ def outage_mask(
     rows = np.repeat(np.arange(n_paths), counts)
     starts = rng.integers(0, n_steps, total)
     lengths = rng.geometric(1.0 / mean_steps, total)
+    return rows, starts, lengths
+
+
+def outage_mask(
+    n_paths: int, n_steps: int, per_horizon: float, mean_steps: float, rng: np.random.Generator
+) -> np.ndarray | None:
+    """(paths, steps) True where the oracle is down; None when there are no outages at all."""
+    drawn = _draw_outages(n_paths, n_steps, per_horizon, mean_steps, rng)
+    if drawn is None:
+        return None
+    rows, starts, lengths = drawn
     diff = np.zeros((n_paths, n_steps + 1), dtype=np.int32)
     np.add.at(diff, (rows, starts), 1)
     np.add.at(diff, (rows, np.minimum(starts + lengths, n_steps)), -1)
@@ -37,15 +49,10 @@ def outage_cells(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """(steps, paths) of every cell where the oracle is down (a cell may repeat), from the very draws
     of `outage_mask`; None when there are no outages at all."""
-    if per_horizon <= 0:
+    drawn = _draw_outages(n_paths, n_steps, per_horizon, mean_steps, rng)
+    if drawn is None:
         return None
-    counts = rng.poisson(per_horizon, n_paths)
-    total = int(counts.sum())
-    if total == 0:
-        return None
-    rows = np.repeat(np.arange(n_paths), counts)
-    starts = rng.integers(0, n_steps, total)
-    lengths = rng.geometric(1.0 / mean_steps, total)
+    rows, starts, lengths = drawn
     span = np.minimum(starts + lengths, n_steps) - starts
     first = np.cumsum(span) - span
     offsets = np.arange(int(span.sum())) - np.repeat(first, span)
