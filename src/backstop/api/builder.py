@@ -30,9 +30,9 @@ class LiveBuilder(_Builder):
             if p.pool in state.layers
         }
 
-    def fail(self, field: str, message: str) -> ScenarioError:
-        err = ScenarioError(field, f"{field}: {message}")
-        if message.startswith("unknown"):
+    def fail(self, field: str, message: str, cause: str | None = None) -> ScenarioError:
+        err = ScenarioError(field, f"{field}: {message}", None, cause)
+        if cause == "UnknownEntity" or message.startswith("unknown"):
             err.http_status = UnknownEntity.http_status
             err.cause = "UnknownEntity"
         return err

@@ -57,7 +57,11 @@ class Step:
     """1-based step number in the file; None for the set-up commands built from the header."""
     verb: str
     command: Any
+    """None only for a step that could not be built and whose `expect_error` names that very
+    error (`load_error`): the run checks it and goes on, as for an error the engine raises."""
     expect_error: str | None = None
+    load_error: str | None = None
+    """The message of the expected error met while building the step."""
 
 
 @dataclass
@@ -68,7 +72,7 @@ class Scenario:
 
     @property
     def commands(self) -> list[Any]:
-        return [s.command for s in self.steps]
+        return [s.command for s in self.steps if s.command is not None]
 
 
 def _num(value: Any) -> str | int:
@@ -118,12 +122,12 @@ class _Builder:
         self.policy_assets: dict[str, str] = {}
         self.expecting_error = False
 
-    def fail(self, field: str, message: str) -> ScenarioError:
-        return ScenarioError(field, f"{field}: {message}", self.step)
+    def fail(self, field: str, message: str, cause: str | None = None) -> ScenarioError:
+        return ScenarioError(field, f"{field}: {message}", self.step, cause)
 
     def units(self, value: Any, asset: str, field: str) -> int:
         if asset not in self.decimals:
-            raise self.fail(field, f"unknown asset {asset!r}")
+            raise self.fail(field, f"unknown asset {asset!r}", "UnknownEntity")
         try:
             return parse_units(_num(value), self.decimals[asset], field)
         except BackstopError as exc:
@@ -132,7 +136,7 @@ class _Builder:
     def layer_asset(self, layer_id: str, field: str = "layer") -> str:
         spec = self.spec.layers.get(layer_id)
         if spec is None:
-            raise self.fail(field, f"unknown layer {layer_id!r}")
+            raise self.fail(field, f"unknown layer {layer_id!r}", "UnknownEntity")
         asset = spec.get("asset")
         if asset is None:
             raise self.fail(field, f"layer {layer_id!r} has no asset")
@@ -141,7 +145,7 @@ class _Builder:
     def market(self, market_id: str) -> Any:
         m = self.spec.markets.get(market_id)
         if m is None:
-            raise self.fail("market", f"unknown market {market_id!r}")
+            raise self.fail("market", f"unknown market {market_id!r}", "UnknownEntity")
         return m
 
     def build(self) -> list[Step]:
@@ -156,7 +160,15 @@ class _Builder:
             out.append(Step(None, "market", c.AddMarket(0, mid, self.market_config(mid, m))))
         for i, raw_step in enumerate(self.spec.steps, start=1):
             self.step = i
-            out.append(self.build_step(raw_step))
+            try:
+                out.append(self.build_step(raw_step))
+            except ScenarioError as exc:
+                # A bad amount or an unknown name is found while building the step, before the
+                # engine sees it; a step that says it expects exactly that error is kept as such.
+                expect = raw_step.get("expect_error") if isinstance(raw_step, dict) else None
+                if expect is None or expect != exc.cause:
+                    raise
+                out.append(Step(i, str(raw_step.get("do")), None, expect, exc.message))
         return out
 
     def price(self, value: Any, field: str) -> int:
@@ -332,7 +344,7 @@ class _Builder:
         self._reset()
         asset, price = self.take(raw, "asset", "price")
         if asset not in self.decimals:
-            raise self.fail("asset", f"unknown asset {asset!r}")
+            raise self.fail("asset", f"unknown asset {asset!r}", "UnknownEntity")
         return c.SetPrice(at, asset, self.price(price, "price"))
 
     def v_liquidate(self, at: int, raw: dict[str, Any]) -> Any:

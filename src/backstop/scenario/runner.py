@@ -24,6 +24,9 @@ def run(scenario: Scenario, check: bool = False) -> RunResult:
     engine = Engine()
     result = RunResult(scenario, engine)
     for step in scenario.steps:
+        if step.command is None:  # refused while loading, as the step expected: nothing to apply
+            result.expected_errors.append((step.index or 0, step.expect_error or "", step.load_error or ""))
+            continue
         before = engine.state_hash() if (check and step.expect_error) else None
         try:
             engine.apply(step.command)
