@@ -12,6 +12,9 @@ SQLite; SERIALIZABLE on PostgreSQL) before the 200.
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -107,7 +110,34 @@ def load(url: str, path: str, token: str, clients: int, seconds: float, body_fn:
     }
 
 
-def bench_backend(name: str, db_url: str, clients: list[int], seconds: float) -> None:
+WRK_SCRIPT = Path(__file__).with_name("wrk_post.lua")
+
+
+def load_wrk(url: str, path: str, token: str, clients: int, seconds: float, body: dict[str, Any]) -> dict[str, float]:
+    """The same load from `wrk` (C, event-driven; Debian package `wrk`): `clients` keep-alive
+    connections on 2 threads. Unlike Python client threads, it adds almost no latency of its
+    own, so the percentiles are the server's."""
+    env = {
+        **os.environ,
+        "BENCH_TOKEN": token,
+        "BENCH_TARGET": path,
+        "BENCH_BODY": json.dumps(body),
+        "BENCH_RUN": uuid.uuid4().hex[:8],
+    }
+    threads = str(min(2, clients))
+    cmd = ["wrk", "-t", threads, "-c", str(clients), "-d", f"{seconds:g}s", "--latency", "-s", str(WRK_SCRIPT), url]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + 60, check=True).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRK "))
+    r = json.loads(line[4:])
+    return {
+        "per_second": r["requests"] / (r["duration_us"] / 1e6),
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+        "errors": r["non2xx"] + r["socket_errors"],
+    }
+
+
+def bench_backend(name: str, db_url: str, clients: list[int], seconds: float, driver: str = "threads") -> None:
     from tests.reliability.server import free_port
 
     port = free_port()
@@ -125,14 +155,24 @@ def bench_backend(name: str, db_url: str, clients: list[int], seconds: float) ->
         token = Path(token_file).read_text()
         url = f"http://127.0.0.1:{port}"
         for n in clients:
-            echo = load(
-                url, "/echo", token, n, seconds, lambda i, k: {"layer": "sp", "account": f"a{i}", "amount": "1"}
-            )
-            cmd = load(
-                url, "/v1/deposit", token, n, seconds, lambda i, k: {"layer": "sp", "account": f"a{i}", "amount": "1"}
-            )
+            if driver == "wrk":
+                body = {"layer": "sp", "account": "a0", "amount": "1"}
+                echo = load_wrk(url, "/echo", token, n, seconds, body)
+                cmd = load_wrk(url, "/v1/deposit", token, n, seconds, body)
+            else:
+                echo = load(
+                    url, "/echo", token, n, seconds, lambda i, k: {"layer": "sp", "account": f"a{i}", "amount": "1"}
+                )
+                cmd = load(
+                    url,
+                    "/v1/deposit",
+                    token,
+                    n,
+                    seconds,
+                    lambda i, k: {"layer": "sp", "account": f"a{i}", "amount": "1"},
+                )
             print(
-                f"{name:10} {n:>3} clients: durable deposits {cmd['per_second']:7.0f}/s "
+                f"{name:10} {driver:7} {n:>3} clients: durable deposits {cmd['per_second']:7.0f}/s "
                 f"p50 {cmd['p50_ms']:6.1f} ms p99 {cmd['p99_ms']:6.1f} ms (errors {cmd['errors']:.0f}) | "
                 f"echo {echo['per_second']:7.0f}/s p50 {echo['p50_ms']:5.1f} ms p99 {echo['p99_ms']:5.1f} ms | "
                 f"ratio {cmd['per_second'] / echo['per_second']:.2f}"
@@ -149,17 +189,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--clients", default="1,8,32")
+    parser.add_argument(
+        "--driver",
+        default="both",
+        choices=["both", "threads", "wrk"],
+        help="load generator: Python client threads, wrk (if installed), or both side by side",
+    )
     args = parser.parse_args()
     clients = [int(x) for x in args.clients.split(",")]
+    drivers = ["threads", "wrk"] if args.driver == "both" else [args.driver]
+    if "wrk" in drivers and shutil.which("wrk") is None:
+        print("wrk: not installed (apt-get install wrk); using Python client threads only")
+        drivers = [d for d in drivers if d != "wrk"] or ["threads"]
     sys.path.insert(0, str(ROOT))
-    with tempfile.TemporaryDirectory() as tmp:
-        bench_backend("sqlite", f"sqlite:///{tmp}/bench.db", clients, args.seconds)
-    pg = _fresh_pg_db()
-    if pg is not None:
-        try:
-            bench_backend("postgresql", PG_URL.rsplit("/", 1)[0] + f"/{pg}", clients, args.seconds)
-        finally:
-            _drop_pg_db(pg)
+    for driver in drivers:
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_backend("sqlite", f"sqlite:///{tmp}/bench.db", clients, args.seconds, driver)
+        pg = _fresh_pg_db()
+        if pg is not None:
+            try:
+                bench_backend("postgresql", PG_URL.rsplit("/", 1)[0] + f"/{pg}", clients, args.seconds, driver)
+            finally:
+                _drop_pg_db(pg)
 
 
 if __name__ == "__main__":
