@@ -26,9 +26,12 @@ lint: $(STAMP)
 test: $(STAMP) services lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
-bench: $(STAMP)
+bench: $(STAMP) services
+	@command -v wrk >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1) \
+		|| echo "bench: wrk not installed; the service benchmark uses Python client threads only"
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_sim.py
+	$(BIN)/python benchmarks/bench_service.py
 
 soak: $(STAMP)
 	BACKSTOP_SOAK=1 $(BIN)/python -m pytest -q -s -n 2 tests/soak tests/fuzz tests/reliability
