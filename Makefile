@@ -34,7 +34,7 @@ bench: $(STAMP) services
 	$(BIN)/python benchmarks/bench_service.py
 
 soak: $(STAMP)
-	BACKSTOP_SOAK=1 $(BIN)/python -m pytest -q -s -n 2 tests/soak tests/fuzz tests/reliability
+	BACKSTOP_SOAK=1 $(BIN)/python -m pytest -q -s -n 2 tests/soak tests/fuzz tests/reliability tests/service/test_schemathesis.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
