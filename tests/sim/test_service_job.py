@@ -27,6 +27,14 @@ def test_simulation_job_returns_the_cli_summary(tmp_path: Path) -> None:
         assert job["status"] == "done", job
         assert job["progress"] == 1.0
         assert job["result"] == simulate_summary(CDP, paths=300, horizon_days=30, seed=4)
+        assert job["has_report"] is True and "report_html" not in job
+        report = api.get(f"/v1/simulations/{job_id}/report", who="risk")
+        assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+        assert report.text.count("<img ") >= 5
+        missing = api.get("/v1/simulations/nosuchjob/report", who="risk")
+        assert missing.status_code == 404 and missing.json()["error"]["field"] == "id"
+        unknown = api.post("/v1/simulations", {"scenario": "../../etc/passwd", "paths": 10}, who="risk")
+        assert unknown.status_code in (404, 422) and "scenario" in unknown.text
     finally:
         api.store.close()
 
