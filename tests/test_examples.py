@@ -42,6 +42,10 @@ def test_example_json_is_exact_and_replays(path: Path) -> None:
         assert sum(parts) == _units(loss["amount"]), loss
     engine = run(load_scenario(path), check=False).engine
     assert Engine.replay(engine.log).state_hash() == data["state_hash"]
+    # A mint layer reports its dilution, and it is the same figure as the P&L's minted supply.
+    for layer in data["layers"].values():
+        if layer["kind"] == "mint" and _units(layer["minted"]) > 0:
+            assert layer["minted"] in data["pnl"]["minted"].values(), (layer, data["pnl"]["minted"])
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])

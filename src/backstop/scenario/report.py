@@ -104,6 +104,8 @@ def state_json(engine: Engine) -> dict[str, Any]:
             )
         if "total_deposits" in view:
             out["total_deposits"] = f.amt(view["total_deposits"], asset)
+        if "minted" in view:  # the mint layer's dilution, in tokens of its governance token
+            out["minted"] = f.amt(view["minted"], asset)
         layers[lid] = out
     markets: dict[str, Any] = {}
     for mid, market in sorted(state.markets.items()):
