@@ -8,7 +8,9 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,7 +63,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Api]
     api.store.close()
 
 
-def test_dashboard_shows_the_waterfall_and_the_claim(served: tuple[str, Api]) -> None:
+@contextmanager
+def _demo_page(served: tuple[str, Api]) -> Iterator[Any]:
+    """Headless chromium on the served dashboard with the risk desk's key, once the waterfall
+    chart has drawn."""
     from playwright.sync_api import sync_playwright
 
     url, api = served
@@ -70,6 +75,14 @@ def test_dashboard_shows_the_waterfall_and_the_claim(served: tuple[str, Api]) ->
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{url}/#key={api.tokens['risk']}")
         page.wait_for_selector("svg.waterfall rect")
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+def test_dashboard_shows_the_waterfall_and_the_claim(served: tuple[str, Api]) -> None:
+    with _demo_page(served) as page:
         # loss-2 (the exploit) is drawn with one bar per layer that paid, the socialized part included
         bars = page.locator('[data-loss="loss-2"] svg.waterfall rect')
         assert bars.count() == 5
@@ -81,7 +94,6 @@ def test_dashboard_shows_the_waterfall_and_the_claim(served: tuple[str, Api]) ->
         assert page.locator("#error").inner_text() == ""
         DOCS.mkdir(exist_ok=True)
         page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
-        browser.close()
 
 
 def test_dashboard_without_a_key_says_so(served: tuple[str, Api]) -> None:
@@ -99,14 +111,7 @@ def test_dashboard_without_a_key_says_so(served: tuple[str, Api]) -> None:
 def test_dashboard_runs_a_simulation_and_shows_its_plots(served: tuple[str, Api]) -> None:
     """The risk-lab panel: a click starts `POST /v1/simulations`, the headline numbers and the
     per-layer table appear, and the job's HTML report is shown with every figure decoded."""
-    from playwright.sync_api import sync_playwright
-
-    url, api = served
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{url}/#key={api.tokens['risk']}")
-        page.wait_for_selector("svg.waterfall rect")
+    with _demo_page(served) as page:
         page.click("#simrun")
         page.wait_for_selector("#simlayers tbody tr", timeout=120_000)
         head = page.locator(".simhead").inner_text()
@@ -122,4 +127,3 @@ def test_dashboard_runs_a_simulation_and_shows_its_plots(served: tuple[str, Api]
         assert all(w > 0 for w in widths), widths
         assert page.locator("#error").inner_text() == ""
         page.locator("section:has(#sim)").screenshot(path=str(DOCS / "dashboard-risk-lab.png"))
-        browser.close()
