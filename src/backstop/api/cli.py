@@ -8,10 +8,12 @@ from typing import Any
 import typer
 from rich.console import Console
 
+from ..bundled import example_path
+
 DEFAULT_DB = "sqlite:///backstop.db"
 DEMO_DB = "backstop-demo.db"
-FLAGSHIP = Path(__file__).resolve().parents[3] / "examples" / "flagship.yaml"
-FALLBACK = Path(__file__).resolve().parents[3] / "examples" / "liquity_stability_pool.yaml"
+FLAGSHIP = example_path("flagship")
+FALLBACK = example_path("liquity_stability_pool")
 
 
 def _db_url(db: str) -> str:

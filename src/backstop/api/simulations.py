@@ -6,16 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..domain.errors import UnknownEntity
-
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+from ..bundled import example_path
 
 
 def find_scenario(name: str) -> Path:
-    path = EXAMPLES / f"{name}.yaml"
-    if not name.replace("_", "").replace("-", "").isalnum() or not path.is_file():
-        raise UnknownEntity("scenario", f"scenario: no example scenario named {name!r}")
-    return path
+    return example_path(name, "scenario")
 
 
 def run_job(job: dict[str, Any], path: Path, body: Any) -> None:
