@@ -20,6 +20,7 @@ from typing import Any
 from backstop.domain import commands as c
 from backstop.domain.errors import BackstopError
 from backstop.domain.invariants import check
+from backstop.domain.layers.registry import make_config
 from backstop.engine import Engine
 from backstop.runtime import tune_gc
 
@@ -37,11 +38,11 @@ def world(n_layers_accounts: int = 0) -> list[Any]:
         c.SetPrice(0, "USDC", E18),
         c.SetPrice(0, "LUSD", E18),
         c.SetPrice(0, "ETH", 2000 * E18),
-        c.AddLayer(0, "fund", c.LayerConfig(kind="insurance_fund", asset="USDC")),
+        c.AddLayer(0, "fund", make_config(kind="insurance_fund", asset="USDC")),
         c.AddLayer(
             0,
             "safety",
-            c.LayerConfig(
+            make_config(
                 kind="staking_pool",
                 asset="USDC",
                 cooldown_seconds=10 * DAY,
@@ -49,8 +50,8 @@ def world(n_layers_accounts: int = 0) -> list[Any]:
                 max_slash_bps=3000,
             ),
         ),
-        c.AddLayer(0, "sp", c.LayerConfig(kind="stability_pool", asset="LUSD")),
-        c.AddLayer(0, "rest", c.LayerConfig(kind="socialize")),
+        c.AddLayer(0, "sp", make_config(kind="stability_pool", asset="LUSD")),
+        c.AddLayer(0, "rest", make_config(kind="socialize")),
         c.AddMarket(
             0,
             "lend",

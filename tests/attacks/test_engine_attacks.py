@@ -11,6 +11,7 @@ import pytest
 from backstop.domain import commands as c
 from backstop.domain.errors import BackstopError, ClaimError, InsufficientFunds, WithdrawNotAllowed
 from backstop.domain.invariants import check
+from backstop.domain.layers.registry import make_config
 from backstop.engine import Engine
 
 E6 = 10**6
@@ -21,9 +22,9 @@ DAY = 86_400
 def _engine(*extra: Any, mode: str = "cooldown") -> Engine:
     e = Engine(check_invariants=True)
     pool = (
-        c.LayerConfig(kind="staking_pool", asset="USDC", mode="queue", queue_seconds=17 * DAY)
+        make_config(kind="staking_pool", asset="USDC", mode="queue", queue_seconds=17 * DAY)
         if mode == "queue"
-        else c.LayerConfig(kind="staking_pool", asset="USDC", cooldown_seconds=10 * DAY, unstake_window_seconds=2 * DAY)
+        else make_config(kind="staking_pool", asset="USDC", cooldown_seconds=10 * DAY, unstake_window_seconds=2 * DAY)
     )
     for cmd in (
         c.AddAsset(0, "USDC", 6),
@@ -31,11 +32,11 @@ def _engine(*extra: Any, mode: str = "cooldown") -> Engine:
         c.SetPrice(0, "USDC", E18),
         c.SetPrice(0, "ETH", 2000 * E18),
         c.AddLayer(0, "stake", pool),
-        c.AddLayer(0, "rest", c.LayerConfig(kind="socialize")),
+        c.AddLayer(0, "rest", make_config(kind="socialize")),
         c.AddLayer(
             0,
             "cover",
-            c.LayerConfig(kind="cover_pool", asset="USDC", capacity_ratio_bps=10_000, premium_bps_per_year=500),
+            make_config(kind="cover_pool", asset="USDC", capacity_ratio_bps=10_000, premium_bps_per_year=500),
         ),
         c.AddMarket(
             0,
@@ -59,7 +60,7 @@ def test_first_depositor_donation_cannot_steal_a_later_deposit() -> None:
     Attacks", 2023): deposit 1 base unit, donate a large amount to inflate the share price so the
     victim's deposit rounds to few shares, then redeem. With virtual shares (10^3) the attacker
     loses most of the donation and the victim keeps almost all of the deposit."""
-    e = _engine(c.AddLayer(0, "vault", c.LayerConfig(kind="staking_pool", asset="USDC")))
+    e = _engine(c.AddLayer(0, "vault", make_config(kind="staking_pool", asset="USDC")))
     e.apply(c.Deposit(1, "vault", "attacker", 1))
     e.apply(c.Reward(1, "vault", 10_000 * E6, "user:attacker"))  # the donation
     e.apply(c.Deposit(2, "vault", "victim", 20_000 * E6))
@@ -104,7 +105,7 @@ def test_withdraw_before_slash_is_impossible(mode: str) -> None:
 def test_rounding_drain_by_many_tiny_round_trips_gains_nothing() -> None:
     """Deposit/withdraw of dust a thousand times: every share mint rounds down and every
     redemption rounds down, so the attacker ends with at most what it put in."""
-    e = _engine(c.AddLayer(0, "vault", c.LayerConfig(kind="staking_pool", asset="USDC")))
+    e = _engine(c.AddLayer(0, "vault", make_config(kind="staking_pool", asset="USDC")))
     e.apply(c.Deposit(0, "vault", "whale", 1_000_000 * E6))
     e.apply(c.Reward(0, "vault", 333_333, "external:world"))  # an awkward exchange rate
     spent = 0
@@ -147,7 +148,7 @@ def test_claim_is_never_paid_twice_for_one_incident() -> None:
 
 
 def test_withdraw_more_than_owned_is_refused_and_changes_nothing() -> None:
-    e = _engine(c.AddLayer(0, "vault", c.LayerConfig(kind="staking_pool", asset="USDC")))
+    e = _engine(c.AddLayer(0, "vault", make_config(kind="staking_pool", asset="USDC")))
     e.apply(c.Deposit(0, "vault", "a", 100 * E6))
     before = e.state_hash()
     with pytest.raises(InsufficientFunds):

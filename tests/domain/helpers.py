@@ -6,6 +6,7 @@ from typing import Any
 
 from backstop.domain import commands as c
 from backstop.domain.invariants import check
+from backstop.domain.layers.registry import make_config
 from backstop.engine import Engine
 
 E18 = 10**18
@@ -53,7 +54,7 @@ def lending(
 
 
 def layer(e: Engine, layer_id: str, kind: str, **kw: Any) -> None:
-    e.apply(c.AddLayer(0, layer_id, c.LayerConfig(kind=kind, **kw)))  # type: ignore[arg-type]
+    e.apply(c.AddLayer(0, layer_id, make_config(kind=kind, **kw)))  # type: ignore[arg-type]
 
 
 def bal(e: Engine, account: str, asset: str) -> int:

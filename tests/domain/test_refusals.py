@@ -26,6 +26,7 @@ from backstop.domain.errors import (
     UnknownEntity,
     WithdrawNotAllowed,
 )
+from backstop.domain.layers.registry import make_config
 from backstop.engine import Engine
 from backstop.testing.fuzz import world
 
@@ -73,10 +74,10 @@ BAD: list[tuple[str, Any, type[BackstopError], str]] = [
     ("decimals out of range", c.AddAsset(T, "X", 40), InvalidConfig, "decimals"),
     ("price of unknown asset", c.SetPrice(T, "NOPE", E18), UnknownEntity, "asset"),
     ("zero price", c.SetPrice(T, "ETH", 0), InvalidAmount, "price"),
-    ("duplicate layer", c.AddLayer(T, "fund", c.LayerConfig(kind="socialize")), DuplicateEntity, "layer"),
+    ("duplicate layer", c.AddLayer(T, "fund", make_config(kind="socialize")), DuplicateEntity, "layer"),
     (
         "guarantor without limit",
-        c.AddLayer(T, "gx", c.LayerConfig(kind="guarantor", asset="USDC", guarantor="r")),
+        c.AddLayer(T, "gx", make_config(kind="guarantor", asset="USDC", guarantor="r")),
         InvalidConfig,
         "limit",
     ),

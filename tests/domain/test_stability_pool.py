@@ -27,7 +27,7 @@ import pytest
 
 from backstop.domain import commands as c
 from backstop.domain.errors import InsufficientFunds, NotPermitted
-from backstop.domain.layers.stability_pool import SCALE_FACTOR, StabilityPool
+from backstop.domain.layers.stability_pool.exact import SCALE_FACTOR, StabilityPool
 from backstop.engine import Engine
 
 from .helpers import E18, bal, engine, layer, ok

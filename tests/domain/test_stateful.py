@@ -20,8 +20,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from backstop.domain import commands as c
 from backstop.domain.errors import BackstopError
 from backstop.domain.invariants import check
+from backstop.domain.layers.registry import make_config
+from backstop.domain.layers.share_vault import ShareVault
 from backstop.domain.layers.stability_pool import StabilityPool
-from backstop.domain.layers.staking_pool import ShareVault
 from backstop.engine import Engine
 from backstop.testing.fuzz import world
 
@@ -304,10 +305,10 @@ def test_deposits_and_withdrawals_never_pay_out_more_than_was_put_in(ops: list[A
         c.AddAsset(0, "ETH", 18),
         c.SetPrice(0, "USD", E18),
         c.SetPrice(0, "ETH", 2_000 * E18),
-        c.AddLayer(0, "instant", c.LayerConfig(kind="staking_pool", asset="USD")),
-        c.AddLayer(0, "queue", c.LayerConfig(kind="staking_pool", asset="USD", mode="queue", queue_seconds=DAY)),
-        c.AddLayer(0, "sp", c.LayerConfig(kind="stability_pool", asset="USD")),
-        c.AddLayer(0, "rest", c.LayerConfig(kind="socialize")),
+        c.AddLayer(0, "instant", make_config(kind="staking_pool", asset="USD")),
+        c.AddLayer(0, "queue", make_config(kind="staking_pool", asset="USD", mode="queue", queue_seconds=DAY)),
+        c.AddLayer(0, "sp", make_config(kind="stability_pool", asset="USD")),
+        c.AddLayer(0, "rest", make_config(kind="socialize")),
         c.AddMarket(
             0,
             "m",

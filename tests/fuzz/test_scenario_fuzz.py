@@ -35,8 +35,11 @@ scalars = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["1.5", "-1", "0", "1e5", "0.0000000000000000001", "abc", "", "ETH", "LUSD", "sp", "troves"]),
 )
-values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                                                                                             max_size=3), max_leaves=6)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

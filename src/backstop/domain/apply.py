@@ -11,7 +11,7 @@ from typing import Any
 
 from . import commands as c
 from .context import Ctx
-from .cover import CoverPool, assess_claim, buy_cover, file_claim
+from .cover import assess_claim, buy_cover, file_claim
 from .errors import (
     DuplicateEntity,
     InsufficientFunds,
@@ -23,33 +23,14 @@ from .errors import (
 )
 from .layers.base import Layer
 from .layers.guarantor import Guarantor
-from .layers.insurance_fund import InsuranceFund, Treasury
-from .layers.mint import Mint
-from .layers.socialize import Socialize
-from .layers.stability_pool import StabilityPool
-from .layers.staking_pool import ShareVault, StakingPool
+from .layers.registry import kind as layer_kind
 from .markets.liquidation import liquidate
 from .markets.market import Market
 from .validation import known_asset, layer_config, market_config, positive
 from .waterfall import run_loss
 
-LAYER_KINDS: dict[str, type[Layer]] = {
-    "insurance_fund": InsuranceFund,
-    "treasury": Treasury,
-    "staking_pool": StakingPool,
-    "stability_pool": StabilityPool,
-    "socialize": Socialize,
-    "guarantor": Guarantor,
-    "mint": Mint,
-    "cover_pool": CoverPool,
-}
 
-
-REWARD_PAYER_KINDS = frozenset({"insurance_fund", "treasury"})
-"""Layers whose balance is the protocol's own, so it may pay rewards to another layer."""
-
-
-def _layer(ctx: Ctx, layer_id: str, field: str = "layer") -> Layer:
+def _layer(ctx: Ctx, layer_id: str, field: str = "layer") -> Layer[Any]:
     layer = ctx.state.layers.get(layer_id)
     if layer is None:
         raise UnknownEntity(field, f"{field}: unknown layer {layer_id!r}")
@@ -90,18 +71,14 @@ def _set_price(ctx: Ctx, cmd: c.SetPrice) -> None:
 def _add_layer(ctx: Ctx, cmd: c.AddLayer) -> None:
     if not cmd.layer or cmd.layer in ctx.state.layers:
         raise DuplicateEntity("layer", f"layer: id {cmd.layer!r} is empty or taken")
-    cls = LAYER_KINDS.get(cmd.config.kind)
-    if cls is None:
-        raise InvalidConfig("kind", f"kind: unknown layer kind {cmd.config.kind!r}")
+    k = layer_kind(cmd.config.kind)
+    if not isinstance(cmd.config, k.config):
+        raise InvalidConfig("kind", f"kind: the config given is not a {k.name} config")
     layer_config(ctx.state, cmd.config)
-    layer = cls(cmd.layer, cmd.config)
+    layer = k.exact(cmd.layer, cmd.config)
     ctx.j.put(ctx.state.layers, cmd.layer, layer)
     ctx.emit("layer_added", {"layer": cmd.layer, "kind": cmd.config.kind})
-    if isinstance(layer, Guarantor):
-        layer.created_at = ctx.at
-        layer.accrued_to = ctx.at
-        if cmd.config.collateral > 0:
-            layer.post_collateral(ctx, cmd.config.collateral)
+    layer.on_added(ctx)
 
 
 def _add_market(ctx: Ctx, cmd: c.AddMarket) -> None:
@@ -210,14 +187,14 @@ def _reward(ctx: Ctx, cmd: c.Reward) -> None:
     if source in ctx.state.layers:
         # A layer pays rewards only from what it holds (no top-up from outside, unlike a wallet).
         payer = ctx.state.layers[source]
-        if payer.kind not in REWARD_PAYER_KINDS:
+        if not payer.protocol_owned:
             # Stakers' assets, stability-pool deposits, cover capital and guarantor collateral
             # belong to their depositors: the protocol may not hand them to another layer.
             raise NotPermitted(
                 "from", f"from: layer {cmd.source} is a {payer.kind}; rewards come from a fund or treasury"
             )
         source = payer.account
-        asset = layer.asset if isinstance(layer, ShareVault) else layer.config.asset
+        asset = layer.asset
         held = ctx.state.ledger.balance(source, asset or "")
         if held < cmd.amount:
             raise InsufficientFunds(

@@ -9,8 +9,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .commands import COMMAND_TYPES, CollateralConfig, LayerConfig, MarketConfig
+from .commands import COMMAND_TYPES, CollateralConfig, MarketConfig
 from .errors import BackstopError
+from .layers.registry import kind
 
 _PAIR_FIELDS = {"collateral"}
 
@@ -67,9 +68,52 @@ def _config(cls: type, value: dict[str, Any]) -> Any:
     return cls(**{k: _int_if_declared(types[k], v) for k, v in value.items()})
 
 
+LEGACY_LAYER_DEFAULTS: dict[str, Any] = {
+    "max_payout_per_event": None,
+    "swap": False,
+    "haircut_bps": 0,
+    "cap": None,
+    "mode": "cooldown",
+    "cooldown_seconds": 0,
+    "unstake_window_seconds": 0,
+    "queue_seconds": 0,
+    "max_slash_bps": 10_000,
+    "min_remaining_assets": 0,
+    "virtual_shares": 1_000,
+    "virtual_assets": 1,
+    "freeze_borrow_queued_bps": None,
+    "freeze_supply_queued_bps": None,
+    "guarantor": None,
+    "attachment": 0,
+    "limit": 0,
+    "aggregate_limit": None,
+    "premium_bps_per_year": 0,
+    "payer": None,
+    "collateral": 0,
+    "token": None,
+    "discount_bps": 0,
+    "capacity_ratio_bps": 10_000,
+}
+"""Stores written before layer configs were typed per kind hold every kind's fields. A field
+that is not the kind's and still has its old default carries no information and is dropped;
+any other value of a foreign field is refused as before."""
+
+
+def drop_legacy_layer_fields(value: dict[str, Any]) -> dict[str, Any]:
+    """A stored layer config without the other kinds' fields that still hold their old default."""
+    cls = kind(value.get("kind"), "config.kind").config
+    own = {f.name for f in dataclasses.fields(cls)}
+    legacy = LEGACY_LAYER_DEFAULTS
+    return {k: v for k, v in value.items() if k in own or k not in legacy or v != legacy[k]}
+
+
+def _layer_config(value: dict[str, Any]) -> Any:
+    return _config(kind(value.get("kind"), "config.kind").config, drop_legacy_layer_fields(value))
+
+
 def _field_value(cls_name: str, key: str, value: Any) -> Any:
     if key == "config" and cls_name == "AddLayer":
-        return _config(LayerConfig, value)
+        return _layer_config(value)
     if key == "config" and cls_name == "AddMarket":
         cfg = dict(value)
         collateral = tuple(_config(CollateralConfig, c) for c in cfg.pop("collateral", ()))

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .layers.spec import LayerConfig
+
 Cause = Literal["exploit", "bug", "oracle", "tech_failure", "bad_debt"]
 INCIDENT_CAUSES: tuple[str, ...] = ("exploit", "bug", "oracle", "tech_failure")
 """What an `incident` may be, and so what cover may be bought against (claims are filed on incidents)."""
@@ -56,45 +58,6 @@ class MarketConfig:
     fee_layer: str | None = None
     """Layer that receives reserve-factor interest and liquidation fees (default: the first
     insurance fund of the waterfall)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LayerConfig:
-    """One backstop layer. Fields not used by a kind keep their defaults (validated per kind)."""
-
-    kind: Literal[
-        "insurance_fund", "staking_pool", "stability_pool", "treasury", "socialize", "guarantor", "mint", "cover_pool"
-    ]
-    asset: str | None = None
-    # insurance_fund / treasury
-    max_payout_per_event: int | None = None
-    swap: bool = False
-    haircut_bps: int = 0
-    cap: int | None = None
-    # staking_pool / cover_pool share vault
-    mode: Literal["cooldown", "queue"] = "cooldown"
-    cooldown_seconds: int = 0
-    unstake_window_seconds: int = 0
-    queue_seconds: int = 0
-    max_slash_bps: int = 10_000
-    min_remaining_assets: int = 0
-    virtual_shares: int = 1_000
-    virtual_assets: int = 1
-    freeze_borrow_queued_bps: int | None = None
-    freeze_supply_queued_bps: int | None = None
-    # guarantor (design §6.4)
-    guarantor: str | None = None
-    attachment: int = 0
-    limit: int = 0
-    aggregate_limit: int | None = None
-    premium_bps_per_year: int = 0
-    payer: str | None = None
-    collateral: int = 0
-    # mint (design §6.5)
-    token: str | None = None
-    discount_bps: int = 0
-    # cover_pool (design §7)
-    capacity_ratio_bps: int = 10_000
 
 
 # --------------------------------------------------------------------------- commands

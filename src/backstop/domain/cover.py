@@ -1,4 +1,4 @@
-"""Investor cover and claims (design §7), Nexus Mutual style.
+"""Investor cover and claims, Nexus Mutual style (docs/cover-and-claims.md).
 
 A cover pool is a share vault: capital providers deposit and earn the premiums (which raise
 the exchange rate) and bear the payouts (which lower it, like a slash). It may sell cover up
@@ -21,19 +21,9 @@ from dataclasses import dataclass
 from .commands import INCIDENT_CAUSES, AssessClaim, BuyCover, FileClaim
 from .context import Ctx
 from .errors import ClaimError, CoverError, InvalidAmount, NotPermitted, UnknownEntity
-from .layers.staking_pool import ShareVault
+from .layers.cover_pool.exact import CoverPool
 from .ledger import user
-from .money import BPS, SECONDS_PER_YEAR, bps_down, convert_down, convert_up, mul_div_up
-
-
-class CoverPool(ShareVault):
-    kind = "cover_pool"
-
-    def active_cover(self, ctx: Ctx) -> int:
-        return sum(p.amount - p.paid for p in ctx.state.policies.values() if p.pool == self.id and p.end > ctx.at)
-
-    def capacity(self, ctx: Ctx) -> int:
-        return bps_down(self.total_assets(ctx.state), self.config.capacity_ratio_bps)
+from .money import BPS, SECONDS_PER_YEAR, convert_down, convert_up, mul_div_up
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .layers.share_vault import ShareVault
 from .layers.stability_pool import StabilityPool
-from .layers.staking_pool import ShareVault
 from .state import State
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from .layers.guarantor import Guarantor
+from .layers.share_vault import ShareVault
 from .layers.stability_pool import StabilityPool
-from .layers.staking_pool import ShareVault
+from .layers.treasury import Treasury
 from .money import BPS, SECONDS_PER_YEAR, convert_down
 from .state import State
 
@@ -109,7 +110,7 @@ def compute(state: State) -> dict[str, Any]:
     treasury: dict[str, dict[str, int]] = {}
     for loss in state.losses:
         for lid, paid in loss.allocation.items():
-            if state.layers[lid].kind == "treasury" and paid:
+            if isinstance(state.layers[lid], Treasury) and paid:
                 t = treasury.setdefault(lid, {})
                 t[loss.asset] = t.get(loss.asset, 0) + paid
     return {

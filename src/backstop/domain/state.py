@@ -17,7 +17,7 @@ class State:
         """Asset symbol -> decimals."""
         self.prices: dict[str, int] = {}
         self.ledger = Ledger()
-        self.layers: dict[str, Layer] = {}
+        self.layers: dict[str, Layer[Any]] = {}
         self.markets: dict[str, Market] = {}
         self.losses: list[Loss] = []
         self.incidents: dict[str, dict[str, Any]] = {}
@@ -31,7 +31,7 @@ class State:
         lid = market.config.fee_layer
         if lid is None:
             for candidate in market.config.waterfall:
-                if self.layers[candidate].kind == "insurance_fund":
+                if self.layers[candidate].default_fee_layer:
                     lid = candidate
                     break
         return None if lid is None else self.layers[lid].account

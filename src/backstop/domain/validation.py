@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from .commands import LayerConfig, MarketConfig
+from .commands import MarketConfig
 from .errors import InvalidAmount, InvalidConfig, UnknownEntity
+from .layers.registry import kind
+from .layers.spec import LayerConfig, check_fields
 from .money import BPS
 from .state import State
 
@@ -33,45 +35,9 @@ def known_asset(state: State, asset: str | None, field: str) -> str:
 
 
 def layer_config(state: State, cfg: LayerConfig) -> None:
-    if cfg.asset is not None:
-        known_asset(state, cfg.asset, "asset")
-    if cfg.kind in ("staking_pool", "stability_pool", "cover_pool", "guarantor", "mint") and cfg.asset is None:
-        raise InvalidConfig("asset", f"asset: a {cfg.kind} layer needs an asset")
-    for name in ("haircut_bps", "max_slash_bps", "discount_bps"):
-        bps(getattr(cfg, name), name)
-    for name in ("freeze_borrow_queued_bps", "freeze_supply_queued_bps"):
-        value = getattr(cfg, name)
-        if value is not None:
-            bps(value, name)
-    for name in ("cooldown_seconds", "unstake_window_seconds", "queue_seconds", "min_remaining_assets", "attachment"):
-        non_negative(getattr(cfg, name), name)
-    if cfg.virtual_shares <= 0 or cfg.virtual_assets <= 0:
-        raise InvalidConfig("virtual_shares", "virtual_shares: virtual shares and assets must be positive")
-    bps(cfg.premium_bps_per_year, "premium_bps_per_year", 10 * BPS)
-    bps(cfg.capacity_ratio_bps, "capacity_ratio_bps", 100 * BPS)
-    for name in ("max_payout_per_event", "cap", "aggregate_limit"):
-        value = getattr(cfg, name)
-        if value is not None:
-            non_negative(value, name)
-    if cfg.kind == "guarantor":
-        non_negative(cfg.limit, "limit")
-        non_negative(cfg.collateral, "collateral")
-        if cfg.limit <= 0:
-            raise InvalidConfig("limit", "limit: a guarantor layer needs a positive limit")
-        if cfg.guarantor is None or not cfg.guarantor:
-            raise InvalidConfig("guarantor", "guarantor: name the account of the guarantor")
-        if cfg.payer is not None:
-            payer = state.layers.get(cfg.payer)
-            if payer is None:
-                raise UnknownEntity("payer", f"payer: unknown layer {cfg.payer!r}")
-            if payer.kind not in ("insurance_fund", "treasury"):
-                raise InvalidConfig(
-                    "payer", f"payer: {cfg.payer} is a {payer.kind}; premiums come from a fund or treasury"
-                )
-        if cfg.premium_bps_per_year > 0 and cfg.payer is None:
-            raise InvalidConfig("payer", "payer: a guarantor with a premium needs a payer layer")
-    if cfg.kind == "mint" and cfg.token is not None:
-        known_asset(state, cfg.token, "token")
+    """Every field against its declared range, then the kind's own checks."""
+    check_fields(state, cfg)
+    kind(cfg.kind).exact.check_config(state, cfg)
 
 
 def market_config(state: State, cfg: MarketConfig) -> None:
@@ -115,14 +81,14 @@ def market_config(state: State, cfg: MarketConfig) -> None:
         layer = state.layers.get(lid)
         if layer is None:
             raise UnknownEntity("waterfall", f"waterfall: unknown layer {lid!r}")
-        if layer.kind == "stability_pool":
+        if layer.first_in_waterfall:
             if i != 0:
-                raise InvalidConfig("waterfall", f"waterfall: stability pool {lid} must come first")
+                raise InvalidConfig("waterfall", f"waterfall: {layer.kind} {lid} must come first")
             if layer.config.asset != cfg.debt_asset:
-                raise InvalidConfig("waterfall", f"waterfall: stability pool {lid} must hold {cfg.debt_asset}")
-        if layer.kind == "socialize" and i != len(cfg.waterfall) - 1:
-            raise InvalidConfig("waterfall", "waterfall: socialize must be the last layer")
-    if state.layers[cfg.waterfall[-1]].kind != "socialize":
+                raise InvalidConfig("waterfall", f"waterfall: {layer.kind} {lid} must hold {cfg.debt_asset}")
+        if layer.terminal and i != len(cfg.waterfall) - 1:
+            raise InvalidConfig("waterfall", f"waterfall: {layer.kind} must be the last layer")
+    if not state.layers[cfg.waterfall[-1]].terminal:
         raise InvalidConfig("waterfall", "waterfall: the last layer must be a socialize layer")
     if cfg.fee_layer is not None and cfg.fee_layer not in state.layers:
         raise UnknownEntity("fee_layer", f"fee_layer: unknown layer {cfg.fee_layer!r}")

@@ -1,7 +1,7 @@
-"""Runs a loss event through a market's ordered layers (design §5, §6).
+"""Runs a loss event through a market's ordered layers (docs/engine.md).
 
 Each layer pays what its rules allow, the remainder goes to the next one, and the last layer
-is always `socialize`, so Σ allocation = loss exactly. The allocation is an event.
+is always a terminal one (`socialize`), so Σ allocation = loss exactly. The allocation is an event.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def run_loss(ctx: Ctx, market: Market, asset: str, amount: int, cause: str, inci
         paid = layer.absorb(ctx, loss, remaining) if remaining > 0 else 0
         loss.allocation[layer_id] = paid
         remaining -= paid
-        if layer.kind == "socialize":
+        if layer.terminal:
             loss.by_account = market.write_off(ctx, asset, paid)
     if remaining != 0:  # the market config guarantees a final socialize layer
         raise AssertionError(f"waterfall of {market.id} left {remaining} unallocated")

@@ -1,4 +1,4 @@
-"""Load a scenario file into engine commands (design §9).
+"""Load a scenario file into engine commands (docs/scenario-format.md).
 
 Load -> commands -> apply -> report, as beancount does: the loader knows every asset's
 decimals, so whole-token inputs become exact base units here and nowhere else. Errors name
@@ -17,22 +17,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from ..domain import commands as c
 from ..domain.errors import BackstopError
+from ..domain.layers.registry import KINDS
+from ..domain.layers.spec import AMOUNT, LayerConfig, unit_of
 from ..domain.money import parse_units
 from .errors import ScenarioError
 from .model import ScenarioSpec
 
-LAYER_AMOUNT_FIELDS = {
-    "max_payout_per_event",
-    "cap",
-    "min_remaining_assets",
-    "attachment",
-    "limit",
-    "aggregate_limit",
-    "collateral",
-}
-LAYER_FIELDS = {f.name for f in dataclasses.fields(c.LayerConfig)}
 SECONDS_PER_DAY = 86_400
-_LAYER_ADAPTER = TypeAdapter(c.LayerConfig)
+_LAYER_ADAPTERS = {name: TypeAdapter(k.config) for name, k in KINDS.items()}
 _ID_FIELDS = {
     "layer",
     "market",
@@ -177,24 +169,32 @@ class _Builder:
         except BackstopError as exc:
             raise ScenarioError(field, exc.message, self.step, exc.type) from None
 
-    def layer_config(self, lid: str, raw: dict[str, Any]) -> c.LayerConfig:
-        kwargs: dict[str, Any] = {}
+    def layer_config(self, lid: str, raw: dict[str, Any]) -> LayerConfig:
+        """A layer's config from its file (or request) mapping: the kind first, then each of that
+        kind's fields, amounts read as whole tokens of the layer's `asset`."""
+        name = raw.get("kind")
+        if name is None:
+            raise ScenarioError(f"layers.{lid}.kind", f"layers.{lid}.kind: missing")
+        adapter = _LAYER_ADAPTERS.get(name) if isinstance(name, str) else None
+        if adapter is None:
+            field = f"layers.{lid}.kind"
+            raise ScenarioError(field, f"{field}: unknown layer kind {name!r} (kinds: {', '.join(KINDS)})")
+        fields = {f.name: f for f in dataclasses.fields(KINDS[name].config)}
         asset = raw.get("asset")
+        kwargs: dict[str, Any] = {}
         for key, value in raw.items():
             field = f"layers.{lid}.{key}"
-            if key not in LAYER_FIELDS:
-                raise ScenarioError(field, f"{field}: unknown layer parameter")
-            if key in LAYER_AMOUNT_FIELDS and value is not None:
+            if key == "period_days":
+                continue
+            if key not in fields:
+                raise ScenarioError(field, f"{field}: unknown layer parameter (not one of a {name} layer)")
+            if unit_of(fields[key]) == AMOUNT and value is not None:
                 if asset is None:
                     raise ScenarioError(field, f"{field}: an amount needs the layer's `asset`")
                 value = self.units(value, str(asset), field)
-            if key == "period_days":
-                continue
             kwargs[key] = value
-        if "kind" not in kwargs:
-            raise ScenarioError(f"layers.{lid}.kind", f"layers.{lid}.kind: missing")
         try:
-            config: c.LayerConfig = _LAYER_ADAPTER.validate_python(kwargs)
+            config: LayerConfig = adapter.validate_python(kwargs)
         except ValidationError as exc:
             err = exc.errors()[0]
             field = f"layers.{lid}." + ".".join(str(p) for p in err["loc"])

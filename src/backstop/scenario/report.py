@@ -6,6 +6,7 @@ whole-token decimal strings ("37.5").
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from rich.console import Console
@@ -14,7 +15,8 @@ from rich.table import Table
 from ..domain import pnl
 from ..domain.codec import command_to_dict
 from ..domain.context import Ctx
-from ..domain.money import format_units, mul_div_down
+from ..domain.layers.base import AccountView, LayerView
+from ..domain.money import format_units
 from ..engine import Engine
 from .runner import RunResult
 
@@ -49,6 +51,42 @@ def _ints_to_str(value: Any) -> Any:
     return value
 
 
+def _account_json(f: Formatter, a: AccountView, asset: str) -> dict[str, Any]:
+    dep = a.deposit
+    out: dict[str, Any] = {
+        "deposit": f.bag(dep) if isinstance(dep, dict) else f.amt(dep, asset),
+        "shares": str(a.shares),
+        "gains": f.bag(a.gains),
+    }
+    for name in ("deposited", "withdrawn"):
+        value = getattr(a, name)
+        if value is not None:
+            out[name] = f.amt(value, asset)
+    if a.queued_shares is not None:
+        out["queued_shares"] = str(a.queued_shares)
+    return out
+
+
+def layer_json(f: Formatter, view: LayerView) -> dict[str, Any]:
+    """A layer's typed view as JSON: the common fields, then the kind's own by their declared unit."""
+    asset = view.asset or ""
+    out: dict[str, Any] = {
+        "kind": view.kind,
+        "total_assets": f.bag(view.total_assets),
+        "accounts": {acct: _account_json(f, a, asset) for acct, a in view.accounts.items()},
+    }
+    for fld in dataclasses.fields(view)[len(dataclasses.fields(LayerView)) :]:
+        value = getattr(view, fld.name)
+        unit = fld.metadata.get("unit")
+        if unit == "amount":
+            out[fld.name] = f.amt(value, asset)
+        elif unit == "rate_e6":
+            out[fld.metadata.get("key") or fld.name] = format_units(value, 6)
+        else:
+            out[fld.name] = str(value)
+    return out
+
+
 def state_json(engine: Engine) -> dict[str, Any]:
     """Everything of §9's object except name and events: losses, layers, markets, ledger."""
     state = engine.state
@@ -67,46 +105,7 @@ def state_json(engine: Engine) -> dict[str, Any]:
         }
         for loss in state.losses
     ]
-    layers: dict[str, Any] = {}
-    for lid, layer in sorted(state.layers.items()):
-        view = layer.view(state)
-        asset = view.get("asset") or layer.config.asset or ""
-        accounts = {}
-        for acct, a in view.get("accounts", {}).items():
-            dep = a.get("deposit", 0)
-            entry: dict[str, Any] = {
-                "deposit": f.bag(dep) if isinstance(dep, dict) else f.amt(dep, asset),
-                "shares": str(a.get("shares", 0)),
-                "gains": f.bag(a.get("gains", {})),
-            }
-            for extra in ("deposited", "withdrawn"):
-                if extra in a:
-                    entry[extra] = f.amt(a[extra], asset)
-            if "queued_shares" in a:
-                entry["queued_shares"] = str(a["queued_shares"])
-            accounts[acct] = entry
-        out: dict[str, Any] = {"kind": view["kind"], "total_assets": f.bag(view["total_assets"]), "accounts": accounts}
-        for key in ("total_shares", "queued_shares", "P", "scale", "epoch"):
-            if key in view:
-                out[key] = str(view[key])
-        if "total_shares" in view:
-            # Share price relative to the first deposit's (1.000000 at launch; a slash lowers it,
-            # a reward raises it), rounded down like every redemption.
-            cfg = layer.config
-            held = state.ledger.balance(layer.account, asset) + cfg.virtual_assets
-            out["exchange_rate"] = format_units(
-                mul_div_down(
-                    held * cfg.virtual_shares,
-                    10**6,
-                    (int(view["total_shares"]) + cfg.virtual_shares) * cfg.virtual_assets,
-                ),
-                6,
-            )
-        if "total_deposits" in view:
-            out["total_deposits"] = f.amt(view["total_deposits"], asset)
-        if "minted" in view:  # the mint layer's dilution, in tokens of its governance token
-            out["minted"] = f.amt(view["minted"], asset)
-        layers[lid] = out
+    layers = {lid: layer_json(f, layer.view(state)) for lid, layer in sorted(state.layers.items())}
     markets: dict[str, Any] = {}
     for mid, market in sorted(state.markets.items()):
         v = market.view(ctx)

@@ -18,6 +18,7 @@ from typing import Any
 from ..domain import commands as c
 from ..domain.errors import BackstopError
 from ..domain.invariants import check
+from ..domain.layers.registry import make_config
 from ..engine import Engine
 
 E18 = 10**18
@@ -40,12 +41,12 @@ def world() -> list[Any]:
         c.SetPrice(0, "ETH", 2000 * E18),
         c.SetPrice(0, "AAVE", 100 * E18),
         c.SetPrice(0, "MKR", 1000 * E18),
-        c.AddLayer(0, "fund", c.LayerConfig(kind="insurance_fund", asset="USDC", swap=True, haircut_bps=500)),
-        c.AddLayer(0, "treasury", c.LayerConfig(kind="treasury", asset="USDC", cap=50_000 * E6)),
+        c.AddLayer(0, "fund", make_config(kind="insurance_fund", asset="USDC", swap=True, haircut_bps=500)),
+        c.AddLayer(0, "treasury", make_config(kind="treasury", asset="USDC", cap=50_000 * E6)),
         c.AddLayer(
             0,
             "safety",
-            c.LayerConfig(
+            make_config(
                 kind="staking_pool",
                 asset="AAVE",
                 cooldown_seconds=10 * DAY,
@@ -58,7 +59,7 @@ def world() -> list[Any]:
         c.AddLayer(
             0,
             "q4w",
-            c.LayerConfig(
+            make_config(
                 kind="staking_pool",
                 asset="USDC",
                 mode="queue",
@@ -67,11 +68,11 @@ def world() -> list[Any]:
                 freeze_supply_queued_bps=5000,
             ),
         ),
-        c.AddLayer(0, "sp", c.LayerConfig(kind="stability_pool", asset="LUSD")),
+        c.AddLayer(0, "sp", make_config(kind="stability_pool", asset="LUSD")),
         c.AddLayer(
             0,
             "g1",
-            c.LayerConfig(
+            make_config(
                 kind="guarantor",
                 asset="USDC",
                 guarantor="reinsurer",
@@ -83,11 +84,11 @@ def world() -> list[Any]:
                 aggregate_limit=30_000 * E6,
             ),
         ),
-        c.AddLayer(0, "mkr", c.LayerConfig(kind="mint", asset="MKR", discount_bps=500, cap=100 * E18)),
+        c.AddLayer(0, "mkr", make_config(kind="mint", asset="MKR", discount_bps=500, cap=100 * E18)),
         c.AddLayer(
             0,
             "cover",
-            c.LayerConfig(
+            make_config(
                 kind="cover_pool",
                 asset="USDC",
                 capacity_ratio_bps=20_000,
@@ -96,7 +97,7 @@ def world() -> list[Any]:
                 unstake_window_seconds=DAY,
             ),
         ),
-        c.AddLayer(0, "rest", c.LayerConfig(kind="socialize")),
+        c.AddLayer(0, "rest", make_config(kind="socialize")),
         c.AddMarket(
             0,
             "lend",

@@ -1,26 +1,87 @@
-"""What every layer can be asked to do, and the shared rule for paying a loss in kind."""
+"""What every layer can be asked to do in the exact engine, its typed view, and the shared rule
+for paying a loss in kind (the vectorized twin of that rule is `base_vector.pay_in_kind`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from dataclasses import field as dc_field
+from typing import Any, ClassVar, Generic, TypeVar
 
-from ..commands import LayerConfig
 from ..context import Ctx
 from ..errors import NotPermitted
 from ..ledger import DEX
 from ..loss import Loss
 from ..money import BPS, convert_down, convert_up, mul_div_down
+from .spec import LayerConfig
+
+C = TypeVar("C", bound=LayerConfig)
 
 
-class Layer:
-    """Base layer: holds assets in `layer:<id>:assets`; refuses operations it does not support."""
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """One account's position in a layer. `deposit` is an amount of the layer's asset, or per
+    asset for a fund that took donations in several; optional fields are shown when set."""
 
-    kind = "layer"
+    deposit: int | dict[str, int] = 0
+    shares: int = 0
+    gains: dict[str, int] = dc_field(default_factory=dict)
+    deposited: int | None = None
+    withdrawn: int | None = None
+    queued_shares: int | None = None
 
-    def __init__(self, layer_id: str, config: LayerConfig) -> None:
+
+@dataclass(frozen=True, slots=True)
+class LayerView:
+    """What the CLI table, `run --json` and the API show of a layer. A kind adds its own fields
+    in a subclass; each declares its unit in metadata (`count`, `amount`, `rate_e6`)."""
+
+    kind: str
+    asset: str | None
+    total_assets: dict[str, int]
+    accounts: dict[str, AccountView]
+
+
+def count(default: int = 0) -> Any:
+    """A view field shown as a plain integer (shares, P, scale, epoch)."""
+    return dc_field(default=default, metadata={"unit": "count"})
+
+
+def view_amount(default: int = 0) -> Any:
+    """A view field in base units of the layer's asset."""
+    return dc_field(default=default, metadata={"unit": "amount"})
+
+
+def rate_e6(default: int = 0, key: str = "") -> Any:
+    """A view field that is a ratio scaled by 1e6 (shown with six decimals), under the name `key`."""
+    return dc_field(default=default, metadata={"unit": "rate_e6", "key": key})
+
+
+class Layer(Generic[C]):
+    """Base layer: holds assets in `layer:<id>:assets`; refuses operations it does not support.
+
+    Class attributes say what the generic code may rely on, so nothing outside a kind's home
+    needs its name: `protocol_owned` (the balance is the protocol's own: it may pay rewards and
+    premiums to other layers), `default_fee_layer` (receives a market's fees when none is named),
+    `first_in_waterfall` / `terminal` (where the kind must sit in a market's waterfall)."""
+
+    kind: ClassVar[str] = "layer"
+    protocol_owned: ClassVar[bool] = False
+    default_fee_layer: ClassVar[bool] = False
+    first_in_waterfall: ClassVar[bool] = False
+    terminal: ClassVar[bool] = False
+
+    def __init__(self, layer_id: str, config: C) -> None:
         self.id = layer_id
         self.config = config
         self.account = f"layer:{layer_id}:assets"
+        self.asset: str | None = config.asset
+
+    @classmethod
+    def check_config(cls, state: Any, config: C) -> None:
+        """Checks of this kind's config beyond each field's declared range (run before it is added)."""
+
+    def on_added(self, ctx: Ctx) -> None:
+        """Runs once, in the command that adds the layer."""
 
     # -- operations a kind may support --------------------------------------------------
     def deposit(self, ctx: Ctx, account: str, amount: int) -> None:
@@ -48,51 +109,67 @@ class Layer:
     def queued_bps(self) -> int:
         return 0
 
+    def freeze_queued_bps(self, what: str) -> int | None:
+        """Queued share (bps) at which a market using this layer refuses new `what` ("borrow" or
+        "supply"); None: the layer never freezes a market."""
+        return None
+
     # -- views ----------------------------------------------------------------------------
     def holdings(self, state: Any) -> dict[str, int]:
-        """What the layer's ledger account holds, per asset (O(assets), not O(ledger))."""
+        """What the layer's ledger account holds, per asset (O(assets), not O(ledger)); the
+        layer's own asset is always listed, at 0 when it holds none."""
         balances = state.ledger.balances
         out: dict[str, int] = {}
+        own = self.asset
         for asset in sorted(state.assets):
             amount = balances.get((self.account, asset), 0)
-            if amount:
+            if amount or asset == own:
                 out[asset] = amount
         return out
 
-    def view(self, state: Any) -> dict[str, Any]:
-        return {"kind": self.kind, "total_assets": self.holdings(state), "accounts": {}}
+    def view(self, state: Any) -> LayerView:
+        return LayerView(self.kind, self.asset, self.holdings(state), {})
 
     def hash_state(self) -> Any:
         return {}
 
 
 def pay_in_kind(
-    ctx: Ctx, payer: str, pay_asset: str, max_units: int, loss: Loss, remaining: int, haircut_bps: int = 0
-) -> int:
-    """Pay up to `max_units` of `pay_asset` towards `remaining` of the loss; return loss units covered.
+    ctx: Ctx,
+    payer: str,
+    pay_asset: str,
+    max_units: int | None,
+    loss: Loss,
+    remaining: int,
+    haircut_bps: int = 0,
+    field: str = "amount",
+) -> tuple[int, int]:
+    """Pay up to `max_units` (None: no limit) of `pay_asset` towards `remaining` of the loss;
+    return (units paid, loss units covered).
 
     When the payer holds another asset than the loss, it is sold at the oracle price less
-    `haircut_bps` (the payer pays the rounding: units needed round up, cover rounds down).
+    `haircut_bps` (the payer pays the rounding: units needed round up, cover rounds down). A
+    payer never gives up units for no cover.
     """
-    if max_units <= 0 or remaining <= 0:
-        return 0
+    if (max_units is not None and max_units <= 0) or remaining <= 0:
+        return 0, 0
     if pay_asset == loss.asset:
-        units = min(max_units, remaining)
-        ctx.transfer(payer, loss.sink, pay_asset, units)
-        return units
+        units = remaining if max_units is None else min(max_units, remaining)
+        ctx.transfer(payer, loss.sink, pay_asset, units, field)
+        return units, units
     eff_price = mul_div_down(ctx.price(pay_asset), BPS - haircut_bps, BPS)
     if eff_price <= 0:
-        return 0
+        return 0, 0
     loss_price = ctx.price(loss.asset)
     pay_dec = ctx.decimals(pay_asset)
     loss_dec = ctx.decimals(loss.asset)
     needed = convert_up(remaining, loss_price, loss_dec, eff_price, pay_dec)
-    units = min(max_units, needed)
+    units = needed if max_units is None else min(max_units, needed)
     covered = (
         remaining if units == needed else min(remaining, convert_down(units, eff_price, pay_dec, loss_price, loss_dec))
     )
-    if units > 0:
-        ctx.transfer(payer, DEX, pay_asset, units)
-    if covered > 0:
-        ctx.transfer(DEX, loss.sink, loss.asset, covered)
-    return covered
+    if units <= 0 or covered <= 0:
+        return 0, 0
+    ctx.transfer(payer, DEX, pay_asset, units, field)
+    ctx.transfer(DEX, loss.sink, loss.asset, covered)
+    return units, covered

@@ -180,8 +180,7 @@ class Market:
     def check_frozen(self, ctx: Ctx, what: str) -> None:
         for lid in self.config.waterfall:
             layer = ctx.state.layers[lid]
-            cfg = layer.config
-            limit = cfg.freeze_borrow_queued_bps if what == "borrow" else cfg.freeze_supply_queued_bps
+            limit = layer.freeze_queued_bps(what)
             if limit is not None and layer.queued_bps() >= limit:
                 raise MarketFrozen(
                     "market",

@@ -1,4 +1,4 @@
-"""Stability pool (design §6.3), the Liquity v1 product-sum algorithm.
+"""Stability pool, exact rule: the Liquity v1 product-sum algorithm.
 
 Depositors hold the debt asset. A liquidation burns up to the pool's size of the debt and
 hands the pool the collateral in proportion. Per-depositor balances are never touched: a
@@ -17,14 +17,30 @@ per unit rounds down with error feedback, so the pool never owes more than it ho
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal
 
-from ..commands import LayerConfig
-from ..context import Ctx
-from ..errors import InsufficientFunds, InvalidConfig, NotPermitted
-from ..ledger import user
-from ..money import WAD
-from .base import Layer
+from ...context import Ctx
+from ...errors import InsufficientFunds, InvalidConfig, NotPermitted
+from ...ledger import user
+from ...money import WAD
+from ..base import AccountView, Layer, LayerView, count, view_amount
+from ..spec import LayerConfig
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StabilityPoolConfig(LayerConfig):
+    """Deposits in the market's debt asset; the pool comes first in the waterfall."""
+
+    kind: Literal["stability_pool"] = "stability_pool"
+
+
+@dataclass(frozen=True, slots=True)
+class StabilityPoolView(LayerView):
+    P: int = count()
+    scale: int = count()
+    epoch: int = count()
+    total_deposits: int = view_amount()
+
 
 SCALE_FACTOR = 10**9
 
@@ -38,10 +54,11 @@ class Snapshot:
     S: tuple[tuple[str, int], ...]
 
 
-class StabilityPool(Layer):
-    kind = "stability_pool"
+class StabilityPool(Layer[StabilityPoolConfig]):
+    kind: ClassVar[str] = "stability_pool"
+    first_in_waterfall: ClassVar[bool] = True
 
-    def __init__(self, layer_id: str, config: LayerConfig) -> None:
+    def __init__(self, layer_id: str, config: StabilityPoolConfig) -> None:
         super().__init__(layer_id, config)
         if config.asset is None:
             raise InvalidConfig("asset", f"asset: stability pool {layer_id} needs the debt asset")
@@ -188,28 +205,26 @@ class StabilityPool(Layer):
         return absorbed
 
     # -- views --------------------------------------------------------------------------
-    def view(self, state: Any) -> dict[str, Any]:
-        accounts: dict[str, Any] = {}
+    def view(self, state: Any) -> StabilityPoolView:
+        accounts: dict[str, AccountView] = {}
         for acct in sorted(self.deposits):
             snap = self.deposits[acct]
-            accounts[acct] = {
-                "deposit": self.compounded(snap),
-                "shares": 0,
-                "gains": {a: self.gain(snap, a) for a in self.collaterals},
-                "deposited": self.deposited.get(acct, 0),
-                "withdrawn": self.withdrawn.get(acct, 0),
-                "gains_paid": {a: v for (ac, a), v in sorted(self.paid_gains.items()) if ac == acct},
-            }
-        return {
-            "kind": self.kind,
-            "asset": self.asset,
-            "total_assets": self.holdings(state),
-            "total_deposits": self.total_deposits,
-            "P": self.P,
-            "scale": self.scale,
-            "epoch": self.epoch,
-            "accounts": accounts,
-        }
+            accounts[acct] = AccountView(
+                deposit=self.compounded(snap),
+                gains={a: self.gain(snap, a) for a in self.collaterals},
+                deposited=self.deposited.get(acct, 0),
+                withdrawn=self.withdrawn.get(acct, 0),
+            )
+        return StabilityPoolView(
+            self.kind,
+            self.asset,
+            self.holdings(state),
+            accounts,
+            P=self.P,
+            scale=self.scale,
+            epoch=self.epoch,
+            total_deposits=self.total_deposits,
+        )
 
     def hash_state(self) -> Any:
         return [

@@ -1,4 +1,5 @@
-"""Staking pool (design §6.2): a share vault over one asset that is slashed to pay losses.
+"""Share vault, exact rule: shares over one asset, slashed to pay losses (the staking pool's
+and the cover pool's common base; neither kind is this module).
 
 Modelled on Aave's Safety Module / Umbrella (cooldown then an unstake window, a maximum slash
 per event, a minimum of assets left), Blend's backstop (queue-for-withdrawal, Q4W) and Drift's
@@ -13,15 +14,50 @@ virtual position absorbs most of any donation.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Literal, TypeVar
 
-from ..commands import LayerConfig
 from ..context import Ctx
-from ..errors import InsufficientFunds, InvalidAmount, InvalidConfig, WithdrawNotAllowed
+from ..errors import InsufficientFunds, InvalidAmount, WithdrawNotAllowed
 from ..ledger import user
 from ..loss import Loss
 from ..money import BPS, bps_down, mul_div_down, mul_div_up
-from .base import Layer, pay_in_kind
+from .base import AccountView, Layer, LayerView, count, pay_in_kind, rate_e6
+from .spec import LayerConfig, amount, bps, choice, positive, seconds
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShareVaultConfig(LayerConfig):
+    """What every share vault has: withdrawal rules, the slash bounds, virtual offsets."""
+
+    mode: Literal["cooldown", "queue"] = choice("cooldown")
+    """`cooldown`: request, wait `cooldown_seconds`, withdraw within `unstake_window_seconds`
+    (Aave Safety Module); `queue`: request, wait `queue_seconds`, no expiry (Blend Q4W)."""
+    cooldown_seconds: int = seconds(0)
+    unstake_window_seconds: int = seconds(0)
+    queue_seconds: int = seconds(0)
+    max_slash_bps: int = bps(10_000)
+    """Most of its assets the vault pays for one event."""
+    min_remaining_assets: int = amount(0)
+    """Never slashed below this."""
+    haircut_bps: int = bps(0)
+    """Haircut when the vault's asset is sold to pay a loss in another asset."""
+    virtual_shares: int = positive(1_000)
+    virtual_assets: int = positive(1)
+    freeze_borrow_queued_bps: int | None = bps(None)
+    """Blend: borrowing freezes when this share of the vault is queued for withdrawal."""
+    freeze_supply_queued_bps: int | None = bps(None)
+
+
+V = TypeVar("V", bound=ShareVaultConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class ShareVaultView(LayerView):
+    total_shares: int = count()
+    queued_shares: int = count()
+    exchange_rate: int = rate_e6(key="exchange_rate")
+    """Share price relative to the first deposit's (1.000000 at launch; a slash lowers it, a
+    reward raises it), scaled by 1e6 and rounded down like every redemption."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +68,14 @@ class WithdrawRequest:
     """End of the unstake window (cooldown mode); None in queue mode (no expiry)."""
 
 
-class ShareVault(Layer):
+class ShareVault(Layer[V]):
     """Shares over one asset with virtual offsets; the base of the staking and cover pools."""
 
-    kind = "share_vault"
+    kind: ClassVar[str] = "share_vault"
 
-    def __init__(self, layer_id: str, config: LayerConfig) -> None:
+    def __init__(self, layer_id: str, config: V) -> None:
         super().__init__(layer_id, config)
-        if config.asset is None:
-            raise InvalidConfig("asset", f"asset: layer {layer_id} ({config.kind}) needs an asset")
+        assert config.asset is not None  # checked with the config (`NEEDS_ASSET`)
         self.asset: str = config.asset
         self.total_shares = 0
         self.shares: dict[str, int] = {}
@@ -197,11 +232,15 @@ class ShareVault(Layer):
         ta = self.total_assets(ctx.state)
         cap = self.slash_capacity(ta)
         before = ctx.state.ledger.balance(self.account, self.asset)
-        covered = pay_in_kind(ctx, self.account, self.asset, cap, loss, remaining, self.config.haircut_bps)
+        _, covered = pay_in_kind(ctx, self.account, self.asset, cap, loss, remaining, self.config.haircut_bps)
         slashed = before - ctx.state.ledger.balance(self.account, self.asset)
         if slashed:
             ctx.emit("slashed", {"layer": self.id, "loss": loss.id, "amount": slashed, "covered": covered})
         return covered
+
+    def freeze_queued_bps(self, what: str) -> int | None:
+        c = self.config
+        return c.freeze_borrow_queued_bps if what == "borrow" else c.freeze_supply_queued_bps
 
     def queued_bps(self) -> int:
         if self.total_shares == 0:
@@ -209,28 +248,33 @@ class ShareVault(Layer):
         return mul_div_down(self.queued_shares, BPS, self.total_shares)
 
     # -- views ----------------------------------------------------------------------------
-    def view(self, state: Any) -> dict[str, Any]:
+    def exchange_rate_e6(self, state: Any) -> int:
+        c = self.config
+        held = self.total_assets(state) + c.virtual_assets
+        return mul_div_down(held * c.virtual_shares, 10**6, (self.total_shares + c.virtual_shares) * c.virtual_assets)
+
+    def view(self, state: Any) -> ShareVaultView:
         ta = self.total_assets(state)
-        accounts: dict[str, Any] = {}
+        accounts: dict[str, AccountView] = {}
         for acct in sorted(set(self.shares) | set(self.deposited)):
             sh = self.shares.get(acct, 0)
             req = self.requests.get(acct)
-            accounts[acct] = {
-                "deposit": self.assets_for_shares(sh, ta),
-                "shares": sh,
-                "gains": {},
-                "deposited": self.deposited.get(acct, 0),
-                "withdrawn": self.withdrawn.get(acct, 0),
-                "queued_shares": req.shares if req else 0,
-            }
-        return {
-            "kind": self.kind,
-            "asset": self.asset,
-            "total_assets": self.holdings(state),
-            "total_shares": self.total_shares,
-            "queued_shares": self.queued_shares,
-            "accounts": accounts,
-        }
+            accounts[acct] = AccountView(
+                deposit=self.assets_for_shares(sh, ta),
+                shares=sh,
+                deposited=self.deposited.get(acct, 0),
+                withdrawn=self.withdrawn.get(acct, 0),
+                queued_shares=req.shares if req else 0,
+            )
+        return ShareVaultView(
+            self.kind,
+            self.asset,
+            self.holdings(state),
+            accounts,
+            total_shares=self.total_shares,
+            queued_shares=self.queued_shares,
+            exchange_rate=self.exchange_rate_e6(state),
+        )
 
     def hash_state(self) -> Any:
         return [
@@ -242,7 +286,3 @@ class ShareVault(Layer):
             sorted(self.withdrawn.items()),
             sorted(self.since.items()),
         ]
-
-
-class StakingPool(ShareVault):
-    kind = "staking_pool"

@@ -1,4 +1,4 @@
-"""Guarantor layer (design §6.4): excess-of-loss cover sold by an external party for a premium.
+"""Guarantor layer, exact rule: excess-of-loss cover sold by an external party for a premium.
 
 The layer pays `min(remaining, max(0, min(loss, attachment + limit) − attachment))`, measured
 on the event's whole loss, so stacked layers (2M xs 1M, then 5M xs 3M) split a loss the way a
@@ -14,21 +14,39 @@ unpaid and passes down the waterfall (the risk lab draws that default with a pro
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
-from ..commands import LayerConfig
-from ..context import Ctx
-from ..errors import InvalidConfig, NotPermitted
-from ..ledger import user
-from ..loss import Loss
-from ..money import BPS, SECONDS_PER_YEAR, mul_div_up
-from .base import Layer
+from ...context import Ctx
+from ...errors import InvalidConfig, NotPermitted, UnknownEntity
+from ...ledger import user
+from ...loss import Loss
+from ...money import BPS, SECONDS_PER_YEAR, mul_div_up
+from ..base import Layer, LayerView
+from ..spec import LayerConfig, account, amount, bps, layer_ref
 
 
-class Guarantor(Layer):
-    kind = "guarantor"
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GuarantorConfig(LayerConfig):
+    kind: Literal["guarantor"] = "guarantor"
+    guarantor: str | None = account()
+    """The account of the party that sells the cover."""
+    attachment: int = amount(0)
+    limit: int = amount(0)
+    aggregate_limit: int | None = amount()
+    """Most the layer pays per contract year (None: no aggregate limit)."""
+    premium_bps_per_year: int = bps(0, upper=10 * BPS)
+    """Premium per year, in bps of the limit."""
+    payer: str | None = layer_ref()
+    """The fund or treasury that pays the premium."""
+    collateral: int = amount(0)
+    """Posted by the guarantor when the layer is added; pays first."""
 
-    def __init__(self, layer_id: str, config: LayerConfig) -> None:
+
+class Guarantor(Layer[GuarantorConfig]):
+    kind: ClassVar[str] = "guarantor"
+
+    def __init__(self, layer_id: str, config: GuarantorConfig) -> None:
         super().__init__(layer_id, config)
         if config.asset is None or config.guarantor is None:
             raise InvalidConfig("guarantor", f"guarantor: layer {layer_id} needs `asset` and `guarantor`")
@@ -44,6 +62,29 @@ class Guarantor(Layer):
         self.premiums_earned = 0
         self.premium_carry = 0
         """Premium owed but not yet due as a whole base unit (numerator over BPS × year)."""
+
+    @classmethod
+    def check_config(cls, state: Any, config: GuarantorConfig) -> None:
+        if config.limit <= 0:
+            raise InvalidConfig("limit", "limit: a guarantor layer needs a positive limit")
+        if not config.guarantor:
+            raise InvalidConfig("guarantor", "guarantor: name the account of the guarantor")
+        if config.payer is not None:
+            payer = state.layers.get(config.payer)
+            if payer is None:
+                raise UnknownEntity("payer", f"payer: unknown layer {config.payer!r}")
+            if not payer.protocol_owned:
+                raise InvalidConfig(
+                    "payer", f"payer: {config.payer} is a {payer.kind}; premiums come from a fund or treasury"
+                )
+        if config.premium_bps_per_year > 0 and config.payer is None:
+            raise InvalidConfig("payer", "payer: a guarantor with a premium needs a payer layer")
+
+    def on_added(self, ctx: Ctx) -> None:
+        self.created_at = ctx.at
+        self.accrued_to = ctx.at
+        if self.config.collateral > 0:
+            self.post_collateral(ctx, self.config.collateral)
 
     def post_collateral(self, ctx: Ctx, amount: int) -> None:
         ctx.pull(user(self.guarantor), self.account, self.asset, amount, "collateral")
@@ -126,20 +167,8 @@ class Guarantor(Layer):
         ctx.j.set(self, "defaulted", True)
         ctx.emit("guarantor_defaulted", {"layer": self.id, "guarantor": self.guarantor})
 
-    def view(self, state: Any) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "asset": self.asset,
-            "total_assets": self.holdings(state),
-            "accounts": {},
-            "guarantor": self.guarantor,
-            "attachment": self.config.attachment,
-            "limit": self.config.limit,
-            "lapsed": self.lapsed,
-            "defaulted": self.defaulted,
-            "premiums_earned": self.premiums_earned,
-            "losses_paid": self.losses_paid,
-        }
+    def view(self, state: Any) -> LayerView:
+        return LayerView(self.kind, self.asset, self.holdings(state), {})
 
     def hash_state(self) -> Any:
         return [
