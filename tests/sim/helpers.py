@@ -160,7 +160,7 @@ def drive_engine(model: SimModel, scenario: Scenario, world: World, p: int, acco
     la = model.loss_asset_name
     scale = 10 ** model.decimals[model.loss_asset]
     for j, layer in enumerate(model.layers):
-        if layer.kind == "guarantor" and world.defaulted[p, j] and not layer.defaulted0:
+        if layer.can_default and world.defaulted[p, j] and not layer.defaulted0:
             engine.apply(c.GuarantorDefaults(at=model.start_at, layer=layer.id))
     n_liq = n_inc = 0
     last_step = -1

@@ -103,3 +103,18 @@ def test_sizing_a_mint_stops_at_its_ceiling(model) -> None:  # type: ignore[no-u
 
     assert _smallest(f, -1.0, model.size_of("gov"), 1e-2, ceiling) == math.inf
     assert len(calls) < 40
+
+
+def test_a_mint_layer_is_priced_without_a_rate(model) -> None:  # type: ignore[no-untyped-def]
+    """A mint layer has no size to quote a rate on: its premium is an amount and its rate is null
+    (it was NaN, which `--json` could not print)."""
+    import json
+
+    from backstop.sim.pricing import fair_premium
+
+    gov = next(layer.id for layer in model.layers if layer.size_meaning == "cap in governance tokens")
+    from backstop.sim.world import simulate_world
+
+    d = fair_premium(model, backstop_all(model, [simulate_world(model, 0, 2_000)]), gov).as_dict()
+    assert d["premium_bps_per_year"] is None and d["base"] == "0"
+    json.dumps(d, allow_nan=False)

@@ -130,7 +130,7 @@ class SimulationResult:
         return seen + [j for j in range(len(self.model.layers)) if j not in seen]
 
     def socialized(self) -> np.ndarray:
-        cols = [j for j, layer in enumerate(self.model.layers) if layer.kind == "socialize"]
+        cols = [j for j, layer in enumerate(self.model.layers) if layer.terminal]
         out: np.ndarray = self.outcome.alloc[:, cols].sum(axis=1)
         return out
 
@@ -163,27 +163,18 @@ class SimulationResult:
                 "kind": layer.kind,
                 "mean": paid.value,
                 "se": paid.se,
-                "p_exhausted": exh.value if layer.kind != "socialize" else math.nan,
-                "p_exhausted_se": exh.se if layer.kind != "socialize" else math.nan,
+                "p_exhausted": exh.value if not layer.terminal else math.nan,
+                "p_exhausted_se": exh.se if not layer.terminal else math.nan,
                 "p_pays": float((o.alloc[:, j] > 1e-9).mean()),
             }
-            if layer.kind == "stability_pool":
-                row["absorbed_mean"] = float(o.absorbed[:, j].mean())
-                row["pool_loss_mean"] = float(o.pool_loss[:, j].mean())
-            if layer.kind == "guarantor":
-                row["expected_loss_per_year"] = paid.value / model.horizon_years
-                row["premiums_mean"] = float(o.premiums[:, j].mean())
-            if layer.kind == "mint":
-                row["minted_mean"] = float(o.minted[:, j].mean())
-            if layer.kind in ("staking_pool", "cover_pool"):
-                row["escaped_mean"] = float(o.escaped[:, j].mean())
+            row.update(layer.summary(o, j, model.horizon_years, paid.value))
             rows.append(row)
         return pd.DataFrame(rows).set_index("layer")
 
     def staker_apr(self) -> pd.DataFrame:
         rows = []
         for j, layer in enumerate(self.model.layers):
-            if layer.kind not in ("staking_pool", "cover_pool"):
+            if not layer.share_price:
                 continue
             apr = self.outcome.staker_apr[:, j]
             ok = apr[~np.isnan(apr)]
@@ -215,7 +206,7 @@ class SimulationResult:
         for j in self.layer_order():
             data[f"paid:{model.layers[j].id}"] = o.alloc[:, j]
         for j, layer in enumerate(model.layers):
-            if layer.kind in ("staking_pool", "cover_pool"):
+            if layer.share_price:
                 data[f"apr:{layer.id}"] = o.staker_apr[:, j]
         return pd.DataFrame(data)
 

@@ -1,7 +1,7 @@
 """Compile a scenario into the risk lab's model: the state its steps leave, plus `simulation:`.
 
-The scenario's steps run through the exact engine first (design §10: "the simulation starts from
-the state the scenario's steps leave"), so layer balances, staked shares, stability-pool deposits
+The scenario's steps run through the exact engine first (docs/risk-lab.md: the simulation starts from
+the state the scenario's steps leave), so layer balances, staked shares, stability-pool deposits
 and positions are the engine's own. The model is then plain floats and NumPy arrays in whole
 tokens, picklable, so it can be shipped once to every worker.
 """
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..domain.errors import InvalidConfig
+from ..domain.layers.base_vector import VectorLayer
+from ..domain.layers.registry import kind_of_layer
 from ..domain.money import BPS, WAD
 from ..scenario.loader import Scenario, load_scenario
 from ..scenario.runner import run as run_scenario
@@ -26,55 +28,6 @@ from .prices import PriceModel, compile_prices
 
 POSITIONS_STREAM = 0x5051_7053
 """Entropy word that separates the position generator's stream from the chunks' streams."""
-
-SIZEABLE = {
-    "insurance_fund": "balance of the layer's asset",
-    "treasury": "balance of the layer's asset",
-    "staking_pool": "staked assets (share price kept)",
-    "cover_pool": "pool assets (share price kept)",
-    "stability_pool": "deposits",
-    "guarantor": "limit",
-    "mint": "cap in governance tokens",
-}
-
-
-@dataclass(frozen=True)
-class LayerSim:
-    id: str
-    kind: str
-    asset: int = -1
-    """Index of the layer's asset in the model's asset list (-1: none)."""
-    cap: float = math.inf
-    """Per-event cap in loss-asset units (insurance fund max_payout_per_event, treasury cap)."""
-    swap: bool = False
-    haircut: float = 0.0
-    balances: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    """Insurance fund / treasury holdings per asset at the start."""
-    assets0: float = 0.0
-    shares0: float = 0.0
-    max_slash: float = 1.0
-    min_remaining: float = 0.0
-    reward_apr: float = 0.0
-    """Emissions per year as a fraction of the start assets."""
-    withdraw_delay_steps: int = 0
-    deposits0: float = 0.0
-    attachment: float = 0.0
-    limit: float = 0.0
-    aggregate_limit: float = math.inf
-    premium_rate: float = 0.0
-    """Premium per year as a fraction of the limit."""
-    payer: int = -1
-    collateral0: float = 0.0
-    lapsed0: bool = False
-    defaulted0: bool = False
-    default_probability: float = 0.0
-    created_at: int = 0
-    year0: int = 0
-    paid_this_year0: float = 0.0
-    """Guarantor: when the layer was added, and its aggregate-limit year and use at the start."""
-    mint_cap: float = math.inf
-    minted0: float = 0.0
-    discount: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -130,7 +83,7 @@ class SimModel:
     """Engine time (seconds) the simulation starts at: the time of the scenario's last step."""
     chunk_paths: int
     loss_asset: int
-    layers: tuple[LayerSim, ...]
+    layers: tuple[VectorLayer, ...]
     markets: tuple[MarketSim, ...]
     books: tuple[Book, ...]
     keeper_delay_steps: int
@@ -163,42 +116,14 @@ class SimModel:
     def with_size(self, layer_id: str, size: float) -> SimModel:
         """The same model with one layer resized (what `backstop size` bisects over)."""
         i = self.layer_index(layer_id)
-        layer = self.layers[i]
         if size < 0 or not math.isfinite(size):
             raise InvalidConfig("size", f"size: must be a non-negative number, got {size}")
-        size = float(size)  # an int (0) would make phase B's per-path arrays int64
-        if layer.kind in ("insurance_fund", "treasury"):
-            bal = layer.balances.copy()
-            bal[layer.asset] = size
-            new = dataclasses.replace(layer, balances=bal)
-        elif layer.kind in ("staking_pool", "cover_pool"):
-            # Shares are counted in units of the start's assets (share price 1 at the start).
-            new = dataclasses.replace(layer, assets0=size, shares0=size)
-        elif layer.kind == "stability_pool":
-            new = dataclasses.replace(layer, deposits0=size)
-        elif layer.kind == "guarantor":
-            new = dataclasses.replace(layer, limit=size)
-        elif layer.kind == "mint":
-            new = dataclasses.replace(layer, mint_cap=size)
-        else:
-            raise InvalidConfig("layer", f"layer: {layer_id} is a {layer.kind} layer, which has no size")
         layers = list(self.layers)
-        layers[i] = new
+        layers[i] = layers[i].with_size(float(size))  # an int (0) would make phase B's arrays int64
         return dataclasses.replace(self, layers=tuple(layers))
 
     def size_of(self, layer_id: str) -> float:
-        layer = self.layers[self.layer_index(layer_id)]
-        if layer.kind in ("insurance_fund", "treasury"):
-            return float(layer.balances[layer.asset])
-        if layer.kind in ("staking_pool", "cover_pool"):
-            return layer.assets0
-        if layer.kind == "stability_pool":
-            return layer.deposits0
-        if layer.kind == "guarantor":
-            return layer.limit
-        if layer.kind == "mint":
-            return layer.mint_cap
-        raise InvalidConfig("layer", f"layer: {layer_id} is a {layer.kind} layer, which has no size")
+        return self.layers[self.layer_index(layer_id)].size_of()
 
 
 def compile_model(
@@ -229,6 +154,36 @@ def compile_model(
         spec = spec.model_copy(update=updates)
     result = run_scenario(scenario)
     return _Compiler(scenario, spec, result.engine.state, seed, base_dir).compile()
+
+
+class LayerCompiler:
+    """What a kind's `Vector.compile` may read: the engine's state, the model's assets, the
+    `simulation:` section, and unit conversion to whole tokens."""
+
+    def __init__(self, compiler: _Compiler, loss_asset_name: str, layer_ids: list[str]) -> None:
+        self.state = compiler.state
+        self.spec = compiler.spec
+        self.assets = compiler.assets
+        self.loss_asset_name = loss_asset_name
+        self.layer_ids = layer_ids
+        self.units = compiler.units
+        self.asset_index = compiler.asset_index
+        self.step_seconds = 86_400 // compiler.spec.steps_per_day
+
+    def asset_of(self, layer: Any) -> int:
+        asset = layer.config.asset
+        return self.asset_index.get(asset, -1) if asset else -1
+
+    def holdings(self, layer: Any) -> np.ndarray:
+        """Whole tokens of every model asset in the layer's account."""
+        return np.array([self.units(a, self.state.ledger.balance(layer.account, a)) for a in self.assets])
+
+    def reward_apr(self, layer_id: str) -> float:
+        reward = self.spec.stakers.reward_apr
+        return float(reward.get(layer_id, 0.0)) if isinstance(reward, dict) else float(reward)
+
+    def default_probability(self, layer_id: str) -> float:
+        return float(self.spec.guarantor_default_probability.get(layer_id, 0.0))
 
 
 class _Compiler:
@@ -307,105 +262,28 @@ class _Compiler:
         )
 
     # -- layers ---------------------------------------------------------------------------------
-    def layers(self, loss_asset: int) -> list[LayerSim]:
+    def layers(self, loss_asset: int) -> list[VectorLayer]:
+        """Each layer compiled by its kind's vectorized rule (`<kind>/vector.py`)."""
         state, spec = self.state, self.spec
         ids = sorted(state.layers)
+        c = LayerCompiler(self, self.assets[loss_asset], ids)
+        out = [kind_of_layer(state.layers[lid]).vector().compile(c, state.layers[lid]) for lid in ids]
         reward = spec.stakers.reward_apr
         if isinstance(reward, dict):
             for lid in reward:
-                if lid not in state.layers or state.layers[lid].kind not in ("staking_pool", "cover_pool"):
+                if lid not in ids or not out[ids.index(lid)].share_price:
                     f = f"simulation.stakers.reward_apr.{lid}"
                     raise InvalidConfig(f, f"{f}: not a staking pool of the scenario")
         for lid, p in spec.guarantor_default_probability.items():
             f = f"simulation.guarantor_default_probability.{lid}"
-            if lid not in state.layers or state.layers[lid].kind != "guarantor":
+            if lid not in ids or not out[ids.index(lid)].can_default:
                 raise InvalidConfig(f, f"{f}: not a guarantor layer of the scenario")
             if not 0.0 <= p <= 1.0:
                 raise InvalidConfig(f, f"{f}: a probability must be in [0, 1], got {p}")
-        out: list[LayerSim] = []
-        for lid in ids:
-            layer = state.layers[lid]
-            cfg = layer.config
-            kind = layer.kind
-            asset = self.asset_index.get(cfg.asset, -1) if cfg.asset else -1
-            dec = (lambda v, a=cfg.asset: math.inf if v is None else self.units(a, v)) if cfg.asset else None
-            if kind in ("insurance_fund", "treasury"):
-                bal = np.array([self.units(a, state.ledger.balance(layer.account, a)) for a in self.assets])
-                cap_raw = cfg.max_payout_per_event if kind == "insurance_fund" else cfg.cap
-                cap = math.inf if cap_raw is None else self.units(self.assets[loss_asset], cap_raw)
-                out.append(
-                    LayerSim(
-                        lid,
-                        kind,
-                        asset=asset,
-                        cap=cap,
-                        swap=(kind == "treasury" or cfg.swap),
-                        haircut=cfg.haircut_bps / BPS,
-                        balances=bal,
-                    )
-                )
-            elif kind in ("staking_pool", "cover_pool"):
-                a0 = self.units(cfg.asset, layer.total_assets(state))
-                apr = reward.get(lid, 0.0) if isinstance(reward, dict) else reward
-                delay_s = cfg.queue_seconds if cfg.mode == "queue" else cfg.cooldown_seconds
-                step_s = 86_400 // spec.steps_per_day
-                out.append(
-                    LayerSim(
-                        lid,
-                        kind,
-                        asset=asset,
-                        haircut=cfg.haircut_bps / BPS,
-                        assets0=a0,
-                        shares0=a0,
-                        max_slash=cfg.max_slash_bps / BPS,
-                        min_remaining=self.units(cfg.asset, cfg.min_remaining_assets),
-                        reward_apr=apr,
-                        withdraw_delay_steps=math.ceil(delay_s / step_s),
-                    )
-                )
-            elif kind == "stability_pool":
-                out.append(LayerSim(lid, kind, asset=asset, deposits0=self.units(cfg.asset, layer.total_deposits)))
-            elif kind == "guarantor":
-                assert dec is not None
-                payer = ids.index(cfg.payer) if cfg.payer is not None else -1
-                out.append(
-                    LayerSim(
-                        lid,
-                        kind,
-                        asset=asset,
-                        attachment=dec(cfg.attachment),
-                        limit=dec(cfg.limit),
-                        aggregate_limit=dec(cfg.aggregate_limit),
-                        premium_rate=cfg.premium_bps_per_year / BPS,
-                        payer=payer,
-                        collateral0=self.units(cfg.asset, state.ledger.balance(layer.account, cfg.asset)),
-                        lapsed0=layer.lapsed,
-                        defaulted0=layer.defaulted,
-                        default_probability=spec.guarantor_default_probability.get(lid, 0.0),
-                        created_at=layer.created_at,
-                        year0=layer.year,
-                        paid_this_year0=self.units(cfg.asset, layer.paid_this_year),
-                    )
-                )
-            elif kind == "mint":
-                assert dec is not None
-                cap = dec(cfg.cap)
-                out.append(
-                    LayerSim(
-                        lid,
-                        kind,
-                        asset=asset,
-                        mint_cap=cap,
-                        minted0=self.units(cfg.asset, layer.minted),
-                        discount=cfg.discount_bps / BPS,
-                    )
-                )
-            else:
-                out.append(LayerSim(lid, kind, asset=asset))
         return out
 
     # -- markets --------------------------------------------------------------------------------
-    def markets(self, layers: list[LayerSim], layer_ids: list[str]) -> list[MarketSim]:
+    def markets(self, layers: list[VectorLayer], layer_ids: list[str]) -> list[MarketSim]:
         state = self.state
         out: list[MarketSim] = []
         for mid in sorted(state.markets):
@@ -413,7 +291,7 @@ class _Compiler:
             wf = tuple(layer_ids.index(lid) for lid in m.config.waterfall)
             fee_account = state.fee_layer_account(m)
             fee_layer = next((i for i, lid in enumerate(layer_ids) if state.layers[lid].account == fee_account), -1)
-            sp = wf[0] if layers[wf[0]].kind == "stability_pool" else -1
+            sp = wf[0] if layers[wf[0]].absorbs_liquidations else -1
             dec = state.assets[m.debt_asset]
             if m.kind == "lending" and m.supply_assets > 0:
                 tvl = m.supply_assets / 10**dec

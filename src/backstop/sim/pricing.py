@@ -54,7 +54,8 @@ class Premium:
                 "ci_low": f(self.premium_per_year.ci_low),
                 "ci_high": f(self.premium_per_year.ci_high),
             },
-            "premium_bps_per_year": self.premium_bps,
+            # A layer with no base to quote on (a mint layer) has no rate: null, not NaN (invalid JSON).
+            "premium_bps_per_year": self.premium_bps if self.base > 0 else None,
             "base": f(self.base),
             "p_hit": self.p_hit.value,
         }
@@ -62,11 +63,7 @@ class Premium:
 
 def layer_losses(model: SimModel, outcome: Outcome, j: int) -> np.ndarray:
     """Per-path loss borne by layer j over the horizon (loss-asset units)."""
-    if model.layers[j].kind == "stability_pool":
-        out: np.ndarray = outcome.pool_loss[:, j]
-        return out
-    out = outcome.alloc[:, j]
-    return out
+    return model.layers[j].borne(outcome, j)
 
 
 def check_loading(loading: float) -> None:
@@ -78,12 +75,12 @@ def fair_premium(model: SimModel, outcome: Outcome, layer_id: str, loading: floa
     check_loading(loading)
     j = model.layer_index(layer_id)
     layer = model.layers[j]
-    if layer.kind == "socialize":
+    if layer.terminal:
         raise InvalidConfig("layer", f"layer: {layer_id} is the socialized layer; nobody sells it cover")
     per_year = layer_losses(model, outcome, j) / model.horizon_years
     el = metrics.mean(per_year)
     k = 1.0 + loading
     prem = metrics.Estimate(el.value * k, el.se * k, el.ci_low * k, el.ci_high * k)
-    base = layer.limit if layer.kind == "guarantor" else (model.size_of(layer_id) if layer.kind != "mint" else 0.0)
+    base = layer.premium_base()
     hit = layer_losses(model, outcome, j) > 1e-9
     return Premium(layer_id, layer.kind, loading, el, prem, base, metrics.probability(hit))

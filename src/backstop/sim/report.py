@@ -125,7 +125,7 @@ def loss_by_layer(res: SimulationResult) -> str:
 
 def exhaustion(res: SimulationResult) -> str:
     o, model = res.outcome, res.model
-    order = [j for j in res.layer_order() if model.layers[j].kind != "socialize"]
+    order = [j for j in res.layer_order() if not model.layers[j].terminal]
     fig = Figure(figsize=(9, 0.45 * max(1, len(order)) + 1.5), layout="constrained")
     ax = fig.subplots()
     y = np.arange(len(order))[::-1]
@@ -150,7 +150,7 @@ def exhaustion(res: SimulationResult) -> str:
 
 def staker_apr(res: SimulationResult) -> str | None:
     model = res.model
-    pools = [j for j, layer in enumerate(model.layers) if layer.kind in ("staking_pool", "cover_pool")]
+    pools = [j for j, layer in enumerate(model.layers) if layer.share_price]
     pools = [j for j in pools if np.any(~np.isnan(res.outcome.staker_apr[:, j]))]
     if not pools:
         return None

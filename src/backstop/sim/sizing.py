@@ -30,7 +30,7 @@ from .world import World
 
 
 def socialized_mask(model: SimModel, outcome: Outcome) -> np.ndarray:
-    cols = [j for j, layer in enumerate(model.layers) if layer.kind == "socialize"]
+    cols = [j for j, layer in enumerate(model.layers) if layer.terminal]
     soc = outcome.alloc[:, cols].sum(axis=1) if cols else np.zeros(len(outcome.loss))
     out: np.ndarray = soc > 1e-9 * np.maximum(1.0, outcome.loss)
     return out
@@ -124,24 +124,11 @@ def size_ceiling(model: SimModel, worlds: list[World], layer_id: str) -> float:
     pays at most `max_slash` of its assets per event, and a mint sells at most that loss's worth of
     tokens at its discounted price (when the token's and the loss asset's prices are fixed)."""
     layer = model.layers[model.layer_index(layer_id)]
-    kinds = ("insurance_fund", "treasury", "guarantor", "stability_pool", "staking_pool", "cover_pool", "mint")
-    if layer.kind not in kinds:
+    if not layer.bounded_size(model):
         return math.inf
-    if layer.kind == "mint":
-        # Tokens sold per unit of loss: p_loss / (p_token · (1 − discount)); bounded only when both prices are fixed.
-        fixed = model.price_rows[layer.asset] < 0 and model.price_rows[model.loss_asset] < 0
-        eff = float(model.prices0[layer.asset]) * (1.0 - layer.discount)
-        if not fixed or eff <= 0:
-            return math.inf
     o = backstop_all(model.with_size(layer_id, 0.0), worlds)
     need = float(np.max(o.loss + o.liquidated_debt + o.premiums.sum(axis=1), initial=0.0))
-    if layer.kind in ("staking_pool", "cover_pool"):
-        if layer.max_slash <= 0 or layer.asset != model.loss_asset:
-            return math.inf
-        need = need / layer.max_slash + layer.min_remaining
-    elif layer.kind == "mint":
-        need = need * float(model.prices0[model.loss_asset]) / eff
-    return 2.0 * need + 1.0
+    return layer.size_ceiling(model, need)
 
 
 def size_layer(

@@ -1,36 +1,28 @@
-"""Phase B of a chunk: run the world's events through the backstop, every layer kind of the engine.
+"""Phase B of a chunk: run the world's events through the backstop, every registered layer kind.
 
 Paths are independent, so events are ordered only within a path: the r-th event of every path
 is processed in round r, all paths at once. Each round accrues what runs with time (staking
 rewards, guarantor premiums from their payer, lapse if it cannot pay), completes withdrawals of
 stakers who ran, settles liquidations (stability pool first, then the sale), then runs each loss
-event through its market's waterfall with the engine's rules:
-
-* insurance_fund / treasury: pays in the loss asset up to `max_payout_per_event` / `cap`, then
-  (swap) sells other holdings at the price less `haircut_bps`;
-* staking_pool / cover_pool: slashed up to `max_slash_bps` of its assets per event and never
-  below `min_remaining_assets`; a slash lowers the share price, queued shares included;
-* stability_pool: pays nothing for a loss event (it acts at liquidation);
-* guarantor: min(remaining, max(0, min(loss, attachment + limit) − attachment)) measured on the
-  event's whole loss, within the yearly `aggregate_limit`; collateral first, the rest only if it
-  has not defaulted; nothing once its cover has lapsed;
-* mint: sells governance tokens at price × (1 − discount) up to `cap` tokens;
-* socialize: the rest.
+event through its market's waterfall. Each layer's rule is its kind's `vector.py`
+(`domain/layers/<kind>/vector.py`), the twin of its exact rule; this module only orders events,
+hands each layer its turn and keeps the per-path results.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
-from ..domain.money import SECONDS_PER_YEAR
+from ..domain.layers.base_vector import EPS, Absorb
+from ..domain.layers.share_vault_vector import VaultVector
 from .liquidation import settle
 from .model import SimModel
 from .stakers import withdrawal_schedule
 from .world import KIND_END, KIND_INCIDENT, KIND_LIQUIDATION, KIND_WITHDRAW, World
 
-EPS = 1e-9
 SETTLE_BLOCK = 16384
 
 
@@ -65,39 +57,12 @@ class Outcome:
 
 class _State:
     """Per-path state, in the order `perm` (path perm[i] at index i), so that the paths still
-    having events in round r are the prefix [0, n_r) and a round works on slices."""
+    having events in round r are the prefix [0, n_r) and a round works on slices. `states[j]`
+    is layer j's own state (its kind's `start`)."""
 
     def __init__(self, model: SimModel, world: World, perm: np.ndarray) -> None:
         n, nl = world.n_paths, len(model.layers)
-        self.bal = {
-            j: np.repeat(layer.balances[None, :], n, axis=0)
-            for j, layer in enumerate(model.layers)
-            if layer.kind in ("insurance_fund", "treasury")
-        }
-        self.pool_assets = {
-            j: np.full(n, layer.assets0, dtype=float)
-            for j, layer in enumerate(model.layers)
-            if layer.kind in ("staking_pool", "cover_pool")
-        }
-        self.pool_shares = {
-            j: np.full(n, layer.shares0, dtype=float) for j in self.pool_assets for layer in [model.layers[j]]
-        }
-        self.sp_dep = {
-            j: np.full(n, layer.deposits0, dtype=float)
-            for j, layer in enumerate(model.layers)
-            if layer.kind == "stability_pool"
-        }
-        guarantors = [j for j, layer in enumerate(model.layers) if layer.kind == "guarantor"]
-        self.g_coll = {j: np.full(n, model.layers[j].collateral0, dtype=float) for j in guarantors}
-        self.g_paid_year = {j: np.full(n, model.layers[j].paid_this_year0, dtype=float) for j in guarantors}
-        self.g_year = {j: np.full(n, model.layers[j].year0, dtype=np.int64) for j in guarantors}
-        self.g_lapsed = {j: np.full(n, model.layers[j].lapsed0) for j in guarantors}
-        self.g_defaulted = {j: world.defaulted[perm, j] for j in guarantors}
-        self.minted = {
-            j: np.full(n, model.layers[j].minted0, dtype=float)
-            for j, layer in enumerate(model.layers)
-            if layer.kind == "mint"
-        }
+        self.states: list[Any] = [layer.start(n, world.defaulted[perm, j]) for j, layer in enumerate(model.layers)]
         self.out = Outcome(
             loss=np.zeros(n),
             bad_debt=np.zeros(n),
@@ -115,6 +80,10 @@ class _State:
             escaped=np.zeros((n, nl)),
         )
 
+    def pools(self, model: SimModel) -> dict[int, np.ndarray]:
+        """The deposits of every layer that absorbs liquidations first (stability pools)."""
+        return {j: self.states[j].dep for j, layer in enumerate(model.layers) if layer.absorbs_liquidations}
+
 
 def _withdrawal_events(model: SimModel, world: World) -> tuple[np.ndarray, ...]:
     """Completed withdrawals of running stakers: (path, step, pool layer, fraction of start shares)."""
@@ -124,8 +93,9 @@ def _withdrawal_events(model: SimModel, world: World) -> tuple[np.ndarray, ...]:
     runners = np.nonzero(world.run_start >= 0)[0]
     paths, steps, refs, amounts = [z], [z], [z], [np.zeros(0)]
     for j, layer in enumerate(model.layers):
-        if layer.kind not in ("staking_pool", "cover_pool"):
+        if not layer.share_price:
             continue
+        assert isinstance(layer, VaultVector)
         for offset, q in withdrawal_schedule(model.run, layer.withdraw_delay_steps, model.n_steps):
             s = world.run_start[runners] + offset
             ok = s <= model.n_steps
@@ -229,38 +199,18 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     del ps_of_rm, in_rm
     del dt, rm
 
-    rewards = [
-        (st.pool_assets[j], model.layers[j].reward_apr * model.layers[j].assets0)
-        for j in st.pool_assets
-        if model.layers[j].reward_apr > 0
-    ]
-    premiums = [
-        (j, model.layers[j]) for j in st.g_lapsed if model.layers[j].premium_rate > 0 and model.layers[j].payer >= 0
-    ]
-    credits = [(j, f) for j, f in fees.items() if j in st.bal or (j in st.pool_assets and model.layers[j].asset == la)]
+    accruers = [(j, layer, st.states[j]) for j, layer in enumerate(model.layers) if layer.accrues()]
+    credits = [(model.layers[j], st.states[j], f) for j, f in fees.items() if model.layers[j].credits_fees(la)]
     for r in range(n_rounds):
         m, o = int(n_active[r]), int(round_off[r])
         d = dt_rm[o : o + m]
-        for assets, rate in rewards:
-            assets[:m] += rate * d
-        for j, layer in premiums:
-            due = layer.premium_rate * layer.limit * d
-            lapsed = st.g_lapsed[j][:m]
-            live = ~lapsed
-            payer_bal = st.bal[layer.payer]
-            have = payer_bal[:m, layer.asset].copy()
-            pay = np.where(live, np.minimum(due, have), 0.0)
-            payer_bal[:m, layer.asset] = have - pay
-            out.premiums[:m, j] += pay
-            lapsed |= live & (have < due - EPS * np.maximum(1.0, due))
+        for j, layer, s in accruers:
+            layer.accrue(s, st.states, m, d, out, j)
         if wd_off[r + 1] > wd_off[r]:
             rows = slice(wd_off[r], wd_off[r + 1])
             _withdraw(model, st, wd_q[rows], wd_ref[rows], wd_amount[rows])
-        for j, f in credits:
-            if j in st.bal:
-                st.bal[j][:m, la] += f[o : o + m]
-            else:
-                st.pool_assets[j][:m] += f[o : o + m]
+        for layer, s, f in credits:
+            layer.credit(s, m, f[o : o + m], la)
         if hit_off[r + 1] == hit_off[r]:
             continue
         e = hit[hit_off[r] : hit_off[r + 1]]
@@ -270,12 +220,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
             _waterfall(model, st, wf, q[ee], step[ee], loss[ee], world.ev_prices[order[ee]], la)
 
     for j, layer in enumerate(model.layers):
-        if j in st.pool_assets and layer.assets0 > 0:
-            shares = st.pool_shares[j]
-            left = shares > EPS * layer.shares0
-            share_price = st.pool_assets[j] / np.where(left, shares, 1.0)
-            start_rate = layer.assets0 / layer.shares0
-            out.staker_apr[:, j] = np.where(left, (share_price / start_rate - 1.0) / model.horizon_years, np.nan)
+        layer.finish(st.states[j], out, j, model.horizon_years)
     return Outcome(**{f.name: getattr(out, f.name)[pos] for f in fields(Outcome)})
 
 
@@ -283,13 +228,7 @@ def _withdraw(model: SimModel, st: _State, q: np.ndarray, ref: np.ndarray, amoun
     """Complete withdrawals: path (state index) `q` takes `amount` of the start's shares out of pool `ref`."""
     for j in np.unique(ref):
         rows = ref == j
-        pp = q[rows]
-        shares_out = amount[rows] * model.layers[j].shares0
-        a, s = st.pool_assets[j], st.pool_shares[j]
-        paid = np.where(s[pp] > 0, shares_out * a[pp] / np.where(s[pp] > 0, s[pp], 1.0), 0.0)
-        a[pp] -= paid
-        s[pp] -= shares_out
-        st.out.escaped[pp, j] += paid
+        model.layers[j].withdraw(st.states[j], q[rows], amount[rows], st.out, int(j))
 
 
 def _settle_all(
@@ -316,7 +255,8 @@ def _settle_all(
     # A stability pool's deposits change only by absorption: dep <- dep - min(debt, dep), event by event,
     # all paths of a round at once.
     dep_w: dict[int, np.ndarray] = {}
-    for sp, dep in st.sp_dep.items():
+    pools = st.pools(model)
+    for sp, dep in pools.items():
         mine = [
             b
             for b, e in enumerate(books_w)
@@ -365,7 +305,7 @@ def _settle_all(
     liq = np.nonzero(market >= 0)[0]
     pl = q[liq]
     book_markets = {model.books[b].market_index for b, e in enumerate(books_w) if len(e)}
-    for sp in st.sp_dep:
+    for sp in pools:
         sp_markets = {i for i, mk in enumerate(model.markets) if mk.stability_pool == sp}
         if book_markets <= sp_markets:  # every liquidation goes to this pool first
             e, pp = liq, pl
@@ -386,28 +326,6 @@ def _settle_all(
     out.bad_debt[:] = np.bincount(pl, weights=loss[liq], minlength=n)
 
 
-def _credit(model: SimModel, st: _State, j: int, p: np.ndarray, amount: np.ndarray, la: int) -> None:
-    if j in st.bal:
-        st.bal[j][p, la] += amount
-    elif j in st.pool_assets and model.layers[j].asset == la:
-        st.pool_assets[j][p] += amount
-
-
-def _pay_in_kind(
-    have: np.ndarray, pay_price: np.ndarray, loss_price: np.ndarray, haircut: float, remaining: np.ndarray, same: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """(units paid, loss covered), the engine's `pay_in_kind` in floats."""
-    if same:
-        units = np.minimum(have, remaining)
-        return units, units
-    eff = pay_price * (1.0 - haircut)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        needed = np.where(eff > 0, remaining * loss_price / np.where(eff > 0, eff, 1.0), 0.0)
-    units = np.where(eff > 0, np.minimum(have, needed), 0.0)
-    covered = np.where(units >= needed, remaining, np.minimum(remaining, units * eff / loss_price))
-    return units, covered
-
-
 def _waterfall(
     model: SimModel,
     st: _State,
@@ -419,73 +337,23 @@ def _waterfall(
     la: int,
 ) -> None:
     out = st.out
-    remaining = loss.copy()
-    loss_price = prices[:, la]
+    a = Absorb(model, p, step, loss, prices, prices[:, la], loss.copy(), la, out, -1, st.states)
     for j in waterfall:
         layer = model.layers[j]
-        kind = layer.kind
-        if kind == "socialize":
-            paid = remaining
-        elif kind in ("insurance_fund", "treasury"):
-            bal = st.bal[j]
-            budget = np.minimum(remaining, layer.cap)
-            units, paid = _pay_in_kind(bal[p, la], loss_price, loss_price, 0.0, budget, True)
-            bal[p, la] -= units
-            if layer.swap:
-                for a in range(len(model.assets)):
-                    if a == la or not np.any(bal[p, a] > 0):
-                        continue
-                    units, cov = _pay_in_kind(bal[p, a], prices[:, a], loss_price, layer.haircut, budget - paid, False)
-                    bal[p, a] -= units
-                    paid = paid + cov
-        elif kind in ("staking_pool", "cover_pool"):
-            pool = st.pool_assets[j]
-            have = pool[p]
-            cap = np.maximum(0.0, np.minimum(have * layer.max_slash, have - layer.min_remaining))
-            units, paid = _pay_in_kind(
-                cap, prices[:, layer.asset], loss_price, layer.haircut, remaining, layer.asset == la
-            )
-            pool[p] = have - units
-        elif kind == "guarantor":
-            paid = _guarantor(model, st, j, p, step, loss, remaining) if layer.asset == la else np.zeros(len(p))
-        elif kind == "mint":
-            minted = st.minted[j]
-            room = np.maximum(0.0, layer.mint_cap - minted[p])
-            units, paid = _pay_in_kind(room, prices[:, layer.asset], loss_price, layer.discount, remaining, False)
-            minted[p] += units
-            out.minted[p, j] += units
-        else:
-            paid = np.zeros(len(p))
-        out.alloc[p, j] += paid
-        if kind != "socialize":
-            out.exhausted[p, j] |= paid < remaining - EPS * np.maximum(1.0, remaining)
+        a.j = j
+        paid = layer.absorb(st.states[j], a)
+        remaining = a.remaining
+        out.alloc[a.p, j] += paid
+        if not layer.terminal:
+            out.exhausted[a.p, j] |= paid < remaining - EPS * np.maximum(1.0, remaining)
         remaining = remaining - paid
         # A layer asked for nothing does nothing (a guarantor's year is brought up to date on its next
         # call), so the next layers see only the events with something left.
         left = remaining > 0
+        a.remaining = remaining
         if not left.all():
             if not left.any():
                 break
-            p, step, loss, prices, remaining = p[left], step[left], loss[left], prices[left], remaining[left]
-            loss_price = prices[:, la]
-
-
-def _guarantor(
-    model: SimModel, st: _State, j: int, p: np.ndarray, step: np.ndarray, loss: np.ndarray, remaining: np.ndarray
-) -> np.ndarray:
-    layer = model.layers[j]
-    year = (model.start_at + step * model.step_seconds - layer.created_at) // SECONDS_PER_YEAR
-    paid_year = np.where(year != st.g_year[j][p], 0.0, st.g_paid_year[j][p])
-    st.g_year[j][p] = year
-    owed = np.maximum(0.0, np.minimum(loss, layer.attachment + layer.limit) - layer.attachment)
-    due = np.minimum(remaining, owed)
-    due = np.minimum(due, np.maximum(0.0, layer.aggregate_limit - paid_year))
-    due = np.where(st.g_lapsed[j][p], 0.0, due)
-    coll = st.g_coll[j][p]
-    from_coll = np.minimum(due, coll)
-    from_wallet = np.where(st.g_defaulted[j][p], 0.0, due - from_coll)
-    paid = from_coll + from_wallet
-    st.g_coll[j][p] = coll - from_coll
-    st.g_paid_year[j][p] = paid_year + paid
-    out: np.ndarray = paid
-    return out
+            a.p, a.step, a.loss, a.prices = a.p[left], a.step[left], a.loss[left], a.prices[left]
+            a.remaining = remaining[left]
+            a.loss_price = a.prices[:, la]

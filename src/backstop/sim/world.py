@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..domain.layers.guarantor.vector import Vector as GuarantorVector
 from .buffers import work_buffer
 from .incidents import draw_incidents
 from .liquidation import NewMinima, new_minima_tm, triggers
@@ -158,7 +159,8 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
     rng_def = component_rng(seed, chunk, DEFAULTS)
     defaulted = np.zeros((n_paths, len(model.layers)), dtype=bool)
     for j, layer in enumerate(model.layers):
-        if layer.kind == "guarantor":
+        if layer.can_default:
+            assert isinstance(layer, GuarantorVector)
             draw = rng_def.random(n_paths)
             defaulted[:, j] = layer.defaulted0 | (draw < layer.default_probability)
     end_prices = (

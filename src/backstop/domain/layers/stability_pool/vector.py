@@ -1,0 +1,53 @@
+"""Stability pool in the risk lab: its deposits absorb liquidated debt first (the settlement of
+every liquidation reads them, `sim/liquidation.py`); it pays nothing for a loss event. Its loss
+is the debt it burned less the value of the collateral it received."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+import numpy as np
+
+from ..base_vector import VectorLayer
+
+if TYPE_CHECKING:
+    from ....sim.model import LayerCompiler
+    from ....sim.waterfall import Outcome
+
+
+@dataclass
+class PoolState:
+    dep: np.ndarray
+    """Deposits per path; they change only by absorption."""
+
+
+@dataclass(frozen=True)
+class Vector(VectorLayer):
+    deposits0: float = 0.0
+
+    absorbs_liquidations: ClassVar[bool] = True
+    size_meaning: ClassVar[str | None] = "deposits"
+
+    @classmethod
+    def compile(cls, c: LayerCompiler, layer: Any) -> Self:
+        return cls(layer.id, layer.kind, asset=c.asset_of(layer), deposits0=c.units(layer.asset, layer.total_deposits))
+
+    def size_of(self) -> float:
+        return self.deposits0
+
+    def with_size(self, size: float) -> Self:
+        return replace(self, deposits0=size)
+
+    def borne(self, outcome: Outcome, j: int) -> np.ndarray:
+        out: np.ndarray = outcome.pool_loss[:, j]
+        return out
+
+    def summary(self, outcome: Outcome, j: int, horizon_years: float, paid_mean: float) -> dict[str, float]:
+        return {
+            "absorbed_mean": float(outcome.absorbed[:, j].mean()),
+            "pool_loss_mean": float(outcome.pool_loss[:, j].mean()),
+        }
+
+    def start(self, n: int, defaulted: np.ndarray) -> PoolState:
+        return PoolState(np.full(n, self.deposits0, dtype=float))
