@@ -8,10 +8,14 @@ short names. `at` is optional: by default a command happens at the engine's curr
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import dataclasses
+import typing
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from ..domain.layers import spec
+from ..domain.layers.registry import KINDS
 from ..scenario.model import MarketSpec
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -37,34 +41,51 @@ class PriceBody(Body):
     at: At = None
 
 
-class LayerBody(Body):
+class LayerBodyBase(Body):
+    """What every layer body has; each kind's body (generated from its config) adds its fields."""
+
     id: Id
-    kind: Literal[
-        "insurance_fund", "staking_pool", "stability_pool", "treasury", "socialize", "guarantor", "mint", "cover_pool"
-    ]
+    kind: str
     asset: Id | None = None
-    max_payout_per_event: Amount | None = None
-    swap: bool | None = None
-    haircut_bps: int | None = Field(None, ge=0, le=10_000)
-    cap: Amount | None = None
-    mode: Literal["cooldown", "queue"] | None = None
-    cooldown_seconds: int | None = Field(None, ge=0, le=10**10)
-    unstake_window_seconds: int | None = Field(None, ge=0, le=10**10)
-    queue_seconds: int | None = Field(None, ge=0, le=10**10)
-    max_slash_bps: int | None = Field(None, ge=0, le=10_000)
-    min_remaining_assets: Amount | None = None
-    freeze_borrow_queued_bps: int | None = Field(None, ge=0, le=10_000)
-    freeze_supply_queued_bps: int | None = Field(None, ge=0, le=10_000)
-    guarantor: Id | None = None
-    attachment: Amount | None = None
-    limit: Amount | None = None
-    aggregate_limit: Amount | None = None
-    premium_bps_per_year: int | None = Field(None, ge=0, le=10_000)
-    payer: Id | None = None
-    collateral: Amount | None = None
-    token: Id | None = None
-    discount_bps: int | None = Field(None, ge=0, le=10_000)
-    capacity_ratio_bps: int | None = Field(None, ge=0, le=1_000_000)
+
+
+def _layer_field(f: dataclasses.Field[Any], hints: dict[str, Any]) -> tuple[Any, Any]:
+    """The request-body type of one declared config field, from its unit (spec.py)."""
+    unit = spec.unit_of(f)
+    if unit == spec.AMOUNT:
+        return Amount | None, None
+    if unit == spec.BPS_RATE:
+        return int | None, Field(None, ge=0, le=f.metadata["upper"])
+    if unit == spec.SECONDS:
+        return int | None, Field(None, ge=0, le=10**10)
+    if unit == spec.POSITIVE:
+        return int | None, Field(None, ge=1, le=10**30)
+    if unit in (spec.LAYER_REF, spec.ACCOUNT, spec.ASSET):
+        return Id | None, None
+    if unit == spec.FLAG:
+        return bool | None, None
+    if unit == spec.CHOICE:
+        return hints[f.name] | None, None
+    raise TypeError(f"{f.name}: config field without a declared unit")
+
+
+def _layer_body(name: str, config: type[spec.LayerConfig]) -> type[LayerBodyBase]:
+    """One request body per kind, so OpenAPI shows each kind's own fields."""
+    hints = typing.get_type_hints(config)
+    fields: dict[str, Any] = {"kind": (Literal[name], ...)}
+    for f in config.declared():
+        fields[f.name] = _layer_field(f, hints)
+    title = "".join(part.title() for part in name.split("_")) + "LayerBody"
+    model: type[LayerBodyBase] = create_model(title, __base__=LayerBodyBase, **fields)
+    return model
+
+
+LAYER_BODIES: tuple[type[LayerBodyBase], ...] = tuple(_layer_body(name, k.config) for name, k in KINDS.items())
+if TYPE_CHECKING:
+    LayerBody = LayerBodyBase
+else:
+    LayerBody = Annotated[Union[LAYER_BODIES], Field(discriminator="kind")]  # noqa: UP007
+    """`POST /v1/layers`: a layer of any registered kind, with that kind's fields only."""
 
 
 class MarketBody(MarketSpec):

@@ -18,7 +18,14 @@ from typing import Any
 from ..domain import commands as c
 from ..domain.errors import BackstopError
 from ..domain.invariants import check
-from ..domain.layers.registry import make_config
+from ..domain.layers.cover_pool import CoverPoolConfig
+from ..domain.layers.guarantor import GuarantorConfig
+from ..domain.layers.insurance_fund import InsuranceFundConfig
+from ..domain.layers.mint import MintConfig
+from ..domain.layers.socialize import SocializeConfig
+from ..domain.layers.stability_pool import StabilityPoolConfig
+from ..domain.layers.staking_pool import StakingPoolConfig
+from ..domain.layers.treasury import TreasuryConfig
 from ..engine import Engine
 
 E18 = 10**18
@@ -41,13 +48,12 @@ def world() -> list[Any]:
         c.SetPrice(0, "ETH", 2000 * E18),
         c.SetPrice(0, "AAVE", 100 * E18),
         c.SetPrice(0, "MKR", 1000 * E18),
-        c.AddLayer(0, "fund", make_config(kind="insurance_fund", asset="USDC", swap=True, haircut_bps=500)),
-        c.AddLayer(0, "treasury", make_config(kind="treasury", asset="USDC", cap=50_000 * E6)),
+        c.AddLayer(0, "fund", InsuranceFundConfig(asset="USDC", swap=True, haircut_bps=500)),
+        c.AddLayer(0, "treasury", TreasuryConfig(asset="USDC", cap=50_000 * E6)),
         c.AddLayer(
             0,
             "safety",
-            make_config(
-                kind="staking_pool",
+            StakingPoolConfig(
                 asset="AAVE",
                 cooldown_seconds=10 * DAY,
                 unstake_window_seconds=2 * DAY,
@@ -59,8 +65,7 @@ def world() -> list[Any]:
         c.AddLayer(
             0,
             "q4w",
-            make_config(
-                kind="staking_pool",
+            StakingPoolConfig(
                 asset="USDC",
                 mode="queue",
                 queue_seconds=17 * DAY,
@@ -68,12 +73,11 @@ def world() -> list[Any]:
                 freeze_supply_queued_bps=5000,
             ),
         ),
-        c.AddLayer(0, "sp", make_config(kind="stability_pool", asset="LUSD")),
+        c.AddLayer(0, "sp", StabilityPoolConfig(asset="LUSD")),
         c.AddLayer(
             0,
             "g1",
-            make_config(
-                kind="guarantor",
+            GuarantorConfig(
                 asset="USDC",
                 guarantor="reinsurer",
                 attachment=1_000 * E6,
@@ -84,12 +88,11 @@ def world() -> list[Any]:
                 aggregate_limit=30_000 * E6,
             ),
         ),
-        c.AddLayer(0, "mkr", make_config(kind="mint", asset="MKR", discount_bps=500, cap=100 * E18)),
+        c.AddLayer(0, "mkr", MintConfig(asset="MKR", discount_bps=500, cap=100 * E18)),
         c.AddLayer(
             0,
             "cover",
-            make_config(
-                kind="cover_pool",
+            CoverPoolConfig(
                 asset="USDC",
                 capacity_ratio_bps=20_000,
                 premium_bps_per_year=400,
@@ -97,7 +100,7 @@ def world() -> list[Any]:
                 unstake_window_seconds=DAY,
             ),
         ),
-        c.AddLayer(0, "rest", make_config(kind="socialize")),
+        c.AddLayer(0, "rest", SocializeConfig()),
         c.AddMarket(
             0,
             "lend",
