@@ -1,11 +1,11 @@
 """Shared scenarios of the risk-lab tests, and a driver that replays one simulated path through
-the exact engine (design §2: "each vectorized rule has a test that drives the exact engine with
-the same path and compares")."""
+the exact engine: each vectorized rule is checked by driving the exact engine with the same
+path and comparing (docs/risk-lab.md)."""
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from backstop.domain import commands as c
 from backstop.scenario.loader import Scenario
 from backstop.scenario.runner import run as run_scenario
 from backstop.sim.model import SimModel
+from backstop.sim.stakers import withdrawal_schedule
 from backstop.sim.world import KIND_INCIDENT, KIND_LIQUIDATION, World
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,6 +114,11 @@ class Drive:
     """Debt the stability pool absorbed."""
     liquidations: int
     incidents: int
+    escaped: dict[str, float] = field(default_factory=dict)
+    """Base units each pool paid the running staker."""
+    minted: dict[str, int] = field(default_factory=dict)
+    """Base units of governance token each layer minted."""
+    engine: Any = None
 
 
 def bucket_accounts(model: SimModel, scenario: Scenario) -> list[list[str]]:
@@ -152,41 +158,89 @@ def single_bucket_paths(world: World) -> np.ndarray:
     return out
 
 
-def drive_engine(model: SimModel, scenario: Scenario, world: World, p: int, accounts: list[list[str]]) -> Drive:
+def _runs(model: SimModel, world: World, p: int) -> list[tuple[int, int, int, float]]:
+    """The stakers' run on path p as (request step, completion step, pool layer, fraction of the
+    start's shares), the withdrawals `waterfall._withdrawal_events` completes (one wave each:
+    the equivalence cases leave `queued_trigger` unset, so an account has one request)."""
+    start = int(world.run_start[p])
+    if model.run is None or start < 0:
+        return []
+    out = []
+    for j, layer in enumerate(model.layers):
+        if not layer.share_price:
+            continue
+        delay = layer.withdraw_delay_steps  # type: ignore[attr-defined]
+        for offset, q in withdrawal_schedule(model.run, delay, model.n_steps):
+            if start + offset <= model.n_steps:
+                out.append((start + offset - delay, start + offset, j, q))
+    return out
+
+
+def drive_engine(
+    model: SimModel, scenario: Scenario, world: World, p: int, accounts: list[list[str]], staker: str = "s1"
+) -> Drive:
     """Replay path p through `Engine.apply`: the guarantor defaults the world drew, then at each
-    event step `SetPrice` (the simulated price), `Advance` (premiums) and the step's `Liquidate`
-    and `Incident` commands, in the simulator's order."""
+    event step `SetPrice` (the simulated price), `Advance` (premiums), `Reward` (the emissions the
+    simulator accrued since the path's previous event), the withdrawals of stakers who ran
+    (`staker` holds the pool's shares; the request goes in `delay` steps before), and the step's
+    `Liquidate` and `Incident` commands, in the simulator's order."""
     engine = run_scenario(scenario).engine
     la = model.loss_asset_name
     scale = 10 ** model.decimals[model.loss_asset]
     for j, layer in enumerate(model.layers):
-        if layer.can_default and world.defaulted[p, j] and not layer.defaulted0:
+        if layer.can_default and world.defaulted[p, j] and not layer.defaulted0:  # type: ignore[attr-defined]
             engine.apply(c.GuarantorDefaults(at=model.start_at, layer=layer.id))
+    runs = _runs(model, world, p)
+    start_shares = {j: engine.state.layers[model.layers[j].id].shares.get(staker, 0) for _, _, j, _ in runs}
+    world_events = path_events(world, p)
+    steps = sorted({int(world.ev_step[e]) for e in world_events} | {done for _, done, _, _ in runs})
+    requests = sorted({req for req, done, _, _ in runs if req < done})
     n_liq = n_inc = 0
-    last_step = -1
-    for e in path_events(world, p):
-        step = int(world.ev_step[e])
+    last_step = 0
+    for step in sorted(set(steps) | set(requests)):
         at = model.start_at + step * model.step_seconds
-        if step != last_step:
-            for a, sym in enumerate(model.assets):
-                if model.price_rows[a] >= 0:
-                    price_e18 = round(float(world.ev_prices[e, a]) * 10**18)
+        for req, done, j, q in runs:
+            if req == step and req < done:
+                shares = round(q * start_shares[j])
+                engine.apply(c.RequestWithdraw(at=at, layer=model.layers[j].id, account=staker, shares=shares))
+        if step not in steps:
+            continue
+        for a, sym in enumerate(model.assets):
+            if model.price_rows[a] >= 0:
+                e0 = next((e for e in world_events if int(world.ev_step[e]) == step), None)
+                if e0 is not None:
+                    price_e18 = round(float(world.ev_prices[e0, a]) * 10**18)
                     engine.apply(c.SetPrice(at=at, asset=sym, price_e18=price_e18))
-            engine.apply(c.Advance(at=at))
-            last_step = step
-        kind, ref = int(world.ev_kind[e]), int(world.ev_ref[e])
-        if kind == KIND_LIQUIDATION:
-            book = model.books[ref]
-            for k in range(int(world.ev_k_before[e]), int(world.ev_k_after[e])):
-                engine.apply(c.Liquidate(at=at, market=book.market, account=accounts[ref][k]))
-                n_liq += 1
-        elif kind == KIND_INCIDENT:
-            inc = model.incidents[ref]
-            amount = round(float(world.ev_amount[e]) * scale)
-            engine.apply(
-                c.Incident(at=at, market=model.markets[inc.market].id, asset=la, amount=amount, cause=inc.cause)
-            )
-            n_inc += 1
+        engine.apply(c.Advance(at=at))
+        dt = (step - last_step) * model.dt_years
+        last_step = step
+        for layer in model.layers:
+            apr = getattr(layer, "reward_apr", 0.0)
+            if apr > 0 and dt > 0:
+                dec = model.decimals[layer.asset]
+                amount = round(apr * layer.assets0 * dt * 10**dec)  # type: ignore[attr-defined]
+                if amount > 0:
+                    engine.apply(c.Reward(at=at, layer=layer.id, amount=amount, source="external:world"))
+        for _, done, j, q in runs:
+            if done == step:
+                shares = round(q * start_shares[j])
+                engine.apply(c.Withdraw(at=at, layer=model.layers[j].id, account=staker, shares=shares, amount=None))
+        for e in world_events:
+            if int(world.ev_step[e]) != step:
+                continue
+            kind, ref = int(world.ev_kind[e]), int(world.ev_ref[e])
+            if kind == KIND_LIQUIDATION:
+                book = model.books[ref]
+                for k in range(int(world.ev_k_before[e]), int(world.ev_k_after[e])):
+                    engine.apply(c.Liquidate(at=at, market=book.market, account=accounts[ref][k]))
+                    n_liq += 1
+            elif kind == KIND_INCIDENT:
+                inc = model.incidents[ref]
+                amount = round(float(world.ev_amount[e]) * scale)
+                engine.apply(
+                    c.Incident(at=at, market=model.markets[inc.market].id, asset=la, amount=amount, cause=inc.cause)
+                )
+                n_inc += 1
     alloc = {layer.id: 0.0 for layer in model.layers}
     bad = 0.0
     for loss in engine.state.losses:
@@ -195,7 +249,11 @@ def drive_engine(model: SimModel, scenario: Scenario, world: World, p: int, acco
         if loss.cause == "bad_debt":
             bad += loss.amount / scale
     absorbed = 0.0
+    escaped: dict[str, float] = {}
     for ev in engine.log:
         if ev.kind == "sp_offset":
             absorbed += int(ev.data.get("debt", 0)) / scale
-    return Drive(alloc, bad, absorbed, n_liq, n_inc)
+        if ev.kind == "unstaked" and ev.data.get("account") == staker:
+            escaped[ev.data["layer"]] = escaped.get(ev.data["layer"], 0.0) + int(ev.data["amount"])
+    minted = {lid: getattr(layer, "minted", 0) for lid, layer in engine.state.layers.items()}
+    return Drive(alloc, bad, absorbed, n_liq, n_inc, escaped, minted, engine)
