@@ -270,13 +270,16 @@ class Market:
                     raise InsufficientFunds("debt", f"debt: {self.id} has only {cash} cash to lend")
                 ctx.transfer(self.reserve, user(account), self.debt_asset, debt, "debt")
             else:
+                if recovery:  # Liquity checks ICR >= CCR (> MCR) in Recovery Mode, not the MCR
+                    self._check_current_mode(ctx, recovery, old, total, debt_value)
                 mcr = self.config.min_collateral_ratio_bps
                 if total * BPS < debt_value * mcr:
                     raise Undercollateralized(
                         "debt",
                         f"debt: collateral ratio {mul_div_down(total, BPS, debt_value)} bps is below the minimum {mcr}",
                     )
-                self._check_current_mode(ctx, recovery, old, total, debt_value)
+                if not recovery:
+                    self._check_current_mode(ctx, recovery, old, total, debt_value)
                 if reserve:
                     ctx.j.set(pos, "gas_reserve", reserve)
                     ctx.transfer(ISSUER, self.gas_pool, self.debt_asset, reserve, "gas_compensation")
