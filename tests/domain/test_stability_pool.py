@@ -1,7 +1,8 @@
 """Stability pool (design §6.3) against Liquity v1.
 
 Figures come from Liquity's test suite, `packages/contracts/test/StabilityPool_SPWithdrawalTest.js`
-in github.com/liquity/dev at the deployed commit 5174ecd0da4842157aba989499200d690b7e374f ("withdrawFromSP(): Depositors with equal initial deposit withdraw
+in github.com/liquity/dev at the deployed commit 5174ecd0da4842157aba989499200d690b7e374f
+("withdrawFromSP(): Depositors with equal initial deposit withdraw
 correct compounded deposit and ETH Gain after one liquidation" and siblings): three depositors
 of 10,000 LUSD, a trove of 10,000 LUSD debt and 100 ETH liquidated against the pool. Liquity
 pays 0.5% of the collateral to the liquidator as gas compensation, so the pool receives 99.5
