@@ -1,11 +1,13 @@
 """Stability pool (design §6.3) against Liquity v1.
 
 Figures come from Liquity's test suite, `packages/contracts/test/StabilityPool_SPWithdrawalTest.js`
-in github.com/liquity/dev ("withdrawFromSP(): Depositors with equal initial deposit withdraw
+in github.com/liquity/dev at the deployed commit 5174ecd0da4842157aba989499200d690b7e374f
+("withdrawFromSP(): Depositors with equal initial deposit withdraw
 correct compounded deposit and ETH Gain after one liquidation" and siblings): three depositors
 of 10,000 LUSD, a trove of 10,000 LUSD debt and 100 ETH liquidated against the pool. Liquity
 pays 0.5% of the collateral to the liquidator as gas compensation, so the pool receives 99.5
-ETH; the engine has no gas compensation, so the trove here holds the 99.5 ETH net. Liquity
+ETH; the market here has no gas compensation configured, so the trove holds the 99.5 ETH net
+(gas compensation itself is tested in `test_liquity_vectors.py`). Liquity
 asserts each depositor ends with 6,666.67 LUSD and 33.1667 ETH within 1e4 (one liquidation) or
 1e5 (two) base units. The exact figures below are computed by hand with Liquity's formulas
 (`_computeRewardsPerUnitStaked`, `_updateRewardSumAndProduct`, `_getCompoundedStakeFromSnapshots`,

@@ -2,13 +2,14 @@
 window; Blend's queue-for-withdrawal (Q4W) and backstop freeze thresholds; ERC-4626 virtual
 shares.
 
-Sources: Aave Umbrella `UmbrellaStakeToken` / `StakeToken.sol` (slash leaves at least
-`MIN_ASSETS_REMAINING` and lowers the exchange rate, not the share count; the Umbrella docs'
-examples pool 10,000 loss 1,000 → 9,000, pool 501 loss 600 → 500 paid), Aave Safety Module
-`StakedTokenV3` (`COOLDOWN_SECONDS`, `UNSTAKE_WINDOW`, `MAX_SLASHABLE_PERCENTAGE`), Blend v1
-backstop (`queue_withdrawal` with a 17-day (Q4W) lock; pool status goes on-ice/frozen when
-queued withdrawals reach a share of the backstop), OpenZeppelin ERC4626 `_decimalsOffset`
-virtual shares. All figures in USDC (6 decimals) unless stated.
+Sources: Aave Umbrella (bgd-labs/aave-umbrella @ d34359f567da4fbb58685e114cd1b824d8300fac,
+`ERC4626StakeTokenUpgradeable.sol`: slash leaves at least `MIN_ASSETS_REMAINING = 1e6` base
+units, 1 USDC, and lowers the exchange rate, not the share count; pool 10,000 loss 1,000 →
+9,000, pool 501 loss 600 → 500 paid), Aave Safety Module (10-day `COOLDOWN_SECONDS`, 2-day
+`UNSTAKE_WINDOW`, 30% max slash: bgd-labs/aave-stk-v1-5 @ 8867dd5b `ProposalPayload.sol`, the
+values before stk v1.5 raised the cooldown to 20 days), Blend backstop (`queue_withdrawal` with
+a 17-day Q4W lock in v2, 21 days in v1; pool status goes on-ice/frozen at 30% / 60% queued),
+OpenZeppelin ERC4626 `_decimalsOffset` virtual shares. All figures in USDC (6 decimals) unless stated.
 """
 
 from __future__ import annotations

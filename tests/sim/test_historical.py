@@ -29,11 +29,24 @@ def test_bundled_shocks_resolve_by_name(name: str, tmp_path: Path) -> None:
 
 
 def test_bundled_figures() -> None:
-    """The cited public figures: ETH 194.7 → 110.7 (12 Mar 2020) → 90 (13 Mar); CRV 0.40 → 0.63."""
-    _, eth = load_shock_csv("eth_black_thursday_2020.csv", None)
-    assert eth["ETH"][0] == 194.7 and eth["ETH"].min() == 90.0 and eth["ETH"][:24].min() == 110.7
+    """The cited figures. ETH, 12 March 2020 from the 10-minute bars of BerkeleyBlockchain/stablesims
+    feeds/eth/03-12-2020.json @ 29556c76: open 195.21, about 168-170 at 09:00 UTC, a crash to
+    124.05 within the 10:00 UTC hour, 128-145 until 20:00 UTC, a low of 101.01 in the 23:20 bar,
+    close 107.52; then ~90 early on 13 March. CRV: 0.40 → 0.63, then 0.60-0.65 on 23 Nov 2022."""
+    hours, eth = load_shock_csv("eth_black_thursday_2020.csv", None)
+    p = eth["ETH"]
+
+    def window(a: float, b: float) -> np.ndarray:
+        return p[(hours >= a) & (hours <= b)]
+
+    assert p[0] == 195.21 and p[hours == 24][0] == 107.52 and p.min() == 90.0
+    assert window(9, 10).min() >= 167 and window(9, 10).max() <= 171
+    assert window(10, 11).min() == 124.05
+    assert window(11.5, 20).min() >= 128 and window(11.5, 20).max() <= 145
+    assert window(0, 24).min() == 101.01
     _, crv = load_shock_csv("crv_squeeze_2022", None)
     assert crv["CRV"][:2].min() == 0.40 and crv["CRV"].max() == 0.63
+    assert crv["CRV"][12:].min() >= 0.60 and crv["CRV"][12:].max() <= 0.65
 
 
 def test_a_file_next_to_the_scenario_wins(tmp_path: Path) -> None:
@@ -53,8 +66,11 @@ def test_zero_volatility_replays_the_shock_exactly(tmp_path: Path) -> None:
     assert res.sample_prices is not None
     path = res.sample_prices[0, 0]  # ETH, first path, steps 0..T
     start = 10 * 24  # start_day 10, 24 steps a day: hour h of the CSV is step start + h
-    _, eth = load_shock_csv("eth_black_thursday_2020.csv", None)
-    np.testing.assert_allclose(path[start : start + 48], eth["ETH"], rtol=1e-12)
+    hours, eth = load_shock_csv("eth_black_thursday_2020.csv", None)
+    log_eth = np.log(eth["ETH"])
+    # the shock's log returns, sampled on the hourly step grid, on top of the start price 194.7
+    expected = 194.7 * np.exp(np.interp(np.arange(48.0), hours, log_eth) - log_eth[0])
+    np.testing.assert_allclose(path[start : start + 48], expected, rtol=1e-9)
     np.testing.assert_allclose(path[:start], 194.7, rtol=1e-12)
     # every path is the same replay, and it produces bad debt through the waterfall
     assert np.ptp(res.outcome.loss) == 0 and res.outcome.bad_debt[0] > 0

@@ -239,6 +239,11 @@ def _assess_claim(ctx: Ctx, cmd: c.AssessClaim) -> None:
     assess_claim(ctx, cmd)
 
 
+def _claim_collateral(ctx: Ctx, cmd: c.ClaimCollateral) -> None:
+    market = _market(ctx, cmd.market)
+    market.claim_collateral(ctx, _account(cmd.account))
+
+
 HANDLERS: dict[type, Callable[[Ctx, Any], None]] = {
     c.AddAsset: _add_asset,
     c.SetPrice: _set_price,
@@ -261,6 +266,7 @@ HANDLERS: dict[type, Callable[[Ctx, Any], None]] = {
     c.FileClaim: _file_claim,
     c.AssessClaim: _assess_claim,
     c.GuarantorDefaults: _guarantor_defaults,
+    c.ClaimCollateral: _claim_collateral,
 }
 
 

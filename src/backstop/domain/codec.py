@@ -14,6 +14,11 @@ from .errors import BackstopError
 from .layers.registry import kind
 
 _PAIR_FIELDS = {"collateral"}
+_OMIT_IF_DEFAULT: dict[type, frozenset[str]] = {
+    MarketConfig: frozenset({"gas_compensation", "gas_compensation_collateral_bps", "recovery_ccr_bps"}),
+}
+"""Fields added after the log format was fixed: written only when set, so the logs (and hashes)
+of scenarios that do not use them stay byte-identical; decoding fills in the default."""
 
 
 def command_to_dict(cmd: Any) -> dict[str, Any]:
@@ -25,7 +30,12 @@ def command_to_dict(cmd: Any) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        omit = _OMIT_IF_DEFAULT.get(type(value), frozenset())
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.name in omit and getattr(value, f.name) == f.default)
+        }
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     return value

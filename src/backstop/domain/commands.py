@@ -58,6 +58,16 @@ class MarketConfig:
     fee_layer: str | None = None
     """Layer that receives reserve-factor interest and liquidation fees (default: the first
     insurance fund of the waterfall)."""
+    gas_compensation: int = 0
+    """cdp only: the liquidation reserve in base units of the debt asset, minted to the market's
+    gas pool when a position first takes debt and paid to the liquidator (Liquity:
+    `LUSD_GAS_COMPENSATION` = 200 LUSD). A position's debt includes it."""
+    gas_compensation_collateral_bps: int = 0
+    """cdp only: share of a liquidated position's collateral paid to the liquidator (Liquity:
+    `PERCENT_DIVISOR` = 200, i.e. 50 bps)."""
+    recovery_ccr_bps: int = 0
+    """cdp only: the critical total collateral ratio (Liquity: `CCR` = 15000); below it the market
+    is in Recovery Mode. 0 = no Recovery Mode."""
 
 
 # --------------------------------------------------------------------------- commands
@@ -178,6 +188,16 @@ class Liquidate:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimCollateral:
+    """Take back the collateral surplus left by a capped Recovery Mode liquidation (Liquity:
+    `BorrowerOperations.claimCollateral`)."""
+
+    at: int
+    market: str
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
 class Incident:
     at: int
     market: str
@@ -260,6 +280,7 @@ Command = (
     | FileClaim
     | AssessClaim
     | GuarantorDefaults
+    | ClaimCollateral
 )
 
 COMMAND_TYPES: dict[str, type] = {
@@ -286,5 +307,6 @@ COMMAND_TYPES: dict[str, type] = {
         FileClaim,
         AssessClaim,
         GuarantorDefaults,
+        ClaimCollateral,
     )
 }

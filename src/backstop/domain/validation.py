@@ -73,6 +73,29 @@ def market_config(state: State, cfg: MarketConfig) -> None:
     bps(cfg.min_collateral_ratio_bps, "min_collateral_ratio_bps", 100 * BPS)
     if cfg.close_factor_bps == 0:
         raise InvalidConfig("close_factor_bps", "close_factor_bps: must be positive")
+    non_negative(cfg.gas_compensation, "gas_compensation")
+    bps(cfg.gas_compensation_collateral_bps, "gas_compensation_collateral_bps")
+    bps(cfg.recovery_ccr_bps, "recovery_ccr_bps", 100 * BPS)
+    if cfg.kind != "cdp":
+        for name in ("gas_compensation", "gas_compensation_collateral_bps", "recovery_ccr_bps"):
+            if getattr(cfg, name):
+                raise InvalidConfig(name, f"{name}: only a cdp market has it (Liquity), this market is {cfg.kind}")
+    if cfg.recovery_ccr_bps:
+        if cfg.recovery_ccr_bps <= cfg.min_collateral_ratio_bps:
+            raise InvalidConfig(
+                "recovery_ccr_bps",
+                f"recovery_ccr_bps: {cfg.recovery_ccr_bps} must exceed min_collateral_ratio_bps "
+                f"{cfg.min_collateral_ratio_bps} (Liquity: CCR 15000 > MCR 11000)",
+            )
+        if cfg.min_collateral_ratio_bps < BPS:
+            raise InvalidConfig(
+                "recovery_ccr_bps",
+                "recovery_ccr_bps: Recovery Mode needs min_collateral_ratio_bps of at least 10000 (Liquity: 11000)",
+            )
+        if len(cfg.collateral) != 1:
+            raise InvalidConfig(
+                "recovery_ccr_bps", "recovery_ccr_bps: Recovery Mode is defined for one collateral asset (Liquity: ETH)"
+            )
     if not cfg.waterfall:
         raise InvalidConfig("waterfall", "waterfall: a market needs a waterfall ending in a socialize layer")
     if len(set(cfg.waterfall)) != len(cfg.waterfall):

@@ -218,8 +218,11 @@ class _Builder:
                     max_impact_bps=cs.max_impact_bps,
                 )
             )
-        fields = m.model_dump(exclude={"collateral", "waterfall"})
-        return c.MarketConfig(collateral=tuple(colls), waterfall=tuple(m.waterfall), **fields)
+        fields = m.model_dump(exclude={"collateral", "waterfall", "gas_compensation"})
+        gas = (
+            self.units(m.gas_compensation, m.debt_asset, f"markets.{mid}.gas_compensation") if m.gas_compensation else 0
+        )
+        return c.MarketConfig(collateral=tuple(colls), waterfall=tuple(m.waterfall), gas_compensation=gas, **fields)
 
     # -- steps -----------------------------------------------------------------------------
     def build_step(self, raw: dict[str, Any]) -> Step:
@@ -352,6 +355,12 @@ class _Builder:
         market, account = self.take(raw, "market", "account")
         keeper = self.opt(raw, "keeper", "keeper")
         return c.Liquidate(at, market, str(account), str(keeper))
+
+    def v_claim_collateral(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        market, account = self.take(raw, "market", "account")
+        self.market(market)
+        return c.ClaimCollateral(at, market, str(account))
 
     def v_incident(self, at: int, raw: dict[str, Any]) -> Any:
         self._reset()

@@ -41,6 +41,10 @@ class MarketSpec(BaseModel):
     slope2_bps: int = 0
     optimal_utilization_bps: int = 8_000
     fee_layer: str | None = None
+    gas_compensation: Amount = 0
+    """Whole units of the debt asset (Liquity: 200)."""
+    gas_compensation_collateral_bps: int = 0
+    recovery_ccr_bps: int = 0
 
 
 class ScenarioSpec(BaseModel):

@@ -5,6 +5,12 @@ borrowers post collateral and borrow cash. cdp (Liquity/Maker): a position mints
 asset against collateral; interest (the stability fee) is minted to the fee layer, which is
 how Maker's surplus buffer fills. Debt is held as scaled debt over a borrow index (Aave), so
 accrual is O(1) per market; a position's debt rounds up.
+
+Liquity's borrower rules live here too (`BorrowerOperations.sol` at the deployed commit
+5174ecd0da4842157aba989499200d690b7e374f of liquity/dev): the gas-compensation reserve minted
+to a gas pool when a trove opens, and the Recovery Mode checks on opening and adjusting a trove
+(`_requireValidAdjustmentInCurrentMode`). The market's total collateral ratio (TCR) is O(1):
+the collateral account holds exactly the positions' collateral (a ledger invariant).
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ from .interest import RAY, borrow_rate_bps, grow_index, utilization_bps
 class Position:
     collateral: dict[str, int] = field(default_factory=dict)
     scaled_debt: int = 0
+    gas_reserve: int = 0
+    """Part of the debt held in the market's gas pool for the liquidator (Liquity's 200 LUSD)."""
 
 
 class Market:
@@ -42,6 +50,11 @@ class Market:
         self.coll: dict[str, CollateralConfig] = {c.asset: c for c in config.collateral}
         self.reserve = f"market:{market_id}:reserve"
         self.collateral_account = f"market:{market_id}:collateral"
+        self.gas_pool = f"market:{market_id}:gas_pool"
+        self.surplus_account = f"market:{market_id}:surplus"
+        self.claimable: dict[str, dict[str, int]] = {}
+        """Collateral surplus of capped Recovery Mode liquidations, per account (Liquity's
+        `CollSurplusPool`)."""
         self.positions: dict[str, Position] = {}
         self.index = RAY
         self.total_scaled = 0
@@ -173,6 +186,30 @@ class Market:
         debt_value = value_up(debt, ctx.price(self.debt_asset), ctx.decimals(self.debt_asset)) if debt else 0
         return total, ltv, lt, debt_value
 
+    def system_values(self, ctx: Ctx) -> tuple[int, int]:
+        """(collateral value, debt value) of the whole market, quote e18: Liquity's
+        `getEntireSystemColl` / `getEntireSystemDebt` at the oracle price."""
+        coll = 0
+        for asset in self.coll:
+            held = ctx.state.ledger.balance(self.collateral_account, asset)
+            if held:
+                coll += value_down(held, ctx.price(asset), ctx.decimals(asset))
+        debt = self.total_debt()
+        debt_value = value_up(debt, ctx.price(self.debt_asset), ctx.decimals(self.debt_asset)) if debt else 0
+        return coll, debt_value
+
+    def in_recovery_mode(self, ctx: Ctx) -> bool:
+        """Liquity `_checkRecoveryMode`: TCR < CCR (a market without debt is not in it)."""
+        ccr = self.config.recovery_ccr_bps
+        if ccr == 0:
+            return False
+        coll, debt_value = self.system_values(ctx)
+        return debt_value > 0 and coll * BPS < debt_value * ccr
+
+    def tcr_bps(self, ctx: Ctx) -> int | None:
+        coll, debt_value = self.system_values(ctx)
+        return None if debt_value == 0 else mul_div_down(coll, BPS, debt_value)
+
     def health_bps(self, ctx: Ctx, pos: Position) -> int | None:
         _, _, lt, debt_value = self.values(ctx, pos)
         return None if debt_value == 0 else mul_div_down(lt, BPS, debt_value)
@@ -206,6 +243,17 @@ class Market:
         if pos is None:
             pos = Position()
             ctx.j.put(self.positions, account, pos)
+        recovery = debt > 0 and self.in_recovery_mode(ctx)
+        old = self.values(ctx, pos) if debt > 0 and self.debt_of(pos) > 0 else None
+        reserve = 0
+        if debt > 0 and self.kind == "cdp" and self.debt_of(pos) == 0 and self.config.gas_compensation > 0:
+            reserve = self.config.gas_compensation
+            if debt <= reserve:
+                raise InvalidAmount(
+                    "debt",
+                    f"debt: {ctx.tokens(self.debt_asset, debt)} must exceed the gas compensation "
+                    f"{ctx.tokens(self.debt_asset, reserve)} it includes",
+                )
         self._post_collateral(ctx, account, pos, collateral)
         if debt > 0:
             self.check_frozen(ctx, "borrow")
@@ -221,17 +269,57 @@ class Market:
                     raise InsufficientFunds("debt", f"debt: {self.id} has only {cash} cash to lend")
                 ctx.transfer(self.reserve, user(account), self.debt_asset, debt, "debt")
             else:
+                if recovery:  # Liquity checks ICR >= CCR (> MCR) in Recovery Mode, not the MCR
+                    self._check_current_mode(ctx, recovery, old, total, debt_value)
                 mcr = self.config.min_collateral_ratio_bps
                 if total * BPS < debt_value * mcr:
                     raise Undercollateralized(
                         "debt",
                         f"debt: collateral ratio {mul_div_down(total, BPS, debt_value)} bps is below the minimum {mcr}",
                     )
-                ctx.transfer(ISSUER, user(account), self.debt_asset, debt, "debt")
+                if not recovery:
+                    self._check_current_mode(ctx, recovery, old, total, debt_value)
+                if reserve:
+                    ctx.j.set(pos, "gas_reserve", reserve)
+                    ctx.transfer(ISSUER, self.gas_pool, self.debt_asset, reserve, "gas_compensation")
+                ctx.transfer(ISSUER, user(account), self.debt_asset, debt - reserve, "debt")
         ctx.emit(
             "opened",
             {"market": self.id, "account": account, "collateral": [list(c) for c in collateral], "debt": debt},
         )
+
+    def _check_current_mode(
+        self, ctx: Ctx, recovery: bool, old: tuple[int, int, int, int] | None, coll_value: int, debt_value: int
+    ) -> None:
+        """Liquity `_requireValidAdjustmentInCurrentMode` / `openTrove`, for a debt increase.
+
+        In Recovery Mode the position must end at ICR >= CCR and not below its old ICR; in
+        Normal Mode the market's TCR after the change must stay >= CCR."""
+        ccr = self.config.recovery_ccr_bps
+        if ccr == 0:
+            return
+        icr = mul_div_down(coll_value, BPS, debt_value)
+        if recovery:
+            if coll_value * BPS < debt_value * ccr:
+                raise Undercollateralized(
+                    "debt",
+                    f"debt: {self.id} is in Recovery Mode; a debt increase must leave the position at "
+                    f"recovery_ccr_bps {ccr} or more, it would be at {icr} bps",
+                )
+            if old is not None and coll_value * old[3] < old[0] * debt_value:
+                raise Undercollateralized(
+                    "debt",
+                    f"debt: {self.id} is in Recovery Mode; a debt increase may not lower the position's "
+                    f"collateral ratio ({mul_div_down(old[0], BPS, old[3])} bps to {icr} bps)",
+                )
+            return
+        coll, system_debt = self.system_values(ctx)
+        if coll * BPS < system_debt * ccr:
+            raise Undercollateralized(
+                "debt",
+                f"debt: would bring {self.id}'s total collateral ratio to {mul_div_down(coll, BPS, system_debt)} bps, "
+                f"below recovery_ccr_bps {ccr} (Recovery Mode)",
+            )
 
     def add_collateral(self, ctx: Ctx, account: str, collateral: tuple[tuple[str, int], ...]) -> None:
         pos = self.position(account)
@@ -245,18 +333,40 @@ class Market:
     def repay(self, ctx: Ctx, account: str, amount: int) -> None:
         pos = self.position(account)
         debt = self.debt_of(pos)
-        if amount > debt:
+        owed = debt - pos.gas_reserve
+        if amount > owed:
+            reserve_note = (
+                f" (the other {ctx.tokens(self.debt_asset, pos.gas_reserve)} is the gas compensation, "
+                "repaid from the gas pool)"
+                if pos.gas_reserve
+                else ""
+            )
             raise InvalidAmount(
                 "amount",
-                f"amount: {account} owes {ctx.tokens(self.debt_asset, debt)} in {self.id}, "
+                f"amount: {account} owes {ctx.tokens(self.debt_asset, owed)} in {self.id}{reserve_note}, "
                 f"cannot repay {ctx.tokens(self.debt_asset, amount)}",
             )
         sink = self.reserve if self.kind == "lending" else ISSUER
         ctx.pull(user(account), sink, self.debt_asset, amount)
+        if pos.gas_reserve and amount == owed:
+            # Liquity `closeTrove`: the reserve is burned from the gas pool with the rest.
+            ctx.transfer(self.gas_pool, ISSUER, self.debt_asset, pos.gas_reserve, "gas_compensation")
+            ctx.j.set(pos, "gas_reserve", 0)
+            amount = debt
         self._reduce_debt(ctx, pos, amount)
         if self.kind == "lending":
             self.sweep_reserves(ctx)
         ctx.emit("repaid", {"market": self.id, "account": account, "amount": amount})
+
+    def claim_collateral(self, ctx: Ctx, account: str) -> None:
+        """Liquity `CollSurplusPool.claimColl`: pay out the surplus of a capped liquidation."""
+        owed = self.claimable.get(account)
+        if not owed:
+            raise InsufficientFunds("account", f"account: {account} has no collateral to claim in {self.id}")
+        for asset, amount in sorted(owed.items()):
+            ctx.transfer(self.surplus_account, user(account), asset, amount, "collateral")
+        ctx.j.pop(self.claimable, account)
+        ctx.emit("collateral_claimed", {"market": self.id, "account": account, "collateral": sorted(owed.items())})
 
     def position(self, account: str) -> Position:
         pos = self.positions.get(account)
@@ -302,6 +412,17 @@ class Market:
                 "debt": self.debt_of(pos),
                 "health_bps": self.health_bps(ctx, pos) if ctx.state.has_prices(self, pos) else None,
             }
+            if pos.gas_reserve:
+                positions[acct]["gas_reserve"] = pos.gas_reserve
+        extra: dict[str, Any] = {}
+        if self.config.recovery_ccr_bps:
+            priced = self.debt_asset in ctx.state.prices and all(a in ctx.state.prices for a in self.coll)
+            extra["tcr_bps"] = self.tcr_bps(ctx) if priced else None
+            extra["recovery_mode"] = self.in_recovery_mode(ctx) if priced else None
+        if self.config.gas_compensation:
+            extra["gas_pool"] = ctx.state.ledger.balance(self.gas_pool, self.debt_asset)
+        if self.claimable:
+            extra["claimable_collateral"] = {a: dict(sorted(c.items())) for a, c in sorted(self.claimable.items())}
         return {
             "kind": self.kind,
             "debt_asset": self.debt_asset,
@@ -314,6 +435,7 @@ class Market:
             "unbacked": self.unbacked,
             "interest": self.interest_total,
             "positions": positions,
+            **extra,
         }
 
     def hash_state(self) -> Any:
@@ -329,5 +451,10 @@ class Market:
             self.bad_debt_total,
             self.socialized_total,
             self.interest_total,
-            sorted((a, [sorted(p.collateral.items()), p.scaled_debt]) for a, p in self.positions.items()),
+            sorted(
+                (a, [sorted(p.collateral.items()), p.scaled_debt, *([p.gas_reserve] if p.gas_reserve else [])])
+                for a, p in self.positions.items()
+            ),
+            # Only when used, so the state hash of a market without them is unchanged.
+            *([sorted((a, sorted(c.items())) for a, c in self.claimable.items())] if self.claimable else []),
         ]
