@@ -84,8 +84,10 @@ def _add_layer(ctx: Ctx, cmd: c.AddLayer) -> None:
 def _add_market(ctx: Ctx, cmd: c.AddMarket) -> None:
     if not cmd.market or cmd.market in ctx.state.markets:
         raise DuplicateEntity("market", f"market: id {cmd.market!r} is empty or taken")
-    market_config(ctx.state, cmd.config)
+    market_config(ctx.state, cmd.config, cmd.market)
     ctx.j.put(ctx.state.markets, cmd.market, Market(cmd.market, cmd.config, ctx.at))
+    for lid in cmd.config.waterfall:
+        ctx.state.layers[lid].on_market_added(ctx, cmd.market)
     ctx.emit("market_added", {"market": cmd.market, "kind": cmd.config.kind})
 
 

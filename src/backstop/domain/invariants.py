@@ -69,7 +69,7 @@ def check(state: State, losses_from: int = 0, policy_ids: Iterable[str] | None =
             held = ledger.balance(market.collateral_account, asset)
             if per_asset.get(asset, 0) != held:
                 out.append(f"{mid}: positions hold {per_asset.get(asset, 0)} {asset}, the market {held}")
-        if sum(p.scaled_debt for p in market.positions.values()) != market.total_scaled:
+        if sum(p.scaled_debt for p in market.positions.values()) + market.default_scaled != market.total_scaled:
             out.append(f"{mid}: Σ scaled debt != total")
         if sum(market.supply_shares.values()) != market.supply_shares_total:
             out.append(f"{mid}: Σ supply shares != total")

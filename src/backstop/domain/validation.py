@@ -40,7 +40,7 @@ def layer_config(state: State, cfg: LayerConfig) -> None:
     kind(cfg.kind).exact.check_config(state, cfg)
 
 
-def market_config(state: State, cfg: MarketConfig) -> None:
+def market_config(state: State, cfg: MarketConfig, market_id: str = "") -> None:
     if cfg.kind not in ("lending", "cdp"):
         raise InvalidConfig("kind", f"kind: market kind must be lending or cdp, got {cfg.kind!r}")
     known_asset(state, cfg.debt_asset, "debt_asset")
@@ -109,6 +109,7 @@ def market_config(state: State, cfg: MarketConfig) -> None:
                 raise InvalidConfig("waterfall", f"waterfall: {layer.kind} {lid} must come first")
             if layer.config.asset != cfg.debt_asset:
                 raise InvalidConfig("waterfall", f"waterfall: {layer.kind} {lid} must hold {cfg.debt_asset}")
+        layer.check_place(state, market_id, cfg, i)
         if layer.terminal and i != len(cfg.waterfall) - 1:
             raise InvalidConfig("waterfall", f"waterfall: {layer.kind} must be the last layer")
     if not state.layers[cfg.waterfall[-1]].terminal:

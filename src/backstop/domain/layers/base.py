@@ -69,6 +69,8 @@ class Layer(Generic[C]):
     default_fee_layer: ClassVar[bool] = False
     first_in_waterfall: ClassVar[bool] = False
     terminal: ClassVar[bool] = False
+    redistributes: ClassVar[bool] = False
+    """Takes what a cdp's stability pool cannot offset at liquidation onto the other troves."""
 
     def __init__(self, layer_id: str, config: C) -> None:
         self.id = layer_id
@@ -82,6 +84,12 @@ class Layer(Generic[C]):
 
     def on_added(self, ctx: Ctx) -> None:
         """Runs once, in the command that adds the layer."""
+
+    def check_place(self, state: Any, market_id: str, market_cfg: Any, index: int) -> None:
+        """Refuse a place in a market's waterfall that the kind's rule does not allow."""
+
+    def on_market_added(self, ctx: Ctx, market_id: str) -> None:
+        """Runs when a market that has this layer in its waterfall is added."""
 
     # -- operations a kind may support --------------------------------------------------
     def deposit(self, ctx: Ctx, account: str, amount: int) -> None:

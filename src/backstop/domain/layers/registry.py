@@ -7,7 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidConfig
-from . import cover_pool, guarantor, insurance_fund, mint, socialize, stability_pool, staking_pool, treasury
+from . import (
+    cover_pool,
+    guarantor,
+    insurance_fund,
+    mint,
+    redistribution,
+    socialize,
+    stability_pool,
+    staking_pool,
+    treasury,
+)
 from .spec import Kind, LayerConfig
 
 KINDS: dict[str, Kind] = {
@@ -17,6 +27,7 @@ KINDS: dict[str, Kind] = {
         treasury.KIND,
         staking_pool.KIND,
         stability_pool.KIND,
+        redistribution.KIND,
         guarantor.KIND,
         mint.KIND,
         cover_pool.KIND,

@@ -15,8 +15,9 @@ deployed commit 5174ecd0da4842157aba989499200d690b7e374f, `TroveManager.sol`):
 - the pool offsets min(debt, deposits) of the whole debt, reserve included, and takes
   `coll × debtToOffset / debt` of the rest of the collateral (`_getOffsetAndRedistributionVals`);
 - the borrower keeps nothing: the collateral the pool did not take goes with the debt it did not
-  offset (Liquity redistributes both to the other troves; until the engine has that layer kind
-  the collateral is sold and any proceeds beyond the debt go to the protocol's fee layer);
+  offset to the market's `redistribution` layer, which spreads both over the other troves
+  (`_redistributeDebtAndColl`); without that layer (or with no other trove) the collateral is
+  sold and any proceeds beyond the debt go to the protocol's fee layer;
 - Recovery Mode (`_liquidateRecoveryMode`): below `recovery_ccr_bps` a position with ICR <= 100%
   skips the pool, one with 100% < ICR < MCR is liquidated as in Normal Mode, and one with
   MCR <= ICR < TCR whose whole debt the pool can offset is closed against the pool at 110% of its
@@ -121,6 +122,15 @@ def _capped_offset(
 def liquidate(ctx: Ctx, market: Market, account: str, keeper: str) -> None:
     market.accrue(ctx)
     pos = market.position(account)
+    market.touch(ctx, account)  # a trove is liquidated with its pending redistribution rewards
+    _liquidate(ctx, market, account, keeper, pos)
+    layer = market.redistribution(ctx)
+    if layer is not None:
+        market.sync_stake(ctx, account)
+        layer.after_liquidation(ctx, market)
+
+
+def _liquidate(ctx: Ctx, market: Market, account: str, keeper: str, pos: Position) -> None:
     debt = market.debt_of(pos)
     health = market.health_bps(ctx, pos)
     if debt == 0 or health is None:
@@ -162,6 +172,10 @@ def liquidate(ctx: Ctx, market: Market, account: str, keeper: str) -> None:
         debt = market.debt_of(pos)
     elif pool is not None or market.kind == "cdp":
         full_close = True
+
+    redistribution = market.redistribution(ctx)
+    if debt > 0 and redistribution is not None and redistribution.redistribute(ctx, market, account, pos):
+        debt = 0  # the other troves owe it now (Liquity `_redistributeDebtAndColl`)
 
     if debt > 0:
         close_bps = BPS if (full_close or health < cfg.full_close_health_bps) else cfg.close_factor_bps

@@ -52,6 +52,10 @@ class Market:
         self.collateral_account = f"market:{market_id}:collateral"
         self.gas_pool = f"market:{market_id}:gas_pool"
         self.surplus_account = f"market:{market_id}:surplus"
+        self.default_account = f"market:{market_id}:default"
+        self.default_scaled = 0
+        """Scaled debt redistributed to troves that have not yet taken it (Liquity's DefaultPool);
+        it is part of `total_scaled`."""
         self.claimable: dict[str, dict[str, int]] = {}
         """Collateral surplus of capped Recovery Mode liquidations, per account (Liquity's
         `CollSurplusPool`)."""
@@ -71,6 +75,50 @@ class Market:
     # -- debt -----------------------------------------------------------------------------
     def debt_of(self, pos: Position) -> int:
         return mul_div_up(pos.scaled_debt, self.index, RAY)
+
+    def debt_of_scaled(self, scaled: int) -> int:
+        return mul_div_up(scaled, self.index, RAY)
+
+    def only_collateral(self) -> str:
+        """The market's one collateral asset (markets with a redistribution layer have one)."""
+        return self.config.collateral[0].asset
+
+    # -- Liquity redistribution (the market's redistribution layer, if it has one) -------------
+    def redistribution(self, ctx: Ctx) -> Any:
+        for lid in self.config.waterfall:
+            layer = ctx.state.layers[lid]
+            if layer.redistributes:
+                return layer
+        return None
+
+    def touch(self, ctx: Ctx, account: str) -> None:
+        """Apply the trove's pending redistribution rewards before it changes (Liquity)."""
+        layer = self.redistribution(ctx)
+        pos = self.positions.get(account)
+        if layer is not None and pos is not None:
+            layer.apply_pending(ctx, self, account, pos)
+
+    def sync_stake(self, ctx: Ctx, account: str) -> None:
+        """Recompute the trove's stake after it changed; a trove without debt has none."""
+        layer = self.redistribution(ctx)
+        pos = self.positions.get(account)
+        if layer is not None and pos is not None:
+            active = pos.scaled_debt > 0
+            layer.update_stake(ctx, account, pos.collateral.get(self.only_collateral(), 0), active)
+
+    def entire(self, ctx: Ctx, account: str, pos: Position) -> Position:
+        """The position with its pending redistribution rewards included (Liquity's
+        `getEntireDebtAndColl`), for views; the position itself when there are none."""
+        layer = self.redistribution(ctx)
+        if layer is None:
+            return pos
+        extra_coll, extra_scaled = layer.pending(account)
+        if not extra_coll and not extra_scaled:
+            return pos
+        coll = dict(pos.collateral)
+        asset = self.only_collateral()
+        coll[asset] = coll.get(asset, 0) + extra_coll
+        return Position(coll, pos.scaled_debt + extra_scaled, pos.gas_reserve)
 
     def total_debt(self) -> int:
         return mul_div_up(self.total_scaled, self.index, RAY)
@@ -190,8 +238,9 @@ class Market:
         """(collateral value, debt value) of the whole market, quote e18: Liquity's
         `getEntireSystemColl` / `getEntireSystemDebt` at the oracle price."""
         coll = 0
+        ledger = ctx.state.ledger
         for asset in self.coll:
-            held = ctx.state.ledger.balance(self.collateral_account, asset)
+            held = ledger.balance(self.collateral_account, asset) + ledger.balance(self.default_account, asset)
             if held:
                 coll += value_down(held, ctx.price(asset), ctx.decimals(asset))
         debt = self.total_debt()
@@ -243,6 +292,7 @@ class Market:
         if pos is None:
             pos = Position()
             ctx.j.put(self.positions, account, pos)
+        self.touch(ctx, account)
         recovery = debt > 0 and self.in_recovery_mode(ctx)
         old = self.values(ctx, pos) if debt > 0 and self.debt_of(pos) > 0 else None
         reserve = 0
@@ -283,6 +333,7 @@ class Market:
                     ctx.j.set(pos, "gas_reserve", reserve)
                     ctx.transfer(ISSUER, self.gas_pool, self.debt_asset, reserve, "gas_compensation")
                 ctx.transfer(ISSUER, user(account), self.debt_asset, debt - reserve, "debt")
+        self.sync_stake(ctx, account)
         ctx.emit(
             "opened",
             {"market": self.id, "account": account, "collateral": [list(c) for c in collateral], "debt": debt},
@@ -325,13 +376,16 @@ class Market:
         pos = self.position(account)
         if not collateral:
             raise InvalidAmount("collateral", "collateral: nothing to add")
+        self.touch(ctx, account)
         self._post_collateral(ctx, account, pos, collateral)
+        self.sync_stake(ctx, account)
         ctx.emit(
             "collateral_added", {"market": self.id, "account": account, "collateral": [list(c) for c in collateral]}
         )
 
     def repay(self, ctx: Ctx, account: str, amount: int) -> None:
         pos = self.position(account)
+        self.touch(ctx, account)
         debt = self.debt_of(pos)
         owed = debt - pos.gas_reserve
         if amount > owed:
@@ -354,6 +408,7 @@ class Market:
             ctx.j.set(pos, "gas_reserve", 0)
             amount = debt
         self._reduce_debt(ctx, pos, amount)
+        self.sync_stake(ctx, account)
         if self.kind == "lending":
             self.sweep_reserves(ctx)
         ctx.emit("repaid", {"market": self.id, "account": account, "amount": amount})
@@ -406,7 +461,7 @@ class Market:
     def view(self, ctx: Ctx) -> dict[str, Any]:
         positions: dict[str, Any] = {}
         for acct in sorted(self.positions):
-            pos = self.positions[acct]
+            pos = self.entire(ctx, acct, self.positions[acct])
             positions[acct] = {
                 "collateral": {a: v for a, v in sorted(pos.collateral.items()) if v},
                 "debt": self.debt_of(pos),
@@ -457,4 +512,5 @@ class Market:
             ),
             # Only when used, so the state hash of a market without them is unchanged.
             *([sorted((a, sorted(c.items())) for a, c in self.claimable.items())] if self.claimable else []),
+            *([["default_scaled", self.default_scaled]] if self.default_scaled else []),
         ]
