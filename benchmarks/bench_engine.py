@@ -201,6 +201,38 @@ def sp_liquidation_time(depositors: int, repeats: int) -> float:
     return _median_time(engine, [c.Liquidate(3, "cdp", f"trove{r}") for r in range(repeats)])
 
 
+def redistribution_time(troves: int, repeats: int) -> float:
+    """Median time of one Liquity redistribution (empty stability pool) with `troves` other troves."""
+    engine = Engine()
+    for cmd in (
+        c.AddAsset(0, "LUSD", 18),
+        c.AddAsset(0, "ETH", 18),
+        c.SetPrice(0, "LUSD", E18),
+        c.SetPrice(0, "ETH", 2000 * E18),
+        c.AddLayer(0, "sp", make_config(kind="stability_pool", asset="LUSD")),
+        c.AddLayer(0, "redist", make_config(kind="redistribution")),
+        c.AddLayer(0, "rest", make_config(kind="socialize")),
+        c.AddMarket(
+            0,
+            "troves",
+            c.MarketConfig(
+                kind="cdp",
+                debt_asset="LUSD",
+                collateral=(c.CollateralConfig("ETH", 9091, 9091, 0),),
+                waterfall=("sp", "redist", "rest"),
+                min_collateral_ratio_bps=11000,
+            ),
+        ),
+    ):
+        engine.apply(cmd)
+    for i in range(troves):
+        engine.apply(c.OpenPosition(1, "troves", f"t{i}", (("ETH", 10 * E18),), 5_000 * E18))
+    for r in range(repeats):
+        engine.apply(c.OpenPosition(1, "troves", f"victim{r}", (("ETH", 10 * E18),), 15_000 * E18))
+    engine.apply(c.SetPrice(2, "ETH", 1600 * E18))
+    return _median_time(engine, [c.Liquidate(3, "troves", f"victim{r}") for r in range(repeats)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--commands", type=int, default=200_000)
@@ -218,7 +250,11 @@ def main() -> None:
         f"{mix['per_second']:,.0f} commands/s with backstop.runtime.tune_gc (goal >= 100,000/s); "
         f"{default_gc['per_second']:,.0f} commands/s with CPython's default GC thresholds"
     )
-    for name, fn in (("slash (staking pool)", slash_time), ("stability-pool liquidation", sp_liquidation_time)):
+    for name, fn in (
+        ("slash (staking pool)", slash_time),
+        ("stability-pool liquidation", sp_liquidation_time),
+        ("redistribution (troves)", redistribution_time),
+    ):
         small = fn(10, args.repeats)
         big = fn(args.depositors, args.repeats)
         print(
