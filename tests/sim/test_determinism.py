@@ -1,4 +1,4 @@
-"""Determinism (design §10): chunk i draws only from `SeedSequence(seed).spawn(n_chunks)[i]`, and
+"""Determinism (docs/risk-lab.md): chunk i draws only from `SeedSequence(seed).spawn(n_chunks)[i]`, and
 chunks are put back in order before any statistic, so a seed gives bit-identical results inline,
 on local processes and on Dask, with any number of workers."""
 

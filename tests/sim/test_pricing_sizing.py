@@ -1,4 +1,4 @@
-"""Pricing and sizing (design §10): `price` is the simulated expected loss times (1 + loading);
+"""Pricing and sizing (docs/risk-lab.md): `price` is the simulated expected loss times (1 + loading);
 sizing bisects on common random numbers, so P̂(socialized) is monotone in the size and the size
 found meets its target on the very paths `simulate` draws for the same seed."""
 

@@ -1,4 +1,4 @@
-"""Investor cover and claims (design §7), Nexus Mutual style.
+"""Investor cover and claims (docs/cover-and-claims.md), Nexus Mutual style.
 
 A cover pool is a share vault: capital providers deposit and earn the premiums (which raise
 the exchange rate) and bear the payouts (which lower it, like a slash). It may sell cover up

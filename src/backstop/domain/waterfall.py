@@ -1,4 +1,4 @@
-"""Runs a loss event through a market's ordered layers (design §5, §6).
+"""Runs a loss event through a market's ordered layers (docs/engine.md and docs/layers/).
 
 Each layer pays what its rules allow, the remainder goes to the next one, and the last layer
 is always `socialize`, so Σ allocation = loss exactly. The allocation is an event.

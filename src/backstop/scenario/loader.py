@@ -1,4 +1,4 @@
-"""Load a scenario file into engine commands (design §9).
+"""Load a scenario file into engine commands (docs/scenario-format.md).
 
 Load -> commands -> apply -> report, as beancount does: the loader knows every asset's
 decimals, so whole-token inputs become exact base units here and nowhere else. Errors name
