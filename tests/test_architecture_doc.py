@@ -41,3 +41,44 @@ def test_every_cited_test_exists() -> None:
         elif name is not None and not re.search(rf"^(def |class |){name}\b", source.read_text(), flags=re.M):
             missing.append(f"{path}::{name}")
     assert not missing, missing
+
+
+SRC = ROOT / "src" / "backstop"
+# What would make the core impure: I/O, clocks, randomness, floats-by-library, frameworks.
+IMPURE = {
+    "numpy", "pandas", "scipy", "time", "datetime", "random", "secrets", "uuid", "os", "io", "socket",
+    "pathlib", "subprocess", "threading", "asyncio", "sqlalchemy", "fastapi", "httpx", "yaml", "decimal",
+}  # fmt: skip
+
+
+def _imports(path: Path) -> list[str]:
+    """Absolute module names imported by a file under src/backstop (relative imports resolved)."""
+    import ast
+
+    package = ".".join(path.relative_to(SRC.parent).with_suffix("").parts[:-1])
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                out.append(".".join([*base, node.module] if node.module else base))
+            else:
+                out.append(node.module or "")
+    return out
+
+
+def test_the_domain_core_imports_only_itself_and_pure_stdlib() -> None:
+    """docs/architecture.md: imports point down; domain/ imports nothing else of backstop and no
+    I/O, clock, randomness or NumPy; engine.py imports only domain/."""
+    bad = []
+    for path in sorted((SRC / "domain").rglob("*.py")):
+        for name in _imports(path):
+            top = name.split(".")[0]
+            if top in IMPURE or (top == "backstop" and not name.startswith("backstop.domain")):
+                bad.append(f"{path.relative_to(ROOT)} imports {name}")
+    for name in _imports(SRC / "engine.py"):
+        if name.startswith("backstop.") and not name.startswith("backstop.domain"):
+            bad.append(f"engine.py imports {name}")
+    assert not bad, bad
