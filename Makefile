@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench soak services clean
+.PHONY: run test test-fast screenshots lint bench soak services clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,14 @@ lint: $(STAMP)
 
 test: $(STAMP) services lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+# The pure and in-process tests: no PostgreSQL, no browser, no long or multi-process tests (< 60 s).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow and not postgres and not browser"
+
+# Refresh docs/dashboard.png and docs/dashboard-risk-lab.png (tests alone never write into docs/).
+screenshots: $(STAMP) services
+	PY=$(BIN)/python bash scripts/screenshots.sh
 
 bench: $(STAMP) services
 	@command -v wrk >/dev/null 2>&1 || (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1) \

@@ -1,5 +1,5 @@
-"""Every example in examples/ runs through the exact engine with `--check` (design §9: "Every
-example in examples/ runs in CI"), its JSON output is exact and replays to the same hash, and
+"""Every example in examples/ runs through the exact engine with `--check` (every
+example runs in CI), its JSON output is exact and replays to the same hash, and
 its header comment tells the story (issue 3: "each with a header comment that explains the
 story and who pays")."""
 
@@ -37,7 +37,7 @@ def test_example_json_is_exact_and_replays(path: Path) -> None:
     data = json.loads(result.stdout)
     assert set(data) >= {"name", "state_hash", "events", "losses", "layers", "markets", "ledger"}
     for loss in data["losses"]:
-        # Σ allocation = loss amount, exactly, in decimal strings (design §8 invariant)
+        # Σ allocation = loss amount, exactly, in decimal strings (invariant I5, docs/architecture.md)
         parts = [_units(v) for v in loss["allocation"].values()]
         assert sum(parts) == _units(loss["amount"]), loss
     engine = run(load_scenario(path), check=False).engine

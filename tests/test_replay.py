@@ -1,4 +1,4 @@
-"""`backstop replay`: an auditor re-derives a run from its published event log (design §1, §8)."""
+"""`backstop replay`: an auditor re-derives a run from its published event log (docs/architecture.md, I4)."""
 
 from __future__ import annotations
 

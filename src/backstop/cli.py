@@ -9,10 +9,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from .bundled import resolve
 from .domain.errors import BackstopError
+from .examples_cli import examples_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Exact DeFi backstop engine and risk lab.")
 err_console = Console(stderr=True, soft_wrap=True)
+app.add_typer(examples_app, name="examples")
 
 
 def fail(exc: BackstopError) -> None:
@@ -23,7 +26,7 @@ def fail(exc: BackstopError) -> None:
 
 @app.command()
 def run(
-    file: Path = typer.Argument(..., help="Scenario YAML file"),
+    file: Path = typer.Argument(..., help="Scenario YAML file, or example:NAME (see `backstop examples`)"),
     as_json: bool = typer.Option(False, "--json", help="Print the result as the JSON object of design §9"),
     check: bool = typer.Option(False, "--check", help="Check every invariant after every step"),
 ) -> None:
@@ -33,7 +36,7 @@ def run(
     from .scenario.runner import run as run_scenario
 
     try:
-        result = run_scenario(load_scenario(file), check=check)
+        result = run_scenario(load_scenario(resolve(file, "file")), check=check)
     except BackstopError as exc:
         fail(exc)
         return
@@ -47,12 +50,12 @@ def run(
 
 
 @app.command()
-def validate(file: Path = typer.Argument(..., help="Scenario YAML file")) -> None:
+def validate(file: Path = typer.Argument(..., help="Scenario YAML file, or example:NAME")) -> None:
     """Load a scenario and check it builds valid commands, without running it."""
     from .scenario.loader import load_scenario
 
     try:
-        scenario = load_scenario(file)
+        scenario = load_scenario(resolve(file, "file"))
     except BackstopError as exc:
         fail(exc)
         return

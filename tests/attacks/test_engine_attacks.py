@@ -77,7 +77,7 @@ def test_first_depositor_donation_cannot_steal_a_later_deposit() -> None:
 @pytest.mark.parametrize("mode", ["cooldown", "queue"])
 def test_withdraw_before_slash_is_impossible(mode: str) -> None:
     """A staker who sees the exploit coming requests to leave one second before it: queued
-    shares stay in the pool and are slashed like the rest (design §6.2), so the early request
+    shares stay in the pool and are slashed like the rest (docs/layers/staking_pool.md), so the early request
     earns nothing over a staker who stayed."""
     e = _engine(mode=mode)
     e.apply(c.Supply(0, "lend", "lp", 100_000 * E6))

@@ -16,7 +16,7 @@ YEAR = 365 * DAY
 
 
 def engine(*cmds: Any) -> Engine:
-    """An engine that checks every invariant of design §8 after each command."""
+    """An engine that checks every invariant of `invariants.check` (docs/architecture.md) after each command."""
     e = Engine(check_invariants=True)
     for cmd in cmds:
         e.apply(cmd)

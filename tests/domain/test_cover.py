@@ -1,4 +1,4 @@
-"""Investor cover and claims (design §7), Nexus Mutual style.
+"""Investor cover and claims (docs/cover-and-claims.md), Nexus Mutual style.
 
 Nexus Mutual: cover is sold up to a capacity derived from the staked capital, priced per
 year on the cover amount and period; a claim is assessed by others than the claimant and

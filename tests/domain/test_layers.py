@@ -1,4 +1,4 @@
-"""Insurance fund, guarantor, mint, treasury and socialize layers (design §6.1, §6.4–6.6).
+"""Insurance fund, guarantor, mint, treasury and socialize layers (docs/layers/).
 
 Each test runs a loss event through a market's waterfall and checks what each layer paid by
 hand; Σ allocation = loss is asserted for every event. Sources: Aave's Collector / insurance

@@ -1,4 +1,4 @@
-"""The double-entry ledger (design §4): per asset the balances sum to zero, only `external:*`
+"""The double-entry ledger (docs/engine.md, "The ledger"): per asset the balances sum to zero, only `external:*`
 accounts may go negative, and an overdraft is refused with a typed error."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Markets (design §5): utilisation-based interest with a reserve factor, health, liquidation
+"""Markets (docs/engine.md, "Markets"): utilisation-based interest with a reserve factor, health, liquidation
 with close factor, bonus, protocol fee and depth-based price impact, bad debt, cdp minimum
 collateral ratio.
 

@@ -1,4 +1,4 @@
-"""Money and rounding (design §3): integer base units, exact decimal parsing, and the two
+"""Money and rounding (docs/engine.md): integer base units, exact decimal parsing, and the two
 named rounding helpers whose direction is always in favour of the pool or protocol."""
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def test_parse_units_is_exact(text: str | int, decimals: int, units: int) -> Non
 @pytest.mark.parametrize(
     ("text", "decimals"),
     [
-        ("0.0000001", 6),  # seven decimals on a 6-decimal asset: an error, not a rounding (design §3)
+        ("0.0000001", 6),  # seven decimals on a 6-decimal asset: an error, not a rounding (docs/engine.md)
         ("1.5", 0),
         ("1e18", 18),
         ("1,5", 6),

@@ -1,4 +1,4 @@
-"""Every refusal leaves the state exactly as it was (design §8: `Engine.apply` validates
+"""Every refusal leaves the state exactly as it was (docs/architecture.md, I3: `Engine.apply` validates
 everything first and changes nothing on error; typed `BackstopError` naming the field).
 
 Run over the fuzzer's world (every layer kind, both market kinds) after a few valid commands

@@ -1,4 +1,4 @@
-"""Stability pool (design §6.3) against Liquity v1.
+"""Stability pool (docs/layers/stability_pool.md) against Liquity v1.
 
 Figures come from Liquity's test suite, `packages/contracts/test/StabilityPool_SPWithdrawalTest.js`
 in github.com/liquity/dev at the deployed commit 5174ecd0da4842157aba989499200d690b7e374f

@@ -1,4 +1,4 @@
-"""Staking pool (design §6.2): Aave Umbrella / Safety Module slashing, cooldown and unstake
+"""Staking pool (docs/layers/staking_pool.md): Aave Umbrella / Safety Module slashing, cooldown and unstake
 window; Blend's queue-for-withdrawal (Q4W) and backstop freeze thresholds; ERC-4626 virtual
 shares.
 

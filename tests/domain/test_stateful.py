@@ -1,10 +1,10 @@
-"""A hypothesis state machine over the exact engine (design §8, §12: say the invariants first,
+"""A hypothesis state machine over the exact engine (docs/architecture.md: say the invariants first,
 then let a machine try to break them).
 
 The world is the fuzzer's (`backstop.testing.fuzz.world`): a lending and a cdp market; an
 insurance fund with swap, a treasury, staking pools in cooldown and queue mode, a stability
 pool, a guarantor, a mint, a cover pool and socialize. Each rule is one command kind. After
-every step: every invariant of design §8 holds (`backstop.domain.invariants.check`), and a
+every step: every invariant of docs/architecture.md holds (`backstop.domain.invariants.check`), and a
 refused command left `state_hash` and the log unchanged. At teardown replaying the event log
 from empty gives the same hash.
 """

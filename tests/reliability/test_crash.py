@@ -85,6 +85,7 @@ class Client(threading.Thread):
             i += 1
 
 
+@pytest.mark.slow  # a server process killed and restarted under load
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_sigkill_loses_nothing_and_applies_nothing_twice(backend: str, tmp_path: Path, request: Any) -> None:
     url = f"sqlite:///{tmp_path / 'crash.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")

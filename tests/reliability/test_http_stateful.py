@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -140,4 +141,4 @@ HttpMachine.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-TestHttpStateMachine = HttpMachine.TestCase
+TestHttpStateMachine = pytest.mark.slow(HttpMachine.TestCase)  # long random runs over the API

@@ -23,6 +23,9 @@ from .server import serve_in_thread
 
 N = 50
 
+# Fifty clients over real HTTP per race: a concurrency test, not part of the fast tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def world(request: Any, tmp_path: Path) -> Iterator[tuple[str, Service, dict[str, str]]]:

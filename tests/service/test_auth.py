@@ -1,4 +1,4 @@
-"""Authorization (design §11, issue 6): the role × endpoint matrix, per-object rules, 401, 429.
+"""Authorization (docs/service.md, issue 6): the role × endpoint matrix, per-object rules, 401, 429.
 
 The expected matrix is written out here by hand (not derived from the app's own table) so a
 change to the app's rules shows up as a failing row.

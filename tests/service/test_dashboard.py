@@ -1,8 +1,13 @@
 """The dashboard in a real browser (Debian's chromium driven by Playwright): the demo's
-waterfall chart and its claim row render; a screenshot is saved for the README."""
+waterfall chart and its claim row render, and screenshots are taken.
+
+Tests never write into docs/: the screenshots go to a temporary directory, unless
+BACKSTOP_SCREENSHOTS names one (`make screenshots` sets it to docs/ to refresh the README's
+images, dashboard.png and dashboard-risk-lab.png)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import threading
@@ -20,7 +25,6 @@ from backstop.api.cli import FLAGSHIP
 from .conftest import Api, make_api
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 ARGS = [
     "--headless",
     "--no-sandbox",
@@ -36,6 +40,15 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium not installed (make test installs it)"),
 ]
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: BACKSTOP_SCREENSHOTS if set (`make screenshots`), else a temp dir."""
+    chosen = os.environ.get("BACKSTOP_SCREENSHOTS")
+    path = Path(chosen) if chosen else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _free_port() -> int:
@@ -81,7 +94,7 @@ def _demo_page(served: tuple[str, Api]) -> Iterator[Any]:
             browser.close()
 
 
-def test_dashboard_shows_the_waterfall_and_the_claim(served: tuple[str, Api]) -> None:
+def test_dashboard_shows_the_waterfall_and_the_claim(served: tuple[str, Api], shots: Path) -> None:
     with _demo_page(served) as page:
         # loss-2 (the exploit) is drawn with one bar per layer that paid, the socialized part included
         bars = page.locator('[data-loss="loss-2"] svg.waterfall rect')
@@ -92,8 +105,8 @@ def test_dashboard_shows_the_waterfall_and_the_claim(served: tuple[str, Api]) ->
         assert "34933.333333" in claim.inner_text()
         assert "safety" in page.locator("#layers").inner_text()
         assert page.locator("#error").inner_text() == ""
-        DOCS.mkdir(exist_ok=True)
-        page.screenshot(path=str(DOCS / "dashboard.png"), full_page=True)
+        page.screenshot(path=str(shots / "dashboard.png"), full_page=True)
+    assert (shots / "dashboard.png").stat().st_size > 10_000
 
 
 def test_dashboard_without_a_key_says_so(served: tuple[str, Api]) -> None:
@@ -108,7 +121,7 @@ def test_dashboard_without_a_key_says_so(served: tuple[str, Api]) -> None:
         browser.close()
 
 
-def test_dashboard_runs_a_simulation_and_shows_its_plots(served: tuple[str, Api]) -> None:
+def test_dashboard_runs_a_simulation_and_shows_its_plots(served: tuple[str, Api], shots: Path) -> None:
     """The risk-lab panel: a click starts `POST /v1/simulations`, the headline numbers and the
     per-layer table appear, and the job's HTML report is shown with every figure decoded."""
     with _demo_page(served) as page:
@@ -126,4 +139,5 @@ def test_dashboard_runs_a_simulation_and_shows_its_plots(served: tuple[str, Api]
         widths = imgs.evaluate_all("els => els.map(e => e.complete ? e.naturalWidth : 0)")
         assert all(w > 0 for w in widths), widths
         assert page.locator("#error").inner_text() == ""
-        page.locator("section:has(#sim)").screenshot(path=str(DOCS / "dashboard-risk-lab.png"))
+        page.locator("section:has(#sim)").screenshot(path=str(shots / "dashboard-risk-lab.png"))
+    assert (shots / "dashboard-risk-lab.png").stat().st_size > 10_000

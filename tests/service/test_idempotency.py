@@ -1,4 +1,4 @@
-"""Idempotency-Key (design §11): same key + same body replays the stored response, same key +
+"""Idempotency-Key (docs/service.md): same key + same body replays the stored response, same key +
 another body is 409, keys are scoped by API key."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Durable storage on SQLite and PostgreSQL (design §11): one command = one transaction, a 2xx
+"""Durable storage on SQLite and PostgreSQL (docs/service.md, "Storage"): one command = one transaction, a 2xx
 means durable, a restart rebuilds the very same state, amounts are exact."""
 
 from __future__ import annotations

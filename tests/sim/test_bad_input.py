@@ -118,6 +118,7 @@ def test_size_layer_unknown_in_report(tmp_path: Path) -> None:
     assert_refused(run_cli([*args, "--size-layer", "fund", "--target-p", "2"]), "target_p", report)
 
 
+@pytest.mark.slow  # a real process: startup and imports cost seconds
 def test_real_process_exit_code_and_stderr(tmp_path: Path) -> None:
     """The installed console script, not only the in-process runner: exit 2, one line, no traceback."""
     scenario = cdp_with(tmp_path, _not_pd)

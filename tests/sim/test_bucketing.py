@@ -1,4 +1,4 @@
-"""Bucketing (design §10): positions are binned by liquidation price so the cost does not grow
+"""Bucketing (docs/risk-lab.md): positions are binned by liquidation price so the cost does not grow
 with their number. Asserted structurally: the number of buckets, and so the size of the arrays
 and of the event list phase B walks, is bounded by `liquidation.buckets`, whatever the count."""
 

@@ -1,4 +1,4 @@
-"""Determinism (design §10): chunk i draws only from `SeedSequence(seed).spawn(n_chunks)[i]`, and
+"""Determinism (docs/risk-lab.md): chunk i draws only from `SeedSequence(seed).spawn(n_chunks)[i]`, and
 chunks are put back in order before any statistic, so a seed gives bit-identical results inline,
 on local processes and on Dask, with any number of workers."""
 
@@ -44,6 +44,7 @@ def test_chunk_streams_are_the_spawned_children() -> None:
         assert np.array_equal(chunk_seed_sequence(42, i).generate_state(4), child.generate_state(4))
 
 
+@pytest.mark.slow  # worker processes
 @pytest.mark.xdist_group("processes")
 @pytest.mark.parametrize("workers", [2, 3])
 def test_local_processes_match_inline(model, inline, workers: int) -> None:  # type: ignore[no-untyped-def]
@@ -52,6 +53,7 @@ def test_local_processes_match_inline(model, inline, workers: int) -> None:  # t
     same(inline, res)
 
 
+@pytest.mark.slow  # a local Dask cluster
 @pytest.mark.xdist_group("processes")
 def test_dask_matches_inline(model, inline) -> None:  # type: ignore[no-untyped-def]
     from distributed import Client, LocalCluster

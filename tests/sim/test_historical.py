@@ -1,4 +1,4 @@
-"""Historical shock paths (design §10, `prices: {model: historical, csv: ...}`): the bundled
+"""Historical shock paths (docs/risk-lab.md, `prices: {model: historical, csv: ...}`): the bundled
 CSVs are found by name, read with their header comments, and replayed exactly when there is no
 background volatility."""
 

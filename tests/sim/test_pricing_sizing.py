@@ -1,4 +1,4 @@
-"""Pricing and sizing (design §10): `price` is the simulated expected loss times (1 + loading);
+"""Pricing and sizing (docs/risk-lab.md): `price` is the simulated expected loss times (1 + loading);
 sizing bisects on common random numbers, so P̂(socialized) is monotone in the size and the size
 found meets its target on the very paths `simulate` draws for the same seed."""
 
@@ -40,6 +40,7 @@ def test_zero_loading_price_is_the_simulated_expected_loss(model, layer: str) ->
     assert loaded.premium.premium_per_year.ci_low < 1.25 * expected < loaded.premium.premium_per_year.ci_high
 
 
+@pytest.mark.slow  # a bisection over many sizes of the same paths
 def test_sizing_curve_is_monotone_and_the_size_meets_its_target(model) -> None:  # type: ignore[no-untyped-def]
     target = 0.002
     run = api.size(model, "fund", target, PATHS, SEED, rel_tol=1e-2)

@@ -28,6 +28,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.slow  # a simulation plus matplotlib figures
 def test_report_is_self_contained(report: Path) -> None:
     html = report.read_text()
     assert html.startswith("<!DOCTYPE html>")
@@ -59,6 +60,7 @@ def test_every_figure_decodes_in_chromium(report: Path) -> None:
             browser.close()
 
 
+@pytest.mark.slow  # a simulation plus matplotlib figures
 def test_report_builds_when_a_layer_is_never_exhausted() -> None:
     """Regression: on a short horizon some layer's P(exhausted) is 0, and its Wilson lower bound
     came out a rounding error above 0, which matplotlib refuses as a negative error bar."""

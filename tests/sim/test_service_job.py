@@ -1,5 +1,5 @@
 """`POST /v1/simulations` runs the risk lab in the background and `GET` returns the same summary
-as `backstop simulate --json` (design §11)."""
+as `backstop simulate --json` (docs/service.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The invariants of design §8, as a function that lists every violation it finds.
+"""The engine's invariants (docs/architecture.md: I1, I2, I5, I6, I8, I9), as a function that lists
+every violation it finds.
 
 Tests call it after every command; `backstop run --check` after every step. A violation is
 a bug in the engine, never a user error, so it is reported separately from BackstopError.

@@ -1,4 +1,4 @@
-"""The double-entry ledger (design §4).
+"""The double-entry ledger (docs/engine.md, "The ledger").
 
 A posting moves `amount > 0` of one asset from `credit` to `debit`. Balances are the sum of
 postings, so per asset the sum over all accounts is zero by construction; only `external:*`

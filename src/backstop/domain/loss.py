@@ -1,4 +1,7 @@
-"""A loss event (design §5): what was lost, where, why; and how the waterfall allocated it."""
+"""A loss event: what was lost, where, why; and how the waterfall allocated it.
+
+See docs/engine.md, "Loss events and the waterfall".
+"""
 
 from __future__ import annotations
 

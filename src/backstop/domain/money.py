@@ -16,7 +16,7 @@ WAD = 10**18
 """Fixed-point scale of prices (`price_e18`) and of the stability pool's product P."""
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
-"""Rates are per 365-day year (design §3)."""
+"""Rates are per 365-day year (docs/engine.md, "Money and rounding")."""
 
 
 def mul_div_down(a: int, b: int, d: int) -> int:
@@ -79,7 +79,7 @@ def convert_up(amount: int, from_price_e18: int, from_decimals: int, to_price_e1
 def parse_units(text: str | int, decimals: int, field: str) -> int:
     """Parse a whole-token decimal (`"1.6"`) into base units, exactly.
 
-    More fractional digits than the asset has is an error, never a rounding (design §3).
+    More fractional digits than the asset has is an error, never a rounding (docs/engine.md, "Money and rounding").
     Floats are refused because they cannot carry an exact decimal.
     """
     if isinstance(text, bool) or not isinstance(text, (str, int)):

@@ -1,1 +1,1 @@
-"""Scenario files (design §9): YAML -> commands -> engine -> report."""
+"""Scenario files (docs/scenario-format.md): YAML -> commands -> engine -> report."""

@@ -1,4 +1,4 @@
-"""The result of a run as the JSON object of design §9, and as readable rich tables.
+"""The result of a run as the JSON object of docs/scenario-format.md, and as readable rich tables.
 
 Amounts leave the engine as base-unit integers and are formatted here, exactly, as
 whole-token decimal strings ("37.5").

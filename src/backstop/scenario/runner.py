@@ -1,4 +1,4 @@
-"""Apply a loaded scenario to a fresh engine, step by step (design §9)."""
+"""Apply a loaded scenario to a fresh engine, step by step (docs/scenario-format.md)."""
 
 from __future__ import annotations
 

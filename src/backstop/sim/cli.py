@@ -20,6 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ..bundled import resolve
 from ..domain.errors import BackstopError, InvalidConfig
 
 _err = Console(stderr=True, soft_wrap=True)
@@ -107,7 +108,7 @@ def _summary_table(summary: dict[str, Any], seconds: float, executor: str) -> No
 def add_commands(app: typer.Typer) -> None:
     @app.command()
     def simulate(
-        file: Path = typer.Argument(..., help="Scenario YAML with a `simulation:` section"),
+        file: Path = typer.Argument(..., help="Scenario YAML with a `simulation:` section, or example:NAME"),
         paths: int = typer.Option(10_000, "--paths", help="Monte Carlo paths"),
         horizon_days: int | None = typer.Option(None, "--horizon-days", help="Override simulation.horizon_days"),
         seed: int = typer.Option(0, "--seed", help="Root seed (results are bit-identical for a seed)"),
@@ -115,7 +116,7 @@ def add_commands(app: typer.Typer) -> None:
         scheduler: str | None = typer.Option(None, "--scheduler", help="Dask scheduler address, tcp://host:8786"),
         chunk_paths: int | None = typer.Option(None, "--chunk-paths", help="Override simulation.chunk_paths"),
         report: Path | None = typer.Option(None, "--report", help="Write a self-contained HTML report here"),
-        as_json: bool = typer.Option(False, "--json", help="Print the JSON summary of design §10"),
+        as_json: bool = typer.Option(False, "--json", help="Print the JSON summary (docs/risk-lab.md)"),
         size_layer: str | None = typer.Option(
             None, "--size-layer", help="With --report: add the sizing curve of this layer (same paths and seed)"
         ),
@@ -134,7 +135,7 @@ def add_commands(app: typer.Typer) -> None:
 
                 check_target(target_p)
             res = api.simulate(
-                file,
+                resolve(file, "file"),
                 paths=paths,
                 seed=seed,
                 horizon_days=horizon_days,
@@ -175,7 +176,7 @@ def add_commands(app: typer.Typer) -> None:
 
     @app.command()
     def price(
-        file: Path = typer.Argument(..., help="Scenario YAML with a `simulation:` section"),
+        file: Path = typer.Argument(..., help="Scenario YAML with a `simulation:` section, or example:NAME"),
         layer: str = typer.Option(..., "--layer", help="Layer to price (a guarantor, fund, pool...)"),
         loading: float = typer.Option(0.0, "--loading", help="Safety loading: premium = (1 + loading) × E[loss]"),
         paths: int = typer.Option(10_000, "--paths"),
@@ -191,7 +192,7 @@ def add_commands(app: typer.Typer) -> None:
 
         try:
             res = api.price(
-                file,
+                resolve(file, "file"),
                 layer,
                 paths=paths,
                 seed=seed,
@@ -225,7 +226,7 @@ def add_commands(app: typer.Typer) -> None:
 
     @app.command()
     def size(
-        file: Path = typer.Argument(..., help="Scenario YAML with a `simulation:` section"),
+        file: Path = typer.Argument(..., help="Scenario YAML with a `simulation:` section, or example:NAME"),
         layer: str = typer.Option(..., "--layer", help="Layer to size (fund, treasury, pool, guarantor, mint)"),
         target_p: float = typer.Option(..., "--target-p", help="Largest acceptable P(socialized loss > 0)"),
         paths: int = typer.Option(10_000, "--paths"),
@@ -241,7 +242,7 @@ def add_commands(app: typer.Typer) -> None:
 
         try:
             run = api.size(
-                file,
+                resolve(file, "file"),
                 layer,
                 target_p,
                 paths=paths,

@@ -1,4 +1,4 @@
-"""The `simulation:` section of a scenario file (design §10), validated with pydantic.
+"""The `simulation:` section of a scenario file (docs/risk-lab.md), validated with pydantic.
 
 Every field says its unit in its name or its docstring. Probabilities and fractions are plain
 numbers in [0, 1]; rates are per 365-day year; amounts are whole tokens of the loss asset (the

@@ -1,6 +1,6 @@
 """Executors: one small interface that runs chunk tasks, with inline, process and Dask behind it.
 
-As httpx's transport does for I/O (design §12), the executor separates the simulation from where
+As httpx's transport does for I/O, the executor separates the simulation from where
 it runs. Every executor returns results in task order, so what it ran on never changes a number;
 `on_done(task_index, result)` is called as each task finishes (for the progress bar).
 """

@@ -1,4 +1,4 @@
-"""Incidents (design §5): exploits, bugs, oracle and technology failures as Poisson arrivals.
+"""Incidents (docs/risk-lab.md, "Incidents"): exploits, bugs, oracle and technology failures as Poisson arrivals.
 
 Each market's incidents arrive at `per_year`; the loss is a fraction of the market's TVL drawn
 from a lognormal (median, sigma) or a Pareto (scale `min_fraction`, tail index `alpha`: heavy

@@ -1,4 +1,4 @@
-"""Liquidation of bucketed books, vectorized over paths (design §5, the engine's `liquidate`).
+"""Liquidation of bucketed books, vectorized over paths (docs/risk-lab.md; the engine's `liquidate`, docs/engine.md).
 
 Triggers. A bucket is liquidated the first step the oracle price is below its liquidation
 price. With buckets sorted by liquidation price, the buckets triggered by a step are a range

@@ -5,7 +5,7 @@ Stakers watch a reference asset. The first step it is `drawdown_trigger` below i
 follows every step while the queued share of the pool is at least that (a bank run feeding on
 itself). A request is honoured only after the pool's cooldown (Aave Safety Module) or queue
 (Blend Q4W); until then the queued shares stay in the pool and are slashed like any others
-(design §6.2), so the cooldown decides who escapes a loss and who does not.
+(docs/layers/staking_pool.md), so the cooldown decides who escapes a loss and who does not.
 
 The schedule depends on a path only through the run's start step, so it is computed once.
 """

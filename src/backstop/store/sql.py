@@ -1,6 +1,6 @@
 """SQLite (default) and PostgreSQL event stores over SQLAlchemy Core.
 
-Durability rules (design §11): one command = one transaction; a 2xx answer is sent only after
+Durability rules (docs/service.md, "Storage"): one command = one transaction; a 2xx answer is sent only after
 the commit returned. SQLite runs in WAL mode with `synchronous=FULL` and takes the write lock
 up front (`BEGIN IMMEDIATE`) so a transaction never fails half-way for want of it. PostgreSQL
 runs SERIALIZABLE and retries a transaction that lost a serialization race (SQLSTATE 40001) or

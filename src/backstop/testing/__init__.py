@@ -1,2 +1,2 @@
-"""Test tooling that ships with the package: the seeded command fuzzer (design §12, TigerBeetle
+"""Test tooling that ships with the package: the seeded command fuzzer (TigerBeetle
 style: a failing seed is a regression test forever)."""

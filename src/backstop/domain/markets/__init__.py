@@ -1,1 +1,4 @@
-"""Markets where losses come from (design §5): lending (Aave/Compound-like) and cdp (Liquity/Maker-like)."""
+"""Markets where losses come from: lending (Aave/Compound-like) and cdp (Liquity/Maker-like).
+
+See docs/engine.md, "Markets".
+"""

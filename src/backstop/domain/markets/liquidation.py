@@ -1,4 +1,4 @@
-"""Liquidation (design §5): stability-pool offset first, then a sale of collateral with
+"""Liquidation (docs/engine.md, "Markets"): stability-pool offset first, then a sale of collateral with
 depth-based price impact, and bad debt when the collateral is gone.
 
 The sale is made by the protocol (Maker/Blend auctions, or a keeper who must sell on a DEX):
