@@ -1,7 +1,9 @@
-"""Commands to and from plain JSON-ready dicts, for the event store, the API and `--json`.
+"""Commands and events to and from plain JSON-ready dicts, for the event store, the API and `--json`.
 
-Amounts stay integers (base units): JSON numbers in Python are arbitrary precision, and
-adapters that need strings (PostgreSQL NUMERIC, browsers) convert at their own edge.
+`event_to_dict` is the one event encoder: the store writes it as canonical JSON, `run --json`
+and the API print it with integers as strings. Amounts stay integers (base units): JSON
+numbers in Python are arbitrary precision, and adapters that need strings (browsers) convert
+at their own edge.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .commands import COMMAND_TYPES, CollateralConfig, LayerConfig, MarketConfig
+from .commands import COMMAND_TYPES, CollateralConfig, Command, LayerConfig, MarketConfig
 from .errors import BackstopError
+from .events import Event
 
 _PAIR_FIELDS = {"collateral"}
 
@@ -22,6 +25,25 @@ def command_to_dict(cmd: Any) -> dict[str, Any]:
     return out
 
 
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """An event as `{"seq", "at", "kind", "data"}`, ready for `json.dumps(..., default=json_default)`.
+
+    Only a `command` event's command needs converting (to `command_to_dict`): every other value
+    an event carries is already JSON-ready, and this runs for every event the service stores.
+    """
+    data = event.data
+    if event.kind == "command":
+        data = {**data, "command": command_to_dict(data["command"])}
+    return {"seq": event.seq, "at": event.at, "kind": event.kind, "data": data}
+
+
+def json_default(value: Any) -> Any:
+    """`json.dumps`' fallback for the one non-JSON value events may hold: a set, written sorted."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -30,7 +52,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def command_from_dict(data: dict[str, Any]) -> Any:
+def command_from_dict(data: dict[str, Any]) -> Command:
     """Rebuild a command from `command_to_dict` output; unknown types or fields are errors."""
     kind = data.get("type")
     cls = COMMAND_TYPES.get(str(kind))

@@ -33,7 +33,7 @@ def run(scenario: Scenario, check: bool = False) -> RunResult:
         except BackstopError as exc:
             if step.expect_error is None:
                 where = f"{step.verb} " if step.index is None else ""
-                raise ScenarioError(exc.field, f"{where}{exc.message}", step.index, exc.type) from None
+                raise ScenarioError(exc.field, f"{where}{exc.message}", step.index) from exc
             if exc.type != step.expect_error:
                 raise ScenarioError(
                     "expect_error",
