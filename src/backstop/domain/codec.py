@@ -69,7 +69,7 @@ def command_from_dict(data: dict[str, Any]) -> Command:
     try:
         return cls(**kwargs)
     except TypeError as exc:
-        raise BackstopError("type", f"{cls.__name__}: {exc}") from None
+        raise BackstopError("type", f"{cls.__name__}: {exc}") from exc
 
 
 def _int_if_declared(declared: str, value: Any) -> Any:

@@ -90,13 +90,13 @@ def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise ScenarioError("file", f"file: cannot read {path}: {reason}") from None
+        raise ScenarioError("file", f"file: cannot read {path}: {reason}") from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError("file", f"file: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise ScenarioError("file", f"file: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from exc
     return scenario_from_data(raw)
 
 
@@ -109,7 +109,7 @@ def scenario_from_data(raw: Any) -> Scenario:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise ScenarioError(field, f"{field}: {err['msg']}") from None
+        raise ScenarioError(field, f"{field}: {err['msg']}") from exc
     return Scenario(spec.name, spec, _Builder(spec).build())
 
 
@@ -242,7 +242,7 @@ class _Builder:
         try:
             cmd = builder(at, raw)
         except KeyError as exc:
-            raise self.fail(str(exc.args[0]), "missing") from None
+            raise self.fail(str(exc.args[0]), "missing") from exc
         extra = set(raw) - self.used
         if extra:
             name = sorted(extra)[0]

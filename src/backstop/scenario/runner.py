@@ -35,6 +35,7 @@ def run(scenario: Scenario, check: bool = False) -> RunResult:
                 where = f"{step.verb} " if step.index is None else ""
                 raise ScenarioError(exc.field, f"{where}{exc.message}", step.index) from exc
             if exc.type != step.expect_error:
+                # What is reported is the unmet expectation (a ScenarioError), not the engine's error.
                 raise ScenarioError(
                     "expect_error",
                     f"expect_error: expected {step.expect_error}, got {exc.type}: {exc.message}",
