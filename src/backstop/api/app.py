@@ -33,7 +33,6 @@ def create_app(
         description="Exact DeFi backstop engine as a service: layers, markets, losses, cover and claims.",
         responses=ERROR_RESPONSES,
     )
-    app.state.service = service
     app.state.backstop = AppState.create(service, rate_per_second, burst)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=max_body_bytes)
     install_error_handlers(app)
