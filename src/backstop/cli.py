@@ -19,15 +19,14 @@ app.add_typer(examples_app, name="examples")
 
 
 def fail(exc: BackstopError) -> None:
-    kind = getattr(exc, "cause", None) or exc.type
-    err_console.print(f"[red]error[/red] ({kind}): {exc.message}", highlight=False)
+    err_console.print(f"[red]error[/red] ({exc.type}): {exc.message}", highlight=False)
     raise typer.Exit(code=2)
 
 
 @app.command()
 def run(
     file: Path = typer.Argument(..., help="Scenario YAML file, or example:NAME (see `backstop examples`)"),
-    as_json: bool = typer.Option(False, "--json", help="Print the result as the JSON object of design §9"),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as one JSON object (docs/scenario-format.md)"),
     check: bool = typer.Option(False, "--check", help="Check every invariant after every step"),
 ) -> None:
     """Run a scenario through the exact engine and print who paid what."""
@@ -64,27 +63,29 @@ def validate(file: Path = typer.Argument(..., help="Scenario YAML file, or examp
 
 @app.command()
 def replay(file: Path = typer.Argument(..., help="JSON written by `backstop run --json`")) -> None:
-    """Replay the commands of a run's event log from empty and check the state hash matches."""
-    from .domain.codec import command_from_dict
-    from .engine import Engine
+    """Replay the commands of a run's event log from empty: every event and the state hash must match."""
+    from .engine import Engine, ReplayMismatch
+    from .scenario.report import JsonLog
 
     try:
         data = json.loads(file.read_text())
         events = data["events"]
         expected = data["state_hash"]
+        if not all(isinstance(e, dict) and isinstance(e.get("data"), dict) and "kind" in e for e in events):
+            raise ValueError("an event is not an object with `kind` and `data`")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         fail(BackstopError("file", f"file: not a `backstop run --json` output: {exc}"))
         return
-    engine = Engine(check_invariants=True)
     try:
-        for event in events:
-            if event.get("kind") == "command":
-                engine.apply(command_from_dict(event["data"]["command"]))
+        engine = Engine.replay(events, check_invariants=True, fmt=JsonLog())
     except BackstopError as exc:
         fail(exc)
         return
+    except ReplayMismatch as exc:
+        err_console.print(f"[red]mismatch[/red]: {exc}")
+        raise typer.Exit(code=1) from None
     got = engine.state_hash()
-    n = sum(1 for e in events if e.get("kind") == "command")
+    n = engine.commands_applied
     if got != expected:
         err_console.print(f"[red]mismatch[/red]: replayed {n} commands to {got}, the log says {expected}")
         raise typer.Exit(code=1)

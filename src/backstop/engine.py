@@ -3,26 +3,51 @@
 `apply` validates and mutates through an undo journal; on any error it rolls back, so a
 failed command leaves `state_hash()` unchanged and logs nothing. The log holds every event;
 `replay` rebuilds a fresh engine from the `command` events and checks that it derives the very
-same events (deterministic replay, design §8).
+same events (deterministic replay, docs/engine.md). It is the one replay path: tests replay
+an in-memory log, `backstop replay` a `run --json` file, and the service its stored log.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, TypeVar, cast
 
 from .domain.apply import apply_command
+from .domain.commands import Command
 from .domain.context import Ctx
 from .domain.events import Event
 from .domain.invariants import assert_ok
 from .domain.journal import Journal
 from .domain.state import State
 
+L = TypeVar("L")
+
 
 class ReplayMismatch(AssertionError):
     pass
+
+
+class LogFormat(Protocol[L]):
+    """How a log to replay is written: the command a logged event carries (None when it is a
+    derived event), and how an event the replay derives is written, to compare with the log."""
+
+    def command(self, logged: L, /) -> Command | None: ...
+
+    def encode(self, event: Event, /) -> L: ...
+
+
+class InMemoryLog:
+    """The engine's own log: `Event`s whose `command` events hold the command object."""
+
+    @staticmethod
+    def command(event: Event) -> Command | None:
+        return cast(Command, event.data["command"]) if event.kind == "command" else None
+
+    @staticmethod
+    def encode(event: Event) -> Event:
+        return event
 
 
 class Engine:
@@ -32,11 +57,11 @@ class Engine:
         self.check_invariants = check_invariants
         self.commands_applied = 0
 
-    def apply(self, command: Any) -> list[Event]:
+    def apply(self, command: Command) -> list[Event]:
         """Apply one command: all of it, or (on any error) none of it."""
         return self.apply_pending(command)[0]
 
-    def apply_pending(self, command: Any) -> tuple[list[Event], Journal]:
+    def apply_pending(self, command: Command) -> tuple[list[Event], Journal]:
         """Apply one command and hand back its undo journal as well, so a caller that must make
         the change durable elsewhere first (the service's group commit) can `undo` it if that
         fails. A refused command is rolled back here and raises."""
@@ -63,22 +88,43 @@ class Engine:
         blob = json.dumps(self.state.hash_state(), sort_keys=True, separators=(",", ":"), default=_default)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def commands(self) -> list[Any]:
-        return [e.data["command"] for e in self.log if e.kind == "command"]
+    def commands(self) -> list[Command]:
+        return [cast(Command, e.data["command"]) for e in self.log if e.kind == "command"]
 
     @classmethod
-    def replay(cls, events: Iterable[Event], check_invariants: bool = False) -> Engine:
-        """Rebuild from a log; every derived event must match the logged one exactly."""
-        events = list(events)
+    def replay(
+        cls,
+        log: Iterable[L],
+        check_invariants: bool = False,
+        *,
+        fmt: LogFormat[L] | None = None,
+        checkpoints: Mapping[int, str] | None = None,
+    ) -> Engine:
+        """Rebuild from a log; every derived event must match the logged one exactly.
+
+        `fmt` reads a log kept in another form (the store's rows, a `run --json` file); by
+        default the log is the engine's own `Event`s. `checkpoints` maps the seq of a command's
+        last event to the state hash recorded there; the rebuilt state must have that hash.
+        A command the engine refuses raises its `BackstopError`; any difference raises
+        `ReplayMismatch`.
+        """
+        logged = list(log)
+        reader = fmt if fmt is not None else cast(LogFormat[L], InMemoryLog())
         engine = cls(check_invariants=check_invariants)
-        for e in events:
-            if e.kind == "command":
-                engine.apply(e.data["command"])
-        if engine.log != events:
-            for i, (a, b) in enumerate(zip(engine.log, events, strict=False)):
+        for entry in logged:
+            command = reader.command(entry)
+            if command is None:
+                continue
+            engine.apply(command)
+            last = len(engine.log) - 1
+            if checkpoints and last in checkpoints and engine.state_hash() != checkpoints[last]:
+                raise ReplayMismatch(f"state hash at checkpoint {last} differs after replay")
+        rebuilt = [reader.encode(e) for e in engine.log]
+        if rebuilt != logged:
+            for i, (a, b) in enumerate(zip(rebuilt, logged, strict=False)):
                 if a != b:
                     raise ReplayMismatch(f"event {i} differs on replay: {a} != {b}")
-            raise ReplayMismatch(f"replay produced {len(engine.log)} events, the log has {len(events)}")
+            raise ReplayMismatch(f"replay produced {len(rebuilt)} events, the log has {len(logged)}")
         return engine
 
 

@@ -28,7 +28,7 @@ OTHER_MEANINGS = {
     ("api/app.py", "guarantor"),
     ("api/cli.py", "guarantor"),
     ("api/auth.py", "guarantor"),
-    ("api/routes.py", "guarantor"),
+    ("api/routes/commands.py", "guarantor"),
     ("domain/pnl.py", "guarantor"),
     ("domain/pnl.py", "treasury"),
     ("scenario/report.py", "guarantor"),

@@ -11,9 +11,9 @@ import pytest
 
 from backstop.sim import api
 from backstop.sim.model import compile_model
-from backstop.sim.world import chunk_seed_sequence
 
 from .helpers import CDP
+from .reference_kernels import chunk_seed_sequence
 
 PATHS = 2500
 CHUNK = 500  # 5 chunks, so workers really interleave

@@ -9,13 +9,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from backstop.sim.liquidation import new_minima, new_minima_tm
+from backstop.sim.liquidation import new_minima_tm
 from backstop.sim.model import compile_model
-from backstop.sim.outages import outage_cells, outage_mask, stale_oracle
+from backstop.sim.outages import outage_cells
 from backstop.sim.prices import PriceModel, simulate_log_prices_tm
-from backstop.sim.stakers import run_start, run_start_tm
+from backstop.sim.stakers import run_start_tm
 
 from .helpers import CDP
+from .reference_kernels import new_minima, outage_mask, run_start, stale_oracle
 
 
 def reference_log_prices(model: PriceModel, n: int, T: int, seed: int) -> np.ndarray:

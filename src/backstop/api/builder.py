@@ -7,11 +7,11 @@ engine instead of a YAML header.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from ..domain.commands import Command
 from ..domain.errors import UnknownEntity
 from ..engine import Engine
-from ..scenario.errors import ScenarioError
 from ..scenario.loader import _Builder
 from ..scenario.model import MarketSpec
 
@@ -30,17 +30,10 @@ class LiveBuilder(_Builder):
             if p.pool in state.layers
         }
 
-    def fail(self, field: str, message: str, cause: str | None = None) -> ScenarioError:
-        err = ScenarioError(field, f"{field}: {message}", None, cause)
-        if cause == "UnknownEntity" or message.startswith("unknown"):
-            err.http_status = UnknownEntity.http_status
-            err.cause = "UnknownEntity"
-        return err
-
     def layer_asset(self, layer_id: str, field: str = "layer") -> str:
         layer = self.engine.state.layers.get(layer_id)
         if layer is None:
-            raise self.fail(field, f"unknown layer {layer_id!r}")
+            raise self.fail(field, f"unknown layer {layer_id!r}", UnknownEntity)
         asset = getattr(layer, "asset", None) or layer.config.asset
         if asset is None:
             raise self.fail(field, f"layer {layer_id!r} has no asset")
@@ -49,14 +42,14 @@ class LiveBuilder(_Builder):
     def market(self, market_id: str) -> Any:
         m = self.engine.state.markets.get(market_id)
         if m is None:
-            raise self.fail("market", f"unknown market {market_id!r}")
+            raise self.fail("market", f"unknown market {market_id!r}", UnknownEntity)
         return m.config
 
-    def command(self, verb: str, body: dict[str, Any]) -> Any:
+    def command(self, verb: str, body: dict[str, Any]) -> Command:
         raw = {k: v for k, v in body.items() if v is not None}
         raw["do"] = verb
         raw.setdefault("at", self.engine.state.now)
-        return self.build_step(raw).command
+        return cast(Command, self.build_step(raw).command)
 
     def market_spec(self, market_id: str, body: dict[str, Any]) -> Any:
         return self.market_config(market_id, MarketSpec.model_validate(body))

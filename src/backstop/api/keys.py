@@ -11,17 +11,10 @@ import hmac
 import secrets
 
 from ..domain.errors import BackstopError
-from ..store.base import KeyRecord
+from ..store.base import KeyRecord, Store
+from .errors import Unauthorized
 
 ROLES = ("admin", "risk", "staker", "investor", "guarantor", "assessor", "oracle")
-
-
-class Unauthorized(BackstopError):
-    http_status = 401
-
-
-class Forbidden(BackstopError):
-    http_status = 403
 
 
 def _hash(secret: str) -> str:
@@ -47,3 +40,29 @@ def verify(record: KeyRecord | None, secret: str) -> KeyRecord:
     if record is None or not hmac.compare_digest(record.secret_hash, _hash(secret)):
         raise Unauthorized("authorization", "authorization: unknown or wrong API key")
     return record
+
+
+class KeyCache:
+    """Key records by id, read from the store on first use.
+
+    Keys are immutable records and are never revoked in place, so a hit is cached for the life
+    of the process (no database read per request); a miss is not, so a key made later with
+    `backstop keys create` is found on its first use.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._records: dict[str, KeyRecord] = {}
+
+    def get(self, key_id: str) -> KeyRecord | None:
+        record = self._records.get(key_id)
+        if record is None:
+            record = self.store.get_key(key_id)
+            if record is not None:
+                self._records[key_id] = record
+        return record
+
+    def authenticate(self, token: str) -> KeyRecord:
+        """The key a bearer token belongs to, or Unauthorized."""
+        key_id, secret = parse_token(token)
+        return verify(self.get(key_id), secret)

@@ -272,7 +272,7 @@ HANDLERS: dict[type, Callable[[Ctx, Any], None]] = {
 }
 
 
-def apply_command(ctx: Ctx, cmd: Any) -> None:
+def apply_command(ctx: Ctx, cmd: c.Command) -> None:
     handler = HANDLERS.get(type(cmd))
     if handler is None:
         raise InvalidConfig("type", f"type: not a command: {type(cmd).__name__}")

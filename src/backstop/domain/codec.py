@@ -1,7 +1,9 @@
-"""Commands to and from plain JSON-ready dicts, for the event store, the API and `--json`.
+"""Commands and events to and from plain JSON-ready dicts, for the event store, the API and `--json`.
 
-Amounts stay integers (base units): JSON numbers in Python are arbitrary precision, and
-adapters that need strings (PostgreSQL NUMERIC, browsers) convert at their own edge.
+`event_to_dict` is the one event encoder: the store writes it as canonical JSON, `run --json`
+and the API print it with integers as strings. Amounts stay integers (base units): JSON
+numbers in Python are arbitrary precision, and adapters that need strings (browsers) convert
+at their own edge.
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .commands import COMMAND_TYPES, CollateralConfig, MarketConfig
+from .commands import COMMAND_TYPES, CollateralConfig, Command, MarketConfig
 from .errors import BackstopError
+from .events import Event
 from .layers.registry import kind
 
 _PAIR_FIELDS = {"collateral"}
@@ -28,6 +31,25 @@ def command_to_dict(cmd: Any) -> dict[str, Any]:
     return out
 
 
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """An event as `{"seq", "at", "kind", "data"}`, ready for `json.dumps(..., default=json_default)`.
+
+    Only a `command` event's command needs converting (to `command_to_dict`): every other value
+    an event carries is already JSON-ready, and this runs for every event the service stores.
+    """
+    data = event.data
+    if event.kind == "command":
+        data = {**data, "command": command_to_dict(data["command"])}
+    return {"seq": event.seq, "at": event.at, "kind": event.kind, "data": data}
+
+
+def json_default(value: Any) -> Any:
+    """`json.dumps`' fallback for the one non-JSON value events may hold: a set, written sorted."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         omit = _OMIT_IF_DEFAULT.get(type(value), frozenset())
@@ -41,7 +63,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def command_from_dict(data: dict[str, Any]) -> Any:
+def command_from_dict(data: dict[str, Any]) -> Command:
     """Rebuild a command from `command_to_dict` output; unknown types or fields are errors."""
     kind = data.get("type")
     cls = COMMAND_TYPES.get(str(kind))
@@ -58,7 +80,7 @@ def command_from_dict(data: dict[str, Any]) -> Any:
     try:
         return cls(**kwargs)
     except TypeError as exc:
-        raise BackstopError("type", f"{cls.__name__}: {exc}") from None
+        raise BackstopError("type", f"{cls.__name__}: {exc}") from exc
 
 
 def _int_if_declared(declared: str, value: Any) -> Any:

@@ -8,15 +8,13 @@ decimals into these before anything reaches the engine.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from .layers.spec import LayerConfig
 
-Cause = Literal["exploit", "bug", "oracle", "tech_failure", "bad_debt"]
 INCIDENT_CAUSES: tuple[str, ...] = ("exploit", "bug", "oracle", "tech_failure")
-"""What an `incident` may be, and so what cover may be bought against (claims are filed on incidents)."""
-CAUSES: tuple[str, ...] = (*INCIDENT_CAUSES, "bad_debt")
-"""Every loss cause, `bad_debt` (from liquidations) included."""
+"""What an `incident` may be, and so what cover may be bought against (claims are filed on incidents).
+A loss from liquidations has the cause `bad_debt`, which is not an incident."""
 
 
 # --------------------------------------------------------------------------- configuration
@@ -282,31 +280,7 @@ Command = (
     | GuarantorDefaults
     | ClaimCollateral
 )
+"""Every command the engine accepts: `Engine.apply` takes exactly this union."""
 
-COMMAND_TYPES: dict[str, type] = {
-    cls.__name__: cls
-    for cls in (
-        AddAsset,
-        SetPrice,
-        AddLayer,
-        AddMarket,
-        Deposit,
-        RequestWithdraw,
-        CancelWithdraw,
-        Withdraw,
-        Supply,
-        WithdrawSupply,
-        OpenPosition,
-        Repay,
-        AddCollateral,
-        Liquidate,
-        Incident,
-        Reward,
-        Advance,
-        BuyCover,
-        FileClaim,
-        AssessClaim,
-        GuarantorDefaults,
-        ClaimCollateral,
-    )
-}
+COMMAND_TYPES: dict[str, type[Command]] = {cls.__name__: cls for cls in get_args(Command)}
+"""Command classes by name, for the codec (`{"type": "Deposit", ...}`)."""

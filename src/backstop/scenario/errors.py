@@ -6,12 +6,28 @@ from ..domain.errors import BackstopError
 
 
 class ScenarioError(BackstopError):
-    """A scenario that cannot load or a step that failed; names the step and the field."""
+    """A scenario that cannot load or a step that failed; names the step and the field.
 
-    http_status = 422
+    When it reports a typed error (a bad amount, an unknown name, a command the engine refused),
+    that error is chained (`raise ScenarioError(...) from exc`) and gives the error its `type`:
+    the CLI prints `error (InvalidAmount): step 3: ...`, and `expect_error: InvalidAmount` matches.
+    """
 
-    def __init__(self, field: str, message: str, step: int | None = None, cause: str | None = None) -> None:
+    def __init__(self, field: str, message: str, step: int | None = None) -> None:
         where = f"step {step}: " if step is not None else ""
         super().__init__(field, f"{where}{message}")
         self.step = step
-        self.cause = cause or type(self).__name__
+
+    @property
+    def cause(self) -> type[BackstopError]:
+        """The class of the typed error reported: the chained one's, else ScenarioError."""
+        inner = self.__cause__
+        if isinstance(inner, ScenarioError):
+            return inner.cause
+        if isinstance(inner, BackstopError):
+            return type(inner)
+        return type(self)
+
+    @property
+    def type(self) -> str:
+        return self.cause.__name__

@@ -16,7 +16,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from ..domain import commands as c
-from ..domain.errors import BackstopError
+from ..domain.errors import BackstopError, UnknownEntity
 from ..domain.layers.registry import KINDS
 from ..domain.layers.spec import AMOUNT, LayerConfig, unit_of
 from ..domain.money import parse_units
@@ -82,13 +82,13 @@ def load_scenario(source: str | Path | dict[str, Any]) -> Scenario:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise ScenarioError("file", f"file: cannot read {path}: {reason}") from None
+        raise ScenarioError("file", f"file: cannot read {path}: {reason}") from exc
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ScenarioError("file", f"file: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise ScenarioError("file", f"file: malformed YAML{where}: {getattr(exc, 'problem', exc)}") from exc
     return scenario_from_data(raw)
 
 
@@ -101,7 +101,7 @@ def scenario_from_data(raw: Any) -> Scenario:
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise ScenarioError(field, f"{field}: {err['msg']}") from None
+        raise ScenarioError(field, f"{field}: {err['msg']}") from exc
     return Scenario(spec.name, spec, _Builder(spec).build())
 
 
@@ -114,21 +114,25 @@ class _Builder:
         self.policy_assets: dict[str, str] = {}
         self.expecting_error = False
 
-    def fail(self, field: str, message: str, cause: str | None = None) -> ScenarioError:
-        return ScenarioError(field, f"{field}: {message}", self.step, cause)
+    def fail(self, field: str, message: str, cause: type[BackstopError] | None = None) -> ScenarioError:
+        """A ScenarioError at this step; with `cause`, it reports that typed error (chained)."""
+        err = ScenarioError(field, f"{field}: {message}", self.step)
+        if cause is not None:
+            err.__cause__ = cause(field, f"{field}: {message}")
+        return err
 
     def units(self, value: Any, asset: str, field: str) -> int:
         if asset not in self.decimals:
-            raise self.fail(field, f"unknown asset {asset!r}", "UnknownEntity")
+            raise self.fail(field, f"unknown asset {asset!r}", UnknownEntity)
         try:
             return parse_units(_num(value), self.decimals[asset], field)
         except BackstopError as exc:
-            raise ScenarioError(field, exc.message, self.step, exc.type) from None
+            raise ScenarioError(field, exc.message, self.step) from exc
 
     def layer_asset(self, layer_id: str, field: str = "layer") -> str:
         spec = self.spec.layers.get(layer_id)
         if spec is None:
-            raise self.fail(field, f"unknown layer {layer_id!r}", "UnknownEntity")
+            raise self.fail(field, f"unknown layer {layer_id!r}", UnknownEntity)
         asset = spec.get("asset")
         if asset is None:
             raise self.fail(field, f"layer {layer_id!r} has no asset")
@@ -137,7 +141,7 @@ class _Builder:
     def market(self, market_id: str) -> Any:
         m = self.spec.markets.get(market_id)
         if m is None:
-            raise self.fail("market", f"unknown market {market_id!r}", "UnknownEntity")
+            raise self.fail("market", f"unknown market {market_id!r}", UnknownEntity)
         return m
 
     def build(self) -> list[Step]:
@@ -158,7 +162,7 @@ class _Builder:
                 # A bad amount or an unknown name is found while building the step, before the
                 # engine sees it; a step that says it expects exactly that error is kept as such.
                 expect = raw_step.get("expect_error") if isinstance(raw_step, dict) else None
-                if expect is None or expect != exc.cause:
+                if expect is None or expect != exc.type:
                     raise
                 out.append(Step(i, str(raw_step.get("do")), None, expect, exc.message))
         return out
@@ -167,7 +171,7 @@ class _Builder:
         try:
             return parse_units(_num(value), 18, field)
         except BackstopError as exc:
-            raise ScenarioError(field, exc.message, self.step, exc.type) from None
+            raise ScenarioError(field, exc.message, self.step) from exc
 
     def layer_config(self, lid: str, raw: dict[str, Any]) -> LayerConfig:
         """A layer's config from its file (or request) mapping: the kind first, then each of that
@@ -241,7 +245,7 @@ class _Builder:
         try:
             cmd = builder(at, raw)
         except KeyError as exc:
-            raise self.fail(str(exc.args[0]), "missing") from None
+            raise self.fail(str(exc.args[0]), "missing") from exc
         extra = set(raw) - self.used
         if extra:
             name = sorted(extra)[0]
@@ -347,7 +351,7 @@ class _Builder:
         self._reset()
         asset, price = self.take(raw, "asset", "price")
         if asset not in self.decimals:
-            raise self.fail("asset", f"unknown asset {asset!r}", "UnknownEntity")
+            raise self.fail("asset", f"unknown asset {asset!r}", UnknownEntity)
         return c.SetPrice(at, asset, self.price(price, "price"))
 
     def v_liquidate(self, at: int, raw: dict[str, Any]) -> Any:

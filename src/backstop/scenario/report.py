@@ -13,8 +13,10 @@ from rich.console import Console
 from rich.table import Table
 
 from ..domain import pnl
-from ..domain.codec import command_to_dict
+from ..domain.codec import command_from_dict, event_to_dict
+from ..domain.commands import Command
 from ..domain.context import Ctx
+from ..domain.events import Event
 from ..domain.layers.base import AccountView, LayerView
 from ..domain.money import format_units
 from ..engine import Engine
@@ -32,11 +34,23 @@ class Formatter:
         return {a: self.amt(v, a) for a, v in sorted(amounts.items())}
 
 
-def event_json(event: Any) -> dict[str, Any]:
-    data = dict(event.data)
-    if event.kind == "command":
-        data["command"] = command_to_dict(data["command"])
-    return {"seq": event.seq, "at": event.at, "kind": event.kind, "data": _ints_to_str(data)}
+def event_json(event: Event) -> dict[str, Any]:
+    """`event_to_dict` with the integers of its data as strings (browsers lose precision past 2^53)."""
+    out = event_to_dict(event)
+    out["data"] = _ints_to_str(out["data"])
+    return out
+
+
+class JsonLog:
+    """The `events` of a `run --json` file as a log `Engine.replay` reads (`backstop replay`)."""
+
+    @staticmethod
+    def command(logged: dict[str, Any]) -> Command | None:
+        return command_from_dict(logged["data"]["command"]) if logged["kind"] == "command" else None
+
+    @staticmethod
+    def encode(event: Event) -> dict[str, Any]:
+        return event_json(event)
 
 
 def _ints_to_str(value: Any) -> Any:

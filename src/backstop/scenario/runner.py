@@ -33,8 +33,9 @@ def run(scenario: Scenario, check: bool = False) -> RunResult:
         except BackstopError as exc:
             if step.expect_error is None:
                 where = f"{step.verb} " if step.index is None else ""
-                raise ScenarioError(exc.field, f"{where}{exc.message}", step.index, exc.type) from None
+                raise ScenarioError(exc.field, f"{where}{exc.message}", step.index) from exc
             if exc.type != step.expect_error:
+                # What is reported is the unmet expectation (a ScenarioError), not the engine's error.
                 raise ScenarioError(
                     "expect_error",
                     f"expect_error: expected {step.expect_error}, got {exc.type}: {exc.message}",

@@ -27,8 +27,7 @@ _err = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(exc: BackstopError) -> None:
-    kind = getattr(exc, "cause", None) or exc.type
-    _err.print(f"[red]error[/red] ({kind}): {exc.message}", highlight=False)
+    _err.print(f"[red]error[/red] ({exc.type}): {exc.message}", highlight=False)
     raise typer.Exit(code=2)
 
 

@@ -43,16 +43,6 @@ class NewMinima:
     values: np.ndarray
 
 
-def new_minima(oracle: np.ndarray, log_p0: float) -> NewMinima:
-    running = np.minimum.accumulate(oracle, axis=1)
-    np.minimum(running, log_p0, out=running)
-    mask = np.empty(running.shape, dtype=bool)
-    np.less(running[:, 0], log_p0, out=mask[:, 0])
-    np.less(running[:, 1:], running[:, :-1], out=mask[:, 1:])
-    rows, cols = np.nonzero(mask)
-    return NewMinima(rows, cols, running[rows, cols])
-
-
 TRANSPOSE_BLOCK = 64
 """Paths per block when a time-major array is transposed back (blocks stay in cache)."""
 
@@ -63,9 +53,10 @@ def new_minima_tm(
     log_p0: float,
     work: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> NewMinima:
-    """`new_minima` of the oracle's view of time-major (steps, paths) log prices, with the oracle down
-    on the cells `down` (steps, paths). A stale oracle shows a price it already showed, which cannot
-    set a new minimum, so a down cell counts as +inf: the same minima as `new_minima(stale_oracle(..))`.
+    """Every step where the oracle's running minimum (never above `log_p0`) falls, from time-major
+    (steps, paths) log prices, with the oracle down on the cells `down` (steps, paths). A stale
+    oracle shows a price it already showed, which cannot set a new minimum, so a down cell counts
+    as +inf (tests/sim/reference_kernels.py has the plain path-major definition it must equal).
     Rows and columns are in path order (path, then step). `work`: scratch arrays of shapes (steps,
     paths) float, (steps, paths) bool and (paths, steps) bool."""
     n_steps, n_paths = log_prices.shape

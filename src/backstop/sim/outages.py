@@ -29,26 +29,11 @@ def _draw_outages(
     return rows, starts, lengths
 
 
-def outage_mask(
-    n_paths: int, n_steps: int, per_horizon: float, mean_steps: float, rng: np.random.Generator
-) -> np.ndarray | None:
-    """(paths, steps) True where the oracle is down; None when there are no outages at all."""
-    drawn = _draw_outages(n_paths, n_steps, per_horizon, mean_steps, rng)
-    if drawn is None:
-        return None
-    rows, starts, lengths = drawn
-    diff = np.zeros((n_paths, n_steps + 1), dtype=np.int32)
-    np.add.at(diff, (rows, starts), 1)
-    np.add.at(diff, (rows, np.minimum(starts + lengths, n_steps)), -1)
-    down: np.ndarray = np.cumsum(diff[:, :n_steps], axis=1) > 0
-    return down
-
-
 def outage_cells(
     n_paths: int, n_steps: int, per_horizon: float, mean_steps: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """(steps, paths) of every cell where the oracle is down (a cell may repeat), from the very draws
-    of `outage_mask`; None when there are no outages at all."""
+    """(steps, paths) of every cell where the oracle is down (a cell may repeat); None when there
+    are no outages at all. An outage covers the steps from its start to start + length - 1."""
     drawn = _draw_outages(n_paths, n_steps, per_horizon, mean_steps, rng)
     if drawn is None:
         return None
@@ -57,13 +42,3 @@ def outage_cells(
     first = np.cumsum(span) - span
     offsets = np.arange(int(span.sum())) - np.repeat(first, span)
     return np.repeat(starts, span) + offsets, np.repeat(rows, span)
-
-
-def stale_oracle(log_prices: np.ndarray, down: np.ndarray, log_p0: float) -> np.ndarray:
-    """The oracle's view of (paths, steps) log prices: the last price seen while it was up."""
-    n_steps = log_prices.shape[1]
-    idx = np.where(down, -1, np.arange(n_steps))
-    last_up = np.maximum.accumulate(idx, axis=1)
-    seen = np.take_along_axis(log_prices, np.maximum(last_up, 0), axis=1)
-    out: np.ndarray = np.where(last_up >= 0, seen, log_p0)
-    return out

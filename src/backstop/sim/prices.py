@@ -340,16 +340,3 @@ def _correlate_jump_sum(
             else:
                 acc[j] += x[j, t]
             np.add(acc[j], log_p0[j], out=x[j, t])
-
-
-def simulate_log_prices(
-    model: PriceModel,
-    n_paths: int,
-    n_steps: int,
-    rng_diffusion: np.random.Generator,
-    rng_jumps: np.random.Generator,
-    rng_shock: np.random.Generator,
-) -> np.ndarray:
-    """Log prices at the end of steps 1..T, shape (A, paths, T); the start price is step 0."""
-    tm = simulate_log_prices_tm(model, n_paths, n_steps, rng_diffusion, rng_jumps, rng_shock)
-    return np.ascontiguousarray(tm.transpose(0, 2, 1))

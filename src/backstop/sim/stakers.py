@@ -17,22 +17,12 @@ import numpy as np
 from .model import RunSim
 
 
-def run_start(log_prices: np.ndarray, log_p0: float, log_trigger: float) -> np.ndarray:
-    """(paths,) first step at which the drawdown from the running peak reaches the trigger; -1 if never."""
-    peak = np.maximum.accumulate(log_prices, axis=1)
-    np.maximum(peak, log_p0, out=peak)
-    peak -= log_prices
-    hit = peak >= -log_trigger
-    any_hit = hit.any(axis=1)
-    first = np.argmax(hit, axis=1) + 1
-    out: np.ndarray = np.where(any_hit, first, -1)
-    return out
-
-
 def run_start_tm(
     log_prices: np.ndarray, log_p0: float, log_trigger: float, work: np.ndarray | None = None
 ) -> np.ndarray:
-    """`run_start` of time-major (steps, paths) log prices; `work`: a scratch array of that shape."""
+    """(paths,) first step at which the drawdown from the running peak (never below `log_p0`)
+    reaches the trigger, -1 if never, from time-major (steps, paths) log prices (the plain
+    definition is in tests/sim/reference_kernels.py); `work`: a scratch array of that shape."""
     peak = np.empty_like(log_prices) if work is None else work
     np.maximum(log_prices[0], log_p0, out=peak[0])
     for t in range(1, peak.shape[0]):  # running peak over time, all paths at once

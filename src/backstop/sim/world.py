@@ -32,11 +32,6 @@ DIFFUSION, JUMPS, SHOCK, OUTAGES, INCIDENTS, DEFAULTS = range(6)
 KIND_WITHDRAW, KIND_LIQUIDATION, KIND_INCIDENT, KIND_END = range(4)
 
 
-def chunk_seed_sequence(seed: int, chunk: int) -> np.random.SeedSequence:
-    """`SeedSequence(seed).spawn(n)[chunk]` for any n > chunk, without spawning the others."""
-    return np.random.SeedSequence(seed, spawn_key=(chunk,))
-
-
 def component_rng(seed: int, chunk: int, component: int) -> np.random.Generator:
     """Child `component` of the chunk's sequence (what `.spawn()` would hand out), as a PCG64 generator."""
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(chunk, component))))

@@ -1,7 +1,7 @@
 """Durable storage for the service: an append-only event store with projections.
 
-The event log is the source of truth (docs/service.md, "Storage"); the engine state is rebuilt from it on
-start. Memory, SQLite and PostgreSQL stores share one interface (httpx's transport idea):
+The event log is the source of truth (docs/engine.md, docs/service.md); the engine state is
+rebuilt from it on start. Memory, SQLite and PostgreSQL stores share one interface (httpx's transport idea):
 tests swap in the memory one.
 """
 

@@ -1,16 +1,18 @@
-"""The store interface and the canonical encoding of events.
+"""The store interface and the canonical stored form of events.
 
-An event is stored as canonical JSON (sorted keys, integers kept as JSON integers, which are
-exact in Python) so that a rebuilt engine can prove it derived byte-identical events.
+An event is stored as canonical JSON of `event_to_dict` (sorted keys, integers kept as JSON
+integers, which are exact in Python) so that a rebuilt engine can prove it derived
+byte-identical events.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from ..domain.codec import command_to_dict
+from ..domain.codec import command_from_dict, event_to_dict, json_default
+from ..domain.commands import Command
 from ..domain.events import Event
 
 
@@ -40,17 +42,21 @@ class StoredEvent:
     data: str
 
 
+class StoredLog:
+    """The store's log format for `Engine.replay`: rows of `StoredEvent`."""
+
+    @staticmethod
+    def command(row: StoredEvent) -> Command | None:
+        return command_from_dict(json.loads(row.data)["command"]) if row.kind == "command" else None
+
+    @staticmethod
+    def encode(event: Event) -> StoredEvent:
+        return encode_event(event)
+
+
 def encode_event(event: Event) -> StoredEvent:
-    data = dict(event.data)
-    if event.kind == "command":
-        data["command"] = command_to_dict(data["command"])
-    return StoredEvent(event.seq, event.at, event.kind, json.dumps(data, sort_keys=True, default=_default))
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+    data = event_to_dict(event)["data"]
+    return StoredEvent(event.seq, event.at, event.kind, json.dumps(data, sort_keys=True, default=json_default))
 
 
 class Store(Protocol):
@@ -62,8 +68,6 @@ class Store(Protocol):
         """One transaction: a group of commands' events, the balance projection rows they
         touched, and their idempotency records. Raises if it could not be made durable."""
         ...
-
-    def save_idempotency(self, idem: IdempotencyRecord) -> None: ...
 
     def get_idempotency(self, key_id: str, idem_key: str) -> IdempotencyRecord | None: ...
 

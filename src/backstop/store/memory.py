@@ -24,9 +24,6 @@ class MemoryStore:
         for idem in idems:
             self.idem[(idem.key_id, idem.idem_key)] = idem
 
-    def save_idempotency(self, idem: IdempotencyRecord) -> None:
-        self.idem[(idem.key_id, idem.idem_key)] = idem
-
     def idempotency_keys(self) -> dict[tuple[str, str], str]:
         return {k: v.body_hash for k, v in self.idem.items()}
 

@@ -1,11 +1,11 @@
 """SQLite (default) and PostgreSQL event stores over SQLAlchemy Core.
 
-Durability rules (docs/service.md, "Storage"): one command = one transaction; a 2xx answer is sent only after
-the commit returned. SQLite runs in WAL mode with `synchronous=FULL` and takes the write lock
-up front (`BEGIN IMMEDIATE`) so a transaction never fails half-way for want of it. PostgreSQL
-runs SERIALIZABLE and retries a transaction that lost a serialization race (SQLSTATE 40001) or
-a deadlock (40P01). One service process writes a database: on PostgreSQL an advisory lock held
-for the life of the store enforces it.
+Durability rules (docs/service.md, docs/reliability.md): a group of commands is one
+transaction, and a 2xx answer is sent only after the commit returned. SQLite runs in WAL mode
+with `synchronous=FULL` and takes the write lock up front (`BEGIN IMMEDIATE`) so a transaction
+never fails half-way for want of it. PostgreSQL runs SERIALIZABLE and retries a transaction
+that lost a serialization race (SQLSTATE 40001) or a deadlock (40P01). One service process
+writes a database: on PostgreSQL an advisory lock held for the life of the store enforces it.
 """
 
 from __future__ import annotations
@@ -36,11 +36,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class StoreError(BackstopError):
     """The database refused or lost a write; the command was not applied."""
 
-    http_status = 503
-
 
 class StoreLocked(BackstopError):
-    http_status = 503
+    """Another service process already writes to this database."""
 
 
 def open_store(url: str | None) -> Any:
@@ -139,9 +137,6 @@ class SqlStore:
         return {(r.account, r.asset): int(r.amount) for r in rows}
 
     # -- idempotency --------------------------------------------------------------------------
-    def save_idempotency(self, idem: IdempotencyRecord) -> None:
-        self._tx(lambda conn: conn.execute(insert(schema.idempotency).values(**idem.__dict__)))
-
     def idempotency_keys(self) -> dict[tuple[str, str], str]:
         """Every (API key, Idempotency-Key) -> body hash, for the service's in-memory index."""
         t = schema.idempotency

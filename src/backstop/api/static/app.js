@@ -58,7 +58,7 @@ async function refresh() {
 }
 
 function simSummary(r) {
-  // The headline numbers of design §10, then the report's figures below.
+  // The headline numbers of the risk lab's summary (docs/risk-lab.md), then the report's figures below.
   const pct = (x) => (x === null || x === undefined ? "–" : (100 * x).toFixed(2) + "%");
   const head = [["P(bad debt)", pct(r.p_bad_debt.value) + " ± " + pct(r.p_bad_debt.se)],
     ["P(investors hit)", pct(r.p_socialized.value) + " ± " + pct(r.p_socialized.se)],

@@ -1,0 +1,14 @@
+"""The HTTP routes, one module per group: commands, set-up, reads, simulations, dashboard.
+
+Each module has a `router`; `backstop.api.app.create_app` includes them in this order (the
+order of the paths in the OpenAPI document). Routes hold no state: what they need comes from
+the app's `AppState` through the dependencies in `deps`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import commands, dashboard, reads, setup, simulations
+
+ROUTERS: tuple[APIRouter, ...] = (commands.router, setup.router, reads.router, simulations.router, dashboard.router)

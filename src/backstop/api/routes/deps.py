@@ -1,0 +1,61 @@
+"""What every route depends on: the app state, the caller's API key, role checks, and the one
+way a command is run (through the service's group commit, with its Idempotency-Key)."""
+
+# No `from __future__ import annotations`: FastAPI reads these signatures at run time.
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ...domain.commands import Command
+from ...engine import Engine
+from ...store.base import KeyRecord
+from ..errors import Forbidden, RateLimited, Unauthorized
+from ..service import body_hash
+from ..state import AppState
+
+bearer = HTTPBearer(auto_error=False, description="API key `bsk_<id>_<secret>` (`backstop keys create`)")
+
+IdemKey = Header(
+    ..., alias="Idempotency-Key", min_length=1, max_length=200, description="Same key + same body = same answer"
+)
+"""The `Idempotency-Key` header every POST requires."""
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.backstop
+    return state
+
+
+def caller(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> KeyRecord:
+    """The API key of the request, within its rate limit; else 401 or 429."""
+    if creds is None:
+        raise Unauthorized("authorization", "authorization: an API key is required (Authorization: Bearer …)")
+    state = app_state(request)
+    key = state.keys.authenticate(creds.credentials)
+    wait = state.limiter.take(key.key_id)
+    if wait:
+        raise RateLimited("rate", f"rate: too many requests for this key; retry in {wait} s", wait)
+    return key
+
+
+def allow(key: KeyRecord, roles: frozenset[str], what: str) -> None:
+    """Admin may do anything; any other key only what its role is listed for."""
+    if key.role != "admin" and key.role not in roles:
+        raise Forbidden("role", f"role: a {key.role} key may not {what}")
+
+
+def run_command(
+    request: Request,
+    key: KeyRecord,
+    idem: str,
+    path: str,
+    payload: dict[str, Any],
+    build: Callable[[Engine], Command],
+) -> JSONResponse:
+    """Run one command through the service; a retry with the same key and body gets the same answer."""
+    status, body = app_state(request).service.execute(key, idem, body_hash(path, payload), build)
+    return JSONResponse(body, status_code=status)
