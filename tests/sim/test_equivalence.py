@@ -1,4 +1,4 @@
-"""The vectorized risk lab against the exact engine, path by path (design §2 and §10).
+"""The vectorized risk lab against the exact engine, path by path (docs/risk-lab.md, docs/architecture.md).
 
 For a sample of simulated paths, the same prices, liquidation triggers, incidents and guarantor
 defaults the simulator drew are replayed through `Engine.apply` (`SetPrice`, `Advance`,

@@ -327,7 +327,7 @@ def simulate_summary(
     progress: Progress = None,
     workers: int = 1,
 ) -> dict[str, Any]:
-    """The JSON-able summary of design §10 (what `backstop simulate --json` prints)."""
+    """The JSON-able summary of docs/risk-lab.md (what `backstop simulate --json` prints)."""
     return simulate(
         path, paths=paths, seed=seed, horizon_days=horizon_days, workers=workers, keep_paths=0, progress=progress
     ).summary()

@@ -3,7 +3,7 @@
 It builds one world (lending and cdp markets; insurance fund, treasury, staking pools in
 cooldown and queue mode, stability pool, guarantor, mint, cover pool, socialize), then throws
 random commands at it — valid ones and plausible invalid ones. After every command every
-invariant of design §8 must hold; a command that fails must leave `state_hash` unchanged
+invariant of docs/architecture.md must hold; a command that fails must leave `state_hash` unchanged
 (checked on a sample, since hashing is O(state)); and at the end replaying the event log must
 give the same hash. Same seed, same run.
 """

@@ -1,1 +1,1 @@
-"""Backstop layers (design §6): each pays what its rules allow and passes on the rest."""
+"""Backstop layers (docs/engine.md, docs/layers/): each kind in its own package, registered in `registry.py`."""
