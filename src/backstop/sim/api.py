@@ -210,7 +210,7 @@ class SimulationResult:
                 data[f"apr:{layer.id}"] = o.staker_apr[:, j]
         return pd.DataFrame(data)
 
-    # -- the JSON of design §10 ------------------------------------------------------------------
+    # -- the JSON summary (docs/risk-lab.md, "Outputs") ---------------------------------------------
     def summary(self) -> dict[str, Any]:
         f = metrics.format_amount
         m = self.metrics()
