@@ -54,6 +54,7 @@ def _world(layers: dict[str, Any], waterfall: list[str], steps: list[dict[str, A
     market = spec["markets"]["lend"]
     market["waterfall"] = [*waterfall, "rest"]
     market.pop("fee_layer")
+    market.update(sim.pop("market", {}))
     fee_layer = sim.pop("fee_layer", None)
     if sim.pop("fees_to", None):
         market["fee_layer"] = fee_layer
@@ -63,6 +64,9 @@ def _world(layers: dict[str, Any], waterfall: list[str], steps: list[dict[str, A
     spec["simulation"]["horizon_days"] = 90
     spec["simulation"]["chunk_paths"] = N_PATHS
     spec["simulation"]["incidents"][0]["per_year"] = 8
+    if market["kind"] == "cdp":  # a cdp mints its debt: no supply, and exploits hit no cash it holds
+        spec["steps"] = [s for s in spec["steps"] if s["do"] != "supply"]
+        spec["simulation"]["incidents"] = []
     spec["simulation"].pop("guarantor_default_probability")
     spec["simulation"].update(sim)
     return spec
@@ -129,6 +133,11 @@ def _vault(draw: st.DrawFn, kind: str) -> dict[str, Any]:
 
 
 def _stability_pool(draw: st.DrawFn) -> dict[str, Any]:
+    """The pool in a lending market, or in a Liquity-style cdp (the borrower keeps nothing, the
+    keeper takes a share of the collateral first, a sale's surplus goes to the fee layer)."""
+    market: dict[str, Any] = {}
+    if draw(st.booleans()):
+        market = {"kind": "cdp", "gas_compensation_collateral_bps": draw(st.sampled_from([0, 50, 300]))}
     return {
         "layers": {
             "x": {"kind": "stability_pool", "asset": "USD"},
@@ -139,7 +148,7 @@ def _stability_pool(draw: st.DrawFn) -> dict[str, Any]:
             {"at": 0, "do": "deposit", "layer": "x", "account": "alice", "amount": _size(draw, 100_000, 6_000_000)},
             {"at": 0, "do": "deposit", "layer": "fund", "account": "dao", "amount": _size(draw)},
         ],
-        "sim": {"fees_to": draw(st.booleans()), "fee_layer": "fund"},
+        "sim": {"fees_to": draw(st.booleans()), "fee_layer": "fund", "market": market},
     }
 
 

@@ -137,6 +137,8 @@ def settle(
     book: Book, k_before: np.ndarray, k_after: np.ndarray, price: np.ndarray, pool_deposits: np.ndarray | None
 ) -> Settlement:
     """Settle bucket ranges at `price` (collateral, quote units); the pool absorbs first if given."""
+    if book.seize_all:
+        return _settle_seize_all(book, k_before, k_after, price, pool_deposits)
     cd, cc = book.cum_debt, book.cum_coll
     cd_before, cd_after, cc_before = cd[k_before], cd[k_after], cc[k_before]
     debt = cd_after - cd_before
@@ -166,4 +168,45 @@ def settle(
     bad = sold * np.maximum(0.0, debt_under - q * coll_under)
     proceeds = value_sold * (1.0 - impact) / pd
     fee = book.fee * proceeds * bonus / (1.0 + bonus)
+    return Settlement(debt, absorbed, frac * coll, bad, fee, impact)
+
+
+def _settle_seize_all(
+    book: Book, k_before: np.ndarray, k_after: np.ndarray, price: np.ndarray, pool_deposits: np.ndarray | None
+) -> Settlement:
+    """Liquity v1 Normal Mode (the engine's `liquidate` on a cdp behind a stability pool): the
+    keeper takes `gas_collateral` of the collateral, the pool offsets min(debt, deposits) and
+    takes that share of the rest, and all the collateral left is sold. A position whose sale
+    (after impact, less the keeper's bonus) does not cover its debt leaves D − P/(1+b) of bad
+    debt; one that does pays the keeper b·D and the fee layer the excess P − (1+b)·D. Impact is
+    on the value of the whole range sold, so unlike the default rule it does not depend on which
+    positions are under water."""
+    cd, cc = book.cum_debt, book.cum_coll
+    cd_before, cc_before = cd[k_before], cc[k_before]
+    debt = cd[k_after] - cd_before
+    keep = 1.0 - book.gas_collateral
+    coll = (cc[k_after] - cc_before) * keep
+    if pool_deposits is not None:
+        absorbed = np.minimum(debt, pool_deposits)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(debt > 0, absorbed / debt, 0.0)
+    else:
+        absorbed = np.zeros_like(debt)
+        frac = np.zeros_like(debt)
+    sold = 1.0 - frac
+    pd, bonus = book.debt_price, book.bonus
+    value_sold = sold * price * coll
+    if book.depth_value > 0:
+        impact = np.minimum(book.max_impact, book.impact_k * value_sold / book.depth_value)
+    else:
+        impact = np.zeros_like(value_sold)
+    q = keep * price * (1.0 - impact) / (pd * (1.0 + bonus))  # debt repaid per collateral token (before gas)
+    m = np.clip(searchsorted_left(book.neg_ratio, -q), k_before, k_after)
+    debt_under, coll_under = cd[m] - cd_before, (cc[m] - cc_before) * keep
+    debt_above, coll_above = cd[k_after] - cd[m], (cc[k_after] - cc[m]) * keep
+    net = price * (1.0 - impact) / pd  # proceeds per token sold, loss-asset units
+    bad = sold * np.maximum(0.0, debt_under - coll_under * net / (1.0 + bonus))
+    keeper_cut = sold * (coll_under * net + (1.0 + bonus) * debt_above) * bonus / (1.0 + bonus)
+    excess = sold * np.maximum(0.0, coll_above * net - (1.0 + bonus) * debt_above)
+    fee = book.fee * keeper_cut + excess
     return Settlement(debt, absorbed, frac * coll, bad, fee, impact)

@@ -381,6 +381,8 @@ class _Compiler:
                     cum_debt=np.concatenate([[0.0], np.cumsum(d_b)]),
                     cum_coll=np.concatenate([[0.0], np.cumsum(c_b)]),
                     n_positions=n,
+                    seize_all=m.kind == "cdp" and markets[market_ids.index(mid)].stability_pool >= 0,
+                    gas_collateral=m.config.gas_compensation_collateral_bps / BPS,
                 )
             )
         return books

@@ -66,6 +66,13 @@ class Book:
     cum_coll: np.ndarray
     """(B+1,) prefix sums of collateral tokens over buckets."""
     n_positions: int
+    seize_all: bool = False
+    """Liquity v1 (a cdp behind a stability pool): the borrower keeps nothing; all the collateral
+    left after the pool's share is sold and what the sale brings beyond the debt and the keeper's
+    bonus goes to the fee layer."""
+    gas_collateral: float = 0.0
+    """Liquity's collateral gas compensation (`gas_compensation_collateral_bps` / 1e4), paid to the
+    keeper before the pool takes its share."""
 
     @property
     def n_buckets(self) -> int:
