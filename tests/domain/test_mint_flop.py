@@ -21,9 +21,12 @@ from typing import Any
 
 import pytest
 
+from backstop.bundled import example_path
 from backstop.domain import commands as c
 from backstop.domain.errors import InvalidConfig
 from backstop.engine import Engine
+from backstop.scenario.loader import load_scenario
+from backstop.scenario.runner import run as run_scenario
 
 from .helpers import E18, assets, bal, engine, last_loss, layer, lending, ok
 
@@ -222,3 +225,25 @@ def test_a_failed_advance_leaves_nothing_half_done() -> None:
         e.apply(c.Advance(2))
     assert e.state_hash() == before
     assert view(e).debt_healed == 0 and bal(e, "layer:fund:assets", "DAI") == 100 * E18
+
+
+def test_black_thursday_example_prints_the_real_figures() -> None:
+    """examples/black_thursday.yaml against the sources in its header (docs/references.md):
+    ~500k DAI of surplus buffer eaten at the crash (dss-deploy-scripts `vow_hump` 500000), 5.67M DAI
+    of bad debt after it (Maker Foundation, April 2020), debt auctions from 19 March 2020, 14:28 UTC
+    (Maker Foundation, 14 March 2020), 5.3M DAI raised for 20,980 MKR (Smith + Crown, 1 April 2020).
+    Stated rounding: the buffer within 1,000 DAI, the debt within 5,000 DAI, MKR within 0.01%."""
+    e = run_scenario(load_scenario(example_path("black_thursday"))).engine
+    day0 = 1_580_083_200  # 27 January 2020, 00:00 UTC: `at` 0 of the example
+    crash = [ev for ev in e.log if ev.kind == "loss"]
+    eaten = sum(int(ev.data["allocation"]["surplus"]) for ev in crash)
+    assert abs(eaten - 500_000 * E18) <= 1_000 * E18
+    (queued,) = [ev for ev in e.log if ev.kind == "debt_queued"]
+    assert abs(int(queued.data["amount"]) - 5_670_000 * E18) <= 5_000 * E18
+    (flop,) = [ev for ev in e.log if ev.kind == "flop"]
+    assert day0 + flop.at == 1_584_628_080  # 19 March 2020, 14:28 UTC
+    assert int(flop.data["lots"]) == 106 and int(flop.data["raised"]) == 5_300_000 * E18
+    assert abs(int(flop.data["tokens"]) - 20_980 * E18) <= 20_980 * E18 // 10_000
+    v = e.state.layers["flop"].view(e.state)
+    assert 0 < v.debt_owed < 50_000 * E18  # less than a lot waits
+    assert all(loss.allocation["dai_holders"] == 0 for loss in e.state.losses)
