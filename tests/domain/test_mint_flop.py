@@ -247,3 +247,22 @@ def test_black_thursday_example_prints_the_real_figures() -> None:
     v = e.state.layers["flop"].view(e.state)
     assert 0 < v.debt_owed < 50_000 * E18  # less than a lot waits
     assert all(loss.allocation["dai_holders"] == 0 for loss in e.state.losses)
+
+
+def test_without_a_token_price_the_debt_waits_and_time_still_advances() -> None:
+    """A governance token with no price yet: `advance` succeeds, no auction, the debt is owed; once
+    the price is set, the next `advance` auctions it."""
+    e = engine()
+    assets(e, DAI=1, ETH=2000)
+    e.apply(c.AddAsset(0, "GOV", 18))
+    layer(e, "flop", "mint", asset="GOV", lot=100)
+    layer(e, "rest", "socialize")
+    lending(e, ("flop", "rest"), debt="DAI")
+    e.apply(c.Supply(0, "lend", "lp", 1_000 * E18))
+    e.apply(c.Incident(1, "lend", "DAI", 100 * E18, "exploit"))
+    e.apply(c.Advance(2))
+    assert (view(e).auctions, view(e).debt_owed) == (0, 100 * E18)
+    e.apply(c.SetPrice(3, "GOV", 10 * E18))
+    e.apply(c.Advance(3))
+    assert (view(e).auctions, e.state.minted) == (1, {"GOV": 10 * E18})
+    ok(e)

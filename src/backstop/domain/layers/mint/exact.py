@@ -192,12 +192,17 @@ class Mint(Layer[MintConfig]):
 
     def tokens_per_lot(self, ctx: Ctx, asset: str) -> int:
         """Tokens one lot costs at the oracle price less the discount, rounded up (the token
-        holders pay the rounding, as any payer selling in kind); 0 when the token has no value."""
-        eff_price = mul_div_down(ctx.price(self.token), BPS - self.config.discount_bps, BPS)
+        holders pay the rounding, as any payer selling in kind); 0 when the token has no value or
+        a price is missing (the debt then waits: `advance` itself never fails for want of a price)."""
+        prices = ctx.state.prices
+        token_price, debt_price = prices.get(self.token), prices.get(asset)
+        if token_price is None or debt_price is None:
+            return 0
+        eff_price = mul_div_down(token_price, BPS - self.config.discount_bps, BPS)
         if eff_price <= 0:
             return 0
         lot = self.lot_units(ctx, asset)
-        return convert_up(lot, ctx.price(asset), ctx.decimals(asset), eff_price, ctx.decimals(self.token))
+        return convert_up(lot, debt_price, ctx.decimals(asset), eff_price, ctx.decimals(self.token))
 
     def _flop(self, ctx: Ctx, debts: list[Debt], asset: str, due: int) -> None:
         """`Vow.flop` for every whole lot of released debt: each lot is one auction; its tokens
