@@ -28,14 +28,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backstop.domain import commands as c
 from backstop.domain.errors import InvalidConfig
 from backstop.domain.layers.registry import KINDS
 from backstop.scenario.loader import load_scenario
-from backstop.sim.model import compile_model
+from backstop.sim.model import SimModel, compile_model
 from backstop.sim.waterfall import run_backstop
 from backstop.sim.world import simulate_world
 
-from .helpers import bucket_accounts, drive_engine, equivalence_spec, single_bucket_paths
+from .helpers import Drive, bucket_accounts, drive_engine, equivalence_spec, single_bucket_paths
 
 N_PATHS = 300
 SAMPLE = 6
@@ -176,10 +177,23 @@ def _guarantor(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def _mint(draw: st.DrawFn) -> dict[str, Any]:
+    """Sold at the time of the loss, or in debt auctions: whole lots after a delay, the protocol's
+    fund before the layer (when drawn) paying what it holds first."""
     layer: dict[str, Any] = {"kind": "mint", "asset": "GOV", "discount_bps": draw(st.integers(0, 5000))}
     if draw(st.booleans()):
         layer["cap"] = _size(draw, 1_000, 100_000)
-    return {"layers": {"x": layer}, "waterfall": ["x"], "steps": [], "sim": {}}
+    if not draw(st.booleans()):
+        return {"layers": {"x": layer}, "waterfall": ["x"], "steps": [], "sim": {}}
+    layer["lot"] = _size(draw, 10_000, 800_000)
+    layer["auction_delay_seconds"] = draw(st.sampled_from([0, 1, 2, 7, 30])) * DAY
+    if not draw(st.booleans()):
+        return {"layers": {"x": layer}, "waterfall": ["x"], "steps": [], "sim": {}}
+    return {
+        "layers": {"fund": {"kind": "insurance_fund", "asset": "USD"}, "x": layer},
+        "waterfall": ["fund", "x"],
+        "steps": [{"at": 0, "do": "deposit", "layer": "fund", "account": "dao", "amount": _size(draw, 0, 1_000_000)}],
+        "sim": {"fees_to": True, "fee_layer": "fund"},
+    }
 
 
 def _socialize(draw: st.DrawFn) -> dict[str, Any]:
@@ -243,13 +257,16 @@ def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
     sample = ok[out.loss[ok] > 0][:SAMPLE]
     cols = {layer.id: j for j, layer in enumerate(model.layers)}
     x = cols.get("x", cols["rest"])
-    seen = {"paths": len(sample), "paid": 0, "escaped": 0, "minted": 0}
+    seen = {"paths": len(sample), "paid": 0, "escaped": 0, "minted": 0, "auctions": 0, "healed": 0}
     for p in sample:
         seen["paid"] += int(out.alloc[p, x] > 0 or out.absorbed[p, x] > 0)
         seen["escaped"] += int(out.escaped[p, x] > 0)
         seen["minted"] += int(out.minted[p, x] > 0)
-        d = drive_engine(model, scenario, world, int(p), accounts)
+        d = _to_horizon(drive_engine(model, scenario, world, int(p), accounts), model)
         tol = 1e-9 * out.loss[p] + 1e-9
+        flop = d.engine.state.layers.get("x")
+        seen["auctions"] += int(getattr(flop, "auctions", 0) > 0)
+        seen["healed"] += int(getattr(flop, "healed", 0) > 0)
         for lid, j in cols.items():
             assert abs(d.alloc[lid] - out.alloc[p, j]) <= tol, (int(p), lid, d.alloc[lid], out.alloc[p, j])
             layer = model.layers[j]
@@ -260,6 +277,21 @@ def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
                 assert abs(d.minted.get(lid, 0) / unit - out.minted[p, j]) <= 1e-9 * max(1.0, out.minted[p, j])
         assert abs(d.bad_debt - out.bad_debt[p]) <= tol
     return seen
+
+
+def _to_horizon(d: Drive, model: SimModel) -> Drive:
+    """The risk lab brings every path up to the horizon (its last round accrues), so the engine
+    advances to it too: a mint layer's debt released by then is auctioned; then what each layer
+    paid and minted is read again."""
+    engine = d.engine
+    engine.apply(c.Advance(at=max(engine.state.now, model.start_at + model.n_steps * model.step_seconds)))
+    scale = 10 ** model.decimals[model.loss_asset]
+    d.alloc = {layer.id: 0.0 for layer in model.layers}
+    for loss in engine.state.losses:
+        for lid, v in loss.allocation.items():
+            d.alloc[lid] += v / scale
+    d.minted = {lid: getattr(layer, "minted", 0) for lid, layer in engine.state.layers.items()}
+    return d
 
 
 @pytest.mark.parametrize("kind", sorted(CASES))
@@ -279,7 +311,8 @@ def test_the_vectorized_rule_matches_the_exact_one(kind: str) -> None:
     if KINDS[kind].vector().share_price:
         assert seen["escaped"] > 0, (kind, seen)
     if kind == "mint":
-        assert seen["minted"] > 0, (kind, seen)
+        # ...and held debt auctions, with the fund before it healing released debt first
+        assert seen["minted"] > 0 and seen["auctions"] > 0 and seen["healed"] > 0, (kind, seen)
 
 
 def test_a_broken_rule_is_caught() -> None:
@@ -302,4 +335,35 @@ def test_a_broken_rule_is_caught() -> None:
     sample = ok[out.loss[ok] > 0][:SAMPLE]
     j = [layer.id for layer in model.layers].index("x")
     diffs = [abs(drive_engine(model, changed, world, int(p), accounts).alloc["x"] - out.alloc[p, j]) for p in sample]
+    assert max(diffs) > 1.0
+
+
+def test_a_broken_flop_rule_is_caught() -> None:
+    """Debt auctions too: the engine's lot halved on the engine side only changes what is
+    minted (whole lots: a different remainder waits), and the comparison sees it."""
+    layers = {
+        "fund": {"kind": "insurance_fund", "asset": "USD"},
+        "x": {"kind": "mint", "asset": "GOV", "discount_bps": 1000, "lot": 700_000, "auction_delay_seconds": 2 * DAY},
+    }
+    steps = [{"at": 0, "do": "deposit", "layer": "fund", "account": "dao", "amount": 100_000}]
+    spec = _world(layers, ["fund", "x"], steps, fees_to=True, fee_layer="fund")
+    assert compare(spec)["auctions"] > 0
+    broken = copy.deepcopy(spec)
+    broken["layers"]["x"]["lot"] = 350_000
+    scenario, changed = load_scenario(copy.deepcopy(spec)), load_scenario(broken)
+    model = compile_model(scenario, seed=7)
+    world = simulate_world(model, 0, N_PATHS)
+    out = run_backstop(model, world)
+    accounts = bucket_accounts(model, changed)
+    ok = single_bucket_paths(world)
+    sample = ok[out.loss[ok] > 0][:SAMPLE]
+    j = [layer.id for layer in model.layers].index("x")
+    unit = 10 ** model.decimals[model.layers[j].asset]
+    diffs = [
+        abs(
+            _to_horizon(drive_engine(model, changed, world, int(p), accounts), model).minted["x"] / unit
+            - out.minted[p, j]
+        )
+        for p in sample
+    ]
     assert max(diffs) > 1.0
