@@ -58,6 +58,8 @@ def _layer_field(f: dataclasses.Field[Any], hints: dict[str, Any]) -> tuple[Any,
         return int | None, Field(None, ge=0, le=f.metadata["upper"])
     if unit == spec.SECONDS:
         return int | None, Field(None, ge=0, le=10**10)
+    if unit == spec.COUNT:
+        return int | None, Field(None, ge=0, le=f.metadata["upper"])
     if unit == spec.POSITIVE:
         return int | None, Field(None, ge=1, le=10**30)
     if unit in (spec.LAYER_REF, spec.ACCOUNT, spec.ASSET):
