@@ -190,6 +190,22 @@ class AssessClaimBody(Body):
     at: At = None
 
 
+class AssessorStakeBody(Body):
+    """`assessor_stake` / `assessor_unstake`: an assessor's stake in a cover pool's assessment stake."""
+
+    pool: Id
+    account: Id
+    amount: Amount
+    at: At = None
+
+
+class SettleClaimBody(Body):
+    """`settle_claim`: decide a voted claim after its poll and the payout cooldown."""
+
+    claim: Id
+    at: At = None
+
+
 class GuarantorDefaultsBody(Body):
     layer: Id
     at: At = None

@@ -38,8 +38,8 @@ def bps(default: int | None = 0, *, upper: int = BPS) -> Any:
     return dataclasses.field(default=default, metadata={"unit": BPS_RATE, "upper": upper})
 
 
-def seconds(default: int = 0) -> Any:
-    """A duration in whole seconds, ≥ 0."""
+def seconds(default: int | None = 0) -> Any:
+    """A duration in whole seconds, ≥ 0 (None allowed when the default is None)."""
     return dataclasses.field(default=default, metadata={"unit": SECONDS})
 
 
