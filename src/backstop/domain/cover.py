@@ -370,7 +370,10 @@ def settle_claim(ctx: Ctx, cmd: SettleClaim) -> None:
     ready = claim.poll_end + pool.config.payout_cooldown_seconds
     if ctx.at < ready:
         raise ClaimError("at", f"at: {claim.id} can be settled from {ready} (poll ends {claim.poll_end} + cooldown)")
-    reason = f"stake-weighted vote: accepted {claim.accepted}, denied {claim.denied}"
+    reason = (
+        f"stake-weighted vote: accepted {ctx.tokens(pool.asset, claim.accepted)}, "
+        f"denied {ctx.tokens(pool.asset, claim.denied)}"
+    )
     if claim.accepted > claim.denied:
         _approve(ctx, claim, None, reason)
     else:
