@@ -137,3 +137,21 @@ def test_bad_options_exit_2_naming_the_field(tmp_path: Path, layer: str, key: st
     result = CliRunner().invoke(app, ["run", str(_write(tmp_path, doc))])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and key in result.output, result.output
+
+
+def test_the_euler_example_figures_in_the_docs() -> None:
+    """docs/cover-and-claims.md and docs/layers/cover_pool.md quote these figures of
+    `examples/euler_exploit.yaml`."""
+    from backstop.bundled import example_path
+
+    result = _run(example_path("euler_exploit"))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    mutual = data["layers"]["mutual"]
+    assert mutual["total_assets"]["USDC"] == "12482273.972603"
+    assert mutual["capital_pool"] == "82273.972603"
+    clm1, clm2 = data["claims"]
+    assert (clm1["status"], clm1["paid"], clm1["accepted"], clm1["denied"]) == ("approved", "1950000", "80000", "30000")
+    assert clm1["poll_end"] == 5_529_600 + 3 * 86_400 + 8_640  # first accept + 3 days + d's extension
+    assert (clm2["status"], clm2["paid"], clm2["accepted"], clm2["denied"]) == ("approved", "650000", "50000", "10000")
+    assert data["pnl"]["capital_pools"]["mutual"]["premiums"] == "82273.972603"
