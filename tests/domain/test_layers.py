@@ -290,3 +290,81 @@ def test_reward_from_a_layer_holding_depositors_money_is_refused() -> None:
     e.apply(c.Reward(1, "stake", 100 * E6, "treasury"))
     assert layer_bal(e, "treasury", "USDC") == 900 * E6
     assert layer_bal(e, "stake", "USDC") == 1_100 * E6
+
+
+# -- reinstatements (docs/layers/guarantor.md#reinstatements) --------------------------------------
+
+
+def _doc_yaml(doc: str, heading: str) -> dict[str, Any]:
+    """The first ```yaml block after `heading` in a docs page."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / doc).read_text()
+    after = text[text.index(heading) :]
+    block = re.search(r"```yaml\n(.*?)```", after, re.S)
+    assert block is not None
+    data: dict[str, Any] = yaml.safe_load(block.group(1))
+    return data
+
+
+def test_reinstatement_worked_example_in_the_docs_is_cii_example_5_15() -> None:
+    """CII M97 *Reinsurance* (2018) Example 5.15, p. 5/21: £2m xs £2m, one reinstatement, events
+    of 2.35m, 3m, 4m, 3m recover 0.35m, 1m, 2m and 0.65m (4m = (1 + 1) × 2m); premiums at 5% of
+    the limit, reinstated at 100% a.p."""
+    from backstop.scenario.loader import load_scenario
+    from backstop.scenario.runner import run
+
+    result = run(load_scenario(_doc_yaml("layers/guarantor.md", "### Worked example (verified: the test suite runs")))
+    state = result.engine.state
+    paid = [loss.allocation.get("xl", 0) for loss in state.losses]
+    assert paid == [350_000 * E6, 1_000_000 * E6, 2_000_000 * E6, 650_000 * E6]
+    events = [ev.data for ev in result.engine.log if ev.kind == "limit_reinstated"]
+    assert [(ev["reinstated"], ev["premium"]) for ev in events] == [
+        (350_000 * E6, 17_500 * E6),
+        (1_000_000 * E6, 50_000 * E6),
+        (650_000 * E6, 32_500 * E6),
+    ]
+    xl = state.layers["xl"]
+    assert (xl.limit_left, xl.reinstated, xl.reinstatement_premiums) == (0, 2_000_000 * E6, 100_000 * E6)
+    assert bal(result.engine, "layer:fund:assets", "USDC") == 100_000 * E6
+    assert xl.premiums_earned - xl.losses_paid == (100_000 - 4_000_000) * E6
+
+
+def test_reinstatement_premium_is_pro_rata_to_the_limit_used_cii_example_5_16() -> None:
+    """CII M97 Example 5.16, p. 5/22: £100k xs £100k, deposit premium £10,000 (1,000 bps of the
+    limit), one reinstatement at 100%: a £150k loss uses £50k, 50% of the limit, and the initial
+    reinstatement premium is 50,000/100,000 × 10,000 = £5,000."""
+    k = 1_000 * E6
+    rule = g(
+        100 * k, 100 * k, premium_bps_per_year=1000, payer="fund", reinstatements=1, reinstatement_premium_bps=10_000
+    )
+    e = world(("g1",), ("fund", "insurance_fund", {"asset": "USDC"}), ("g1", "guarantor", rule))
+    e.apply(c.Deposit(0, "fund", "dao", 20 * k))
+    assert loss(e, 150 * k)["g1"] == 50 * k
+    assert guarantor(e).reinstatement_premiums == 5 * k
+    assert guarantor(e).premiums_earned == 5 * k
+    assert layer_bal(e, "fund", "USDC") == 15 * k
+
+
+def test_no_reinstatement_exhausts_the_limit_for_the_contract_year() -> None:
+    """`reinstatements: 0`: the 2M limit covers one 2M recovery a year; the next event in the
+    year gets nothing, and the bank is full again in the next contract year."""
+    e = world(("g1",), ("g1", "guarantor", g(0, 2 * M, reinstatements=0)))
+    half = 1_500_000 * E6
+    assert loss(e, half, at=DAY)["g1"] == half
+    assert loss(e, half, at=2 * DAY)["g1"] == 500_000 * E6
+    assert loss(e, half, at=3 * DAY)["g1"] == 0
+    assert loss(e, half, at=YEAR + DAY)["g1"] == half
+
+
+def test_a_payer_short_of_the_reinstatement_premium_pays_what_it_has_and_cover_lapses() -> None:
+    rule = g(0, 1 * M, premium_bps_per_year=1000, payer="fund", reinstatements=2, reinstatement_premium_bps=10_000)
+    e = world(("g1",), ("fund", "insurance_fund", {"asset": "USDC"}), ("g1", "guarantor", rule))
+    e.apply(c.Deposit(0, "fund", "dao", 30_000 * E6))  # reinstating the whole 1M costs 100,000
+    assert loss(e, 1 * M, at=DAY)["g1"] == 1 * M
+    assert guarantor(e).reinstatement_premiums == 30_000 * E6
+    assert guarantor(e).lapsed
+    assert loss(e, 1 * M, at=2 * DAY)["g1"] == 0

@@ -129,6 +129,34 @@ BAD: list[tuple[str, Any, type[BackstopError], str]] = [
     ("second claim for one incident", c.FileClaim(T, "pol-1", "inc-1", 1), ClaimError, "incident"),
     ("self-assessment", c.AssessClaim(T, "clm-1", "lp", True), ClaimError, "assessor"),
     ("defaults of a non-guarantor", c.GuarantorDefaults(T, "fund"), NotPermitted, "layer"),
+    ("assessor stake in a non-cover pool", c.AssessorStake(T, "fund", "a", 1), UnknownEntity, "pool"),
+    ("zero assessor stake", c.AssessorStake(T, "cover", "a", 0), InvalidAmount, "amount"),
+    ("assessor stake as external account", c.AssessorStake(T, "cover", "external:x", 1), InvalidAmount, "account"),
+    ("unstake more than staked", c.AssessorUnstake(T, "cover", "a", 1), InsufficientFunds, "amount"),
+    ("settle a single-assessor claim", c.SettleClaim(T, "clm-1"), ClaimError, "claim"),
+    ("settle an unknown claim", c.SettleClaim(T, "clm-9"), UnknownEntity, "claim"),
+    (
+        "reinstatement premium without reinstatements",
+        c.AddLayer(
+            T,
+            "gx",
+            make_config(kind="guarantor", asset="USDC", guarantor="r", limit=1, reinstatement_premium_bps=100),
+        ),
+        InvalidConfig,
+        "reinstatement_premium_bps",
+    ),
+    (
+        "negative reinstatements",
+        c.AddLayer(T, "gx", make_config(kind="guarantor", asset="USDC", guarantor="r", limit=1, reinstatements=-1)),
+        InvalidConfig,
+        "reinstatements",
+    ),
+    (
+        "staker reward above 100%",
+        c.AddLayer(T, "cx", make_config(kind="cover_pool", asset="USDC", staker_reward_bps=10_001)),
+        InvalidConfig,
+        "staker_reward_bps",
+    ),
 ]
 
 

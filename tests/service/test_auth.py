@@ -33,6 +33,9 @@ MATRIX: dict[str, tuple[set[str], dict[str, object]]] = {
     ),
     "/v1/file_claim": ({"investor"}, {"policy": "pol-1", "incident": "inc-1", "loss": "1"}),
     "/v1/assess_claim": ({"assessor"}, {"claim": "clm-1", "approve": True}),
+    "/v1/assessor_stake": ({"assessor"}, {"pool": "sp", "amount": "1"}),
+    "/v1/assessor_unstake": ({"assessor"}, {"pool": "sp", "amount": "1"}),
+    "/v1/settle_claim": ({"oracle"}, {"claim": "clm-1"}),
     "/v1/guarantor_defaults": (set(), {"layer": "sp"}),
     "/v1/prices": ({"oracle"}, {"asset": "ETH", "price": "150"}),
     "/v1/assets": (set(), {"symbol": "NEW", "decimals": 6}),
@@ -50,6 +53,8 @@ ACCOUNT_BOUND = {
     "/v1/repay",
     "/v1/add_collateral",
     "/v1/buy_cover",
+    "/v1/assessor_stake",
+    "/v1/assessor_unstake",
 }
 
 

@@ -27,6 +27,9 @@ ENDPOINTS: dict[str, tuple[dict[str, object], str | None]] = {
     ),
     "/v1/file_claim": ({"policy": "nope", "incident": "inc-1", "loss": "1"}, "loss"),
     "/v1/assess_claim": ({"claim": "nope", "approve": True}, None),
+    "/v1/assessor_stake": ({"pool": "nope", "account": "a", "amount": "1"}, "amount"),
+    "/v1/assessor_unstake": ({"pool": "nope", "account": "a", "amount": "1"}, "amount"),
+    "/v1/settle_claim": ({"claim": "nope"}, None),
     "/v1/guarantor_defaults": ({"layer": "nope"}, None),
     "/v1/prices": ({"asset": "NOPE", "price": "1"}, "price"),
 }

@@ -166,6 +166,12 @@ def _guarantor(draw: st.DrawFn) -> dict[str, Any]:
     }
     if draw(st.booleans()):
         g["aggregate_limit"] = _size(draw, 100_000, 3_000_000)
+    reinstatements = draw(st.sampled_from([None, 0, 1, 2]))
+    if reinstatements is not None:
+        # A thin limit so a few events in 90 days use the bank up and reinstatements run out.
+        g["limit"] = _size(draw, 100_000, 800_000)
+        g["reinstatements"] = reinstatements
+        g["reinstatement_premium_bps"] = draw(st.sampled_from([0, 10_000, 50_000]))
     return {
         "layers": {"fund": {"kind": "insurance_fund", "asset": "USD", "max_payout_per_event": 50_000}, "x": g},
         "waterfall": ["fund", "x"],
@@ -367,3 +373,60 @@ def test_a_broken_flop_rule_is_caught() -> None:
         for p in sample
     ]
     assert max(diffs) > 1.0
+
+
+def _reinstating_world(reinstatements: int) -> dict[str, Any]:
+    """A thin guarantor (300k xs 0, 1 reinstatement at 100% a.p. of a 50%/year premium) that
+    every exploit uses, so the bank empties, is reinstated and runs out within 90 days."""
+    g = {
+        "kind": "guarantor",
+        "asset": "USD",
+        "guarantor": "re",
+        "attachment": 0,
+        "limit": 300_000,
+        "premium_bps_per_year": 5000,
+        "payer": "fund",
+        "collateral": 100_000,
+        "reinstatements": reinstatements,
+        "reinstatement_premium_bps": 10_000,
+    }
+    return _world(
+        {"fund": {"kind": "insurance_fund", "asset": "USD", "max_payout_per_event": 10_000}, "x": g},
+        ["fund", "x"],
+        [{"at": 0, "do": "deposit", "layer": "fund", "account": "dao", "amount": 400_000}],
+    )
+
+
+def _alloc_diffs(spec: dict[str, Any], engine_spec: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """(what x paid, engine − vector) on the sampled paths, the engine replaying `engine_spec`."""
+    scenario = load_scenario(copy.deepcopy(spec))
+    model = compile_model(scenario, seed=7)
+    world = simulate_world(model, 0, N_PATHS)
+    out = run_backstop(model, world)
+    accounts = bucket_accounts(model, load_scenario(copy.deepcopy(engine_spec)))
+    ok = single_bucket_paths(world)
+    sample = ok[out.loss[ok] > 0][:SAMPLE]
+    j = [layer.id for layer in model.layers].index("x")
+    changed = load_scenario(copy.deepcopy(engine_spec))
+    paid, diffs = [], []
+    for p in sample:
+        d = drive_engine(model, changed, world, int(p), accounts)
+        paid.append(float(out.alloc[p, j]))
+        diffs.append(d.alloc["x"] - float(out.alloc[p, j]))
+    return paid, diffs
+
+
+def test_reinstatements_match_and_a_broken_bank_is_caught() -> None:
+    """Reinstatements on both sides: the limit bank and its premiums (paid by the fund, which
+    pays the next loss first) agree path by path; an engine that reinstates once less does not."""
+    spec = _reinstating_world(1)
+    spec["simulation"]["incidents"][0]["per_year"] = 40
+    compare(spec)
+    paid, diffs = _alloc_diffs(spec, spec)
+    # The bank was used beyond one limit on some path (a reinstatement happened).
+    assert max(paid) > 300_000 + 1.0, paid
+    assert max(abs(d) for d in diffs) < 1e-3
+    broken = copy.deepcopy(spec)
+    broken["layers"]["x"]["reinstatements"] = 0
+    _, diffs = _alloc_diffs(spec, broken)
+    assert max(abs(d) for d in diffs) > 1.0

@@ -58,6 +58,8 @@ def _layer_field(f: dataclasses.Field[Any], hints: dict[str, Any]) -> tuple[Any,
         return int | None, Field(None, ge=0, le=f.metadata["upper"])
     if unit == spec.SECONDS:
         return int | None, Field(None, ge=0, le=10**10)
+    if unit == spec.COUNT:
+        return int | None, Field(None, ge=0, le=f.metadata["upper"])
     if unit == spec.POSITIVE:
         return int | None, Field(None, ge=1, le=10**30)
     if unit in (spec.LAYER_REF, spec.ACCOUNT, spec.ASSET):
@@ -185,6 +187,22 @@ class AssessClaimBody(Body):
     reason: Annotated[str, Field(max_length=500)] = ""
     assessor: Id | None = None
     """Only an admin may name the assessor; anyone else assesses as their own account."""
+    at: At = None
+
+
+class AssessorStakeBody(Body):
+    """`assessor_stake` / `assessor_unstake`: an assessor's stake in a cover pool's assessment stake."""
+
+    pool: Id
+    account: Id
+    amount: Amount
+    at: At = None
+
+
+class SettleClaimBody(Body):
+    """`settle_claim`: decide a voted claim after its poll and the payout cooldown."""
+
+    claim: Id
     at: At = None
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from . import commands as c
 from .context import Ctx
-from .cover import assess_claim, buy_cover, file_claim
+from .cover import assess_claim, assessor_stake, assessor_unstake, buy_cover, file_claim, settle_claim
 from .errors import (
     DuplicateEntity,
     InsufficientFunds,
@@ -246,6 +246,20 @@ def _claim_collateral(ctx: Ctx, cmd: c.ClaimCollateral) -> None:
     market.claim_collateral(ctx, _account(cmd.account))
 
 
+def _assessor_stake(ctx: Ctx, cmd: c.AssessorStake) -> None:
+    _account(cmd.account)
+    assessor_stake(ctx, cmd)
+
+
+def _assessor_unstake(ctx: Ctx, cmd: c.AssessorUnstake) -> None:
+    _account(cmd.account)
+    assessor_unstake(ctx, cmd)
+
+
+def _settle_claim(ctx: Ctx, cmd: c.SettleClaim) -> None:
+    settle_claim(ctx, cmd)
+
+
 HANDLERS: dict[type, Callable[[Ctx, Any], None]] = {
     c.AddAsset: _add_asset,
     c.SetPrice: _set_price,
@@ -267,6 +281,9 @@ HANDLERS: dict[type, Callable[[Ctx, Any], None]] = {
     c.BuyCover: _buy_cover,
     c.FileClaim: _file_claim,
     c.AssessClaim: _assess_claim,
+    c.AssessorStake: _assessor_stake,
+    c.AssessorUnstake: _assessor_unstake,
+    c.SettleClaim: _settle_claim,
     c.GuarantorDefaults: _guarantor_defaults,
     c.ClaimCollateral: _claim_collateral,
 }

@@ -15,6 +15,7 @@ from .commands import COMMAND_TYPES, CollateralConfig, Command, MarketConfig
 from .errors import BackstopError
 from .events import Event
 from .layers.registry import kind
+from .layers.spec import LayerConfig
 
 _PAIR_FIELDS = {"collateral"}
 _OMIT_IF_DEFAULT: dict[type, frozenset[str]] = {
@@ -52,6 +53,14 @@ def json_default(value: Any) -> Any:
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if isinstance(value, LayerConfig):
+            # A layer config logs its kind and the options set away from their default, so an
+            # option added to a kind later leaves the logs of configs that do not use it unchanged.
+            return {
+                f.name: _plain(getattr(value, f.name))
+                for f in dataclasses.fields(value)
+                if f.name == "kind" or getattr(value, f.name) != f.default
+            }
         omit = _OMIT_IF_DEFAULT.get(type(value), frozenset())
         return {
             f.name: _plain(getattr(value, f.name))

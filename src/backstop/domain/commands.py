@@ -251,6 +251,32 @@ class AssessClaim:
 
 
 @dataclass(frozen=True, slots=True)
+class AssessorStake:
+    """Stake into a cover pool's assessment stake (weighs the assessor's votes on its claims)."""
+
+    at: int
+    pool: str
+    account: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class AssessorUnstake:
+    at: int
+    pool: str
+    account: str
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettleClaim:
+    """Decide a claim put to a stake-weighted vote, after its poll and the payout cooldown."""
+
+    at: int
+    claim: str
+
+
+@dataclass(frozen=True, slots=True)
 class GuarantorDefaults:
     at: int
     layer: str
@@ -277,6 +303,9 @@ Command = (
     | BuyCover
     | FileClaim
     | AssessClaim
+    | AssessorStake
+    | AssessorUnstake
+    | SettleClaim
     | GuarantorDefaults
     | ClaimCollateral
 )

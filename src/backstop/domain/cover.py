@@ -12,13 +12,25 @@ where the proven loss is what the engine itself recorded the claimant lost in th
 incident's socialized part (so nobody is paid for a loss the backstop already covered), less
 what the claimant's other policies already paid for it. A policy never pays twice for one
 incident, and a loss is never made good twice across policies.
+
+Nexus Mutual v2.12.4 (NexusMutual/smart-contracts @ 01c72951e93586b8b4121874c015318c1ea4329e,
+contracts/modules/assessment/IndividualClaims.sol and Assessment.sol), when the pool sets it:
+- a claim deposit (`claim_deposit_bps` of the cover amount) is paid into the capital pool when
+  the claim is filed, returned with an approved payout, kept by the capital pool on denial;
+- a grace period after the policy ends (`grace_seconds`) during which a claim for an incident
+  during cover may still be filed;
+- when the pool has assessment stake at filing, the claim is a poll: `assess_claim` is a vote
+  weighted by the assessor's stake (the first vote must accept and restarts the voting period;
+  a vote near the end extends it), and `settle_claim` decides it after the poll's end plus the
+  payout cooldown: approved iff the accepting stake exceeds the denying stake. A pool without
+  assessment stake keeps the single assessor.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .commands import INCIDENT_CAUSES, AssessClaim, BuyCover, FileClaim
+from .commands import INCIDENT_CAUSES, AssessClaim, AssessorStake, AssessorUnstake, BuyCover, FileClaim, SettleClaim
 from .context import Ctx
 from .errors import ClaimError, CoverError, InvalidAmount, NotPermitted, UnknownEntity
 from .layers.cover_pool.exact import CoverPool
@@ -68,9 +80,18 @@ class Claim:
     paid: int = 0
     assessor: str | None = None
     reason: str = ""
+    deposit: int = 0
+    """Paid by the claimant at filing (0: the pool asks for none)."""
+    poll_end: int | None = None
+    """None: a single assessor decides; else the end of the stake-weighted vote."""
+    accepted: int = 0
+    denied: int = 0
+    """Assessment stake that voted to accept / deny."""
+    votes: tuple[tuple[str, bool, int], ...] = ()
+    """(assessor, approve, stake) in the order cast."""
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "id": self.id,
             "policy": self.policy,
             "claimant": self.claimant,
@@ -82,6 +103,15 @@ class Claim:
             "assessor": self.assessor,
             "reason": self.reason,
         }
+        # Only where used, so claims of pools without deposits or votes read (and hash) as before.
+        if self.deposit:
+            out["deposit"] = self.deposit
+        if self.poll_end is not None:
+            out["poll_end"] = self.poll_end
+            out["accepted"] = self.accepted
+            out["denied"] = self.denied
+            out["votes"] = [list(v) for v in self.votes]
+        return out
 
 
 def _pool(ctx: Ctx, pool_id: str) -> CoverPool:
@@ -111,8 +141,7 @@ def buy_cover(ctx: Ctx, cmd: BuyCover) -> None:
             f"asked {ctx.tokens(pool.asset, cmd.amount)}",
         )
     premium = mul_div_up(cmd.amount, pool.config.premium_bps_per_year * cmd.period_seconds, BPS * SECONDS_PER_YEAR)
-    if premium > 0:
-        ctx.pull(user(cmd.account), pool.account, pool.asset, premium, "premium")
+    to_stakers, to_capital = pool.collect_premium(ctx, cmd.account, premium)
     pid = f"pol-{len(ctx.state.policies) + 1}"
     policy = Policy(
         pid,
@@ -127,6 +156,8 @@ def buy_cover(ctx: Ctx, cmd: BuyCover) -> None:
     )
     ctx.j.put(ctx.state.policies, pid, policy)
     ctx.emit("cover_bought", policy.to_dict())
+    if to_capital:
+        ctx.emit("premium_split", {"policy": pid, "to_stakers": to_stakers, "to_capital_pool": to_capital})
 
 
 def file_claim(ctx: Ctx, cmd: FileClaim) -> None:
@@ -152,13 +183,25 @@ def file_claim(ctx: Ctx, cmd: FileClaim) -> None:
         raise ClaimError(
             "policy", f"policy: {policy.id} was not active at {incident['at']} ({policy.start}..{policy.end})"
         )
+    pool = _pool(ctx, policy.pool)
+    grace = pool.config.grace_seconds
+    if grace is not None and not ctx.at < policy.end + grace:
+        # IndividualClaims.sol:275: require(start + period + gracePeriod > block.timestamp).
+        raise ClaimError(
+            "at", f"at: {policy.id} ended at {policy.end}; claims closed at {policy.end + grace} (grace {grace} s)"
+        )
     if cmd.loss <= 0:
         raise InvalidAmount("loss", f"loss: must be positive, got {cmd.loss}")
     for other in ctx.state.claims.values():
         if other.policy == policy.id and other.incident == cmd.incident and other.status != "denied":
             raise ClaimError("incident", f"incident: {policy.id} already has claim {other.id} for {cmd.incident}")
     cid = f"clm-{len(ctx.state.claims) + 1}"
-    claim = Claim(cid, policy.id, claimant, cmd.incident, cmd.loss, ctx.at)
+    deposit = mul_div_up(policy.amount, pool.config.claim_deposit_bps, BPS)
+    if deposit > 0:
+        ctx.pull(user(claimant), pool.capital_account, pool.asset, deposit, "deposit")
+    # A claim on a pool with assessment stake is a poll (Assessment.sol `startAssessment`: end = now + 3 days).
+    poll_end = ctx.at + pool.config.voting_seconds if pool.assessment_total > 0 else None
+    claim = Claim(cid, policy.id, claimant, cmd.incident, cmd.loss, ctx.at, deposit=deposit, poll_end=poll_end)
     ctx.j.put(ctx.state.claims, cid, claim)
     ctx.emit("claim_filed", claim.to_dict())
 
@@ -198,21 +241,45 @@ def recovered_elsewhere(ctx: Ctx, claim: Claim, pool: CoverPool) -> int:
     return total
 
 
-def assess_claim(ctx: Ctx, cmd: AssessClaim) -> None:
-    claim = ctx.state.claims.get(cmd.claim)
+def _pending(ctx: Ctx, claim_id: str) -> Claim:
+    claim: Claim | None = ctx.state.claims.get(claim_id)
     if claim is None:
-        raise UnknownEntity("claim", f"claim: unknown claim {cmd.claim!r}")
+        raise UnknownEntity("claim", f"claim: unknown claim {claim_id!r}")
     if claim.status != "pending":
         raise ClaimError("claim", f"claim: {claim.id} is already {claim.status}")
+    return claim
+
+
+def assess_claim(ctx: Ctx, cmd: AssessClaim) -> None:
+    claim = _pending(ctx, cmd.claim)
     if cmd.assessor == claim.claimant:
         raise ClaimError("assessor", f"assessor: {cmd.assessor} cannot assess their own claim")
     if not cmd.assessor:
         raise InvalidAmount("assessor", "assessor: required")
-    policy = ctx.state.policies[claim.policy]
-    if not cmd.approve:
-        ctx.j.put(ctx.state.claims, claim.id, _with(claim, status="denied", assessor=cmd.assessor, reason=cmd.reason))
-        ctx.emit("claim_denied", {"claim": claim.id, "assessor": cmd.assessor, "reason": cmd.reason})
+    if claim.poll_end is not None:
+        _vote(ctx, claim, cmd)
         return
+    if not cmd.approve:
+        _deny(ctx, claim, cmd.assessor, cmd.reason)
+        return
+    _approve(ctx, claim, cmd.assessor, cmd.reason)
+
+
+def _deny(ctx: Ctx, claim: Claim, assessor: str | None, reason: str) -> None:
+    """Nothing is paid; a deposit stays in the capital pool (in Nexus v2.12.4 it is returned only
+    with an accepted payout, `redeemClaimPayout`; it "covers assessment rewards in case it's
+    denied", Assessment.sol `startAssessment`)."""
+    ctx.j.put(ctx.state.claims, claim.id, _with(claim, status="denied", assessor=assessor, reason=reason))
+    data: dict[str, object] = {"claim": claim.id, "assessor": assessor, "reason": reason}
+    if claim.deposit:
+        pool = _pool(ctx, ctx.state.policies[claim.policy].pool)
+        ctx.j.set(pool, "deposits_kept", pool.deposits_kept + claim.deposit)
+        data["deposit_kept"] = claim.deposit
+    ctx.emit("claim_denied", data)
+
+
+def _approve(ctx: Ctx, claim: Claim, assessor: str | None, reason: str) -> None:
+    policy = ctx.state.policies[claim.policy]
     pool = _pool(ctx, policy.pool)
     # Indemnity: a loss is made good once, however many policies the claimant holds. What other
     # claims already paid this claimant for this incident comes off the proven loss (converted
@@ -227,22 +294,104 @@ def assess_claim(ctx: Ctx, cmd: AssessClaim) -> None:
     )
     if pay > 0:
         ctx.transfer(pool.account, user(claim.claimant), pool.asset, pay, "payout")
+    if claim.deposit:
+        # IndividualClaims.sol `redeemClaimPayout`: sendPayout(asset, owner, amount, deposit).
+        ctx.transfer(pool.capital_account, user(claim.claimant), pool.asset, claim.deposit, "deposit")
     ctx.j.put(ctx.state.policies, policy.id, _with(policy, paid=policy.paid + pay))
-    ctx.j.put(
-        ctx.state.claims, claim.id, _with(claim, status="approved", paid=pay, assessor=cmd.assessor, reason=cmd.reason)
-    )
+    ctx.j.put(ctx.state.claims, claim.id, _with(claim, status="approved", paid=pay, assessor=assessor, reason=reason))
+    data: dict[str, object] = {
+        "claim": claim.id,
+        "policy": policy.id,
+        "paid": pay,
+        "claimed": claim.claimed,
+        "proven_loss": proven,
+        "recovered_elsewhere": recovered,
+        "assessor": assessor,
+    }
+    if claim.deposit:
+        data["deposit_returned"] = claim.deposit
+    ctx.emit("claim_paid", data)
+
+
+def _vote(ctx: Ctx, claim: Claim, cmd: AssessClaim) -> None:
+    """Assessment.sol `_castVote` (v2.12.4, :344-390), the assessor's whole stake at the time of
+    the vote on one side."""
+    assert claim.poll_end is not None
+    pool = _pool(ctx, ctx.state.policies[claim.policy].pool)
+    c = pool.config
+    if any(v[0] == cmd.assessor for v in claim.votes):
+        raise ClaimError("assessor", f"assessor: {cmd.assessor} already voted on {claim.id}")
+    stake = pool.assessor_stake.get(cmd.assessor, 0)
+    if stake <= 0:
+        raise NotPermitted("assessor", f"assessor: {cmd.assessor} has no assessment stake in {pool.id}")
+    end = claim.poll_end
+    if not ctx.at < end:
+        raise ClaimError("at", f"at: voting on {claim.id} closed at {end}")
+    if claim.accepted == 0 and not cmd.approve:
+        raise ClaimError("approve", f"approve: the first vote on {claim.id} must accept (Nexus AcceptVoteRequired)")
+    if claim.accepted == 0:
+        end = ctx.at + c.voting_seconds  # the first accept restarts the voting period
+    if end - ctx.at < c.silent_ending_seconds:
+        voted = claim.accepted + claim.denied
+        extra = (
+            c.silent_ending_seconds
+            if voted == 0
+            else min(c.silent_ending_seconds, c.silent_ending_seconds * stake // voted)
+        )
+        end += extra
+    accepted = claim.accepted + (stake if cmd.approve else 0)
+    denied = claim.denied + (0 if cmd.approve else stake)
+    votes = (*claim.votes, (cmd.assessor, cmd.approve, stake))
+    ctx.j.put(ctx.state.claims, claim.id, _with(claim, poll_end=end, accepted=accepted, denied=denied, votes=votes))
+    ctx.j.put(pool.last_vote, cmd.assessor, ctx.at)
     ctx.emit(
-        "claim_paid",
+        "claim_vote",
         {
             "claim": claim.id,
-            "policy": policy.id,
-            "paid": pay,
-            "claimed": claim.claimed,
-            "proven_loss": proven,
-            "recovered_elsewhere": recovered,
             "assessor": cmd.assessor,
+            "approve": cmd.approve,
+            "stake": stake,
+            "accepted": accepted,
+            "denied": denied,
+            "poll_end": end,
+            "reason": cmd.reason,
         },
     )
+
+
+def settle_claim(ctx: Ctx, cmd: SettleClaim) -> None:
+    """Decide a voted claim once its poll has ended and the payout cooldown has passed: approved
+    iff the accepting stake exceeds the denying stake (IndividualClaims.sol `redeemClaimPayout`:
+    `poll.accepted > poll.denied`; a poll nobody voted on is denied)."""
+    claim = _pending(ctx, cmd.claim)
+    if claim.poll_end is None:
+        raise ClaimError("claim", f"claim: {claim.id} is decided by a single assessor (assess_claim), not a vote")
+    pool = _pool(ctx, ctx.state.policies[claim.policy].pool)
+    ready = claim.poll_end + pool.config.payout_cooldown_seconds
+    if ctx.at < ready:
+        raise ClaimError("at", f"at: {claim.id} can be settled from {ready} (poll ends {claim.poll_end} + cooldown)")
+    reason = (
+        f"stake-weighted vote: accepted {ctx.tokens(pool.asset, claim.accepted)}, "
+        f"denied {ctx.tokens(pool.asset, claim.denied)}"
+    )
+    if claim.accepted > claim.denied:
+        _approve(ctx, claim, None, reason)
+    else:
+        _deny(ctx, claim, None, reason)
+
+
+def assessor_stake(ctx: Ctx, cmd: AssessorStake) -> None:
+    pool = _pool(ctx, cmd.pool)
+    if cmd.amount <= 0:
+        raise InvalidAmount("amount", f"amount: must be positive, got {cmd.amount}")
+    pool.assessor_deposit(ctx, cmd.account, cmd.amount)
+
+
+def assessor_unstake(ctx: Ctx, cmd: AssessorUnstake) -> None:
+    pool = _pool(ctx, cmd.pool)
+    if cmd.amount <= 0:
+        raise InvalidAmount("amount", f"amount: must be positive, got {cmd.amount}")
+    pool.assessor_withdraw(ctx, cmd.account, cmd.amount)
 
 
 def _with(obj: Policy | Claim, **changes: object) -> Policy | Claim:

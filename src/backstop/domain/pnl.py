@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .layers.cover_pool import CoverPool
 from .layers.guarantor import Guarantor
 from .layers.share_vault import ShareVault
 from .layers.stability_pool import StabilityPool
@@ -113,10 +114,32 @@ def compute(state: State) -> dict[str, Any]:
             if isinstance(state.layers[lid], Treasury) and paid:
                 t = treasury.setdefault(lid, {})
                 t[loss.asset] = t.get(loss.asset, 0) + paid
-    return {
+    out: dict[str, Any] = {
         "stakers": stakers,
         "guarantors": guarantors,
         "investors": investors,
         "treasury": treasury,
         "minted": dict(sorted(state.minted.items())),
     }
+    capital_pools = capital_pool_rows(state)
+    if capital_pools:
+        out["capital_pools"] = capital_pools
+    return out
+
+
+def capital_pool_rows(state: State) -> dict[str, dict[str, Any]]:
+    """A Nexus-style cover pool's capital pool (the mutual's share): the premiums it kept, the
+    claim deposits it kept on denials, and what it holds (deposits of pending claims included).
+    Only pools that use it are listed."""
+    rows: dict[str, dict[str, Any]] = {}
+    for lid, layer in sorted(state.layers.items()):
+        if isinstance(layer, CoverPool) and layer.uses_mutual():
+            rows[lid] = {
+                "asset": layer.asset,
+                "premiums": layer.premiums_to_capital,
+                "deposits_kept": layer.deposits_kept,
+                "pnl": layer.premiums_to_capital + layer.deposits_kept,
+                "holds": state.ledger.balance(layer.capital_account, layer.asset),
+                "assessment_stake": layer.assessment_total,
+            }
+    return rows

@@ -422,6 +422,21 @@ class _Builder:
             raise self.fail("approve", f"must be true or false, got {approve!r}")
         return c.AssessClaim(at, str(claim), str(assessor), approve, str(reason))
 
+    def v_assessor_stake(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        pool, account, amount = self.take(raw, "pool", "account", "amount")
+        return c.AssessorStake(at, pool, str(account), self.units(amount, self.layer_asset(pool, "pool"), "amount"))
+
+    def v_assessor_unstake(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        pool, account, amount = self.take(raw, "pool", "account", "amount")
+        return c.AssessorUnstake(at, pool, str(account), self.units(amount, self.layer_asset(pool, "pool"), "amount"))
+
+    def v_settle_claim(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        (claim,) = self.take(raw, "claim")
+        return c.SettleClaim(at, str(claim))
+
     def v_guarantor_defaults(self, at: int, raw: dict[str, Any]) -> Any:
         self._reset()
         (layer,) = self.take(raw, "layer")

@@ -180,6 +180,7 @@ def state_json(engine: Engine) -> dict[str, Any]:
                 "paid": f.amt(cl.paid, asset),
                 "assessor": cl.assessor,
                 "reason": cl.reason,
+                **_claim_extras(f, cl, asset),
             }
         )
     return {
@@ -191,6 +192,19 @@ def state_json(engine: Engine) -> dict[str, Any]:
         "claims": claims,
         "pnl": pnl_json(engine, f),
     }
+
+
+def _claim_extras(f: Formatter, cl: Any, asset: str) -> dict[str, Any]:
+    """A claim's deposit and stake-weighted vote, shown only where the pool uses them."""
+    out: dict[str, Any] = {}
+    if cl.deposit:
+        out["deposit"] = f.amt(cl.deposit, asset)
+    if cl.poll_end is not None:
+        out["poll_end"] = cl.poll_end
+        out["accepted"] = f.amt(cl.accepted, asset)
+        out["denied"] = f.amt(cl.denied, asset)
+        out["votes"] = [{"assessor": a, "approve": y, "stake": f.amt(w, asset)} for a, y, w in cl.votes]
+    return out
 
 
 def _apr(bps: int | None) -> str | None:
@@ -222,13 +236,19 @@ def pnl_json(engine: Engine, f: Formatter) -> dict[str, Any]:
         for lid, g in raw["guarantors"].items()
     }
     investors = {acct: {k: f.bag(v) for k, v in row.items()} for acct, row in sorted(raw["investors"].items())}
-    return {
+    out: dict[str, Any] = {
         "stakers": stakers,
         "guarantors": guarantors,
         "investors": investors,
         "treasury": {k: f.bag(v) for k, v in raw["treasury"].items()},
         "minted": f.bag(raw["minted"]),
     }
+    if "capital_pools" in raw:
+        out["capital_pools"] = {
+            lid: {k: f.amt(v, r["asset"]) for k, v in r.items() if k != "asset"}
+            for lid, r in raw["capital_pools"].items()
+        }
+    return out
 
 
 def result_json(result: RunResult) -> dict[str, Any]:
@@ -368,6 +388,16 @@ def print_summary(result: RunResult, console: Console) -> None:
         )
     for lid, bag in p["treasury"].items():
         t.add_row(lid, "treasury", f"paid {_bag_text(bag)}", _bag_text(bag, negate=True), "-")
+    for lid, r in p.get("capital_pools", {}).items():
+        a = _layer_asset(engine, lid)
+        t.add_row(
+            f"{lid} capital pool",
+            "mutual",
+            f"premiums {_money(r['premiums'], a)}, deposits kept {_money(r['deposits_kept'], a)}, "
+            f"holds {_money(r['holds'], a)}",
+            _money(r["pnl"], a),
+            "-",
+        )
     for token, amount in p["minted"].items():
         t.add_row(token, "minted (dilution)", f"minted {_money(amount, token)}", "-", "-")
     if t.row_count:

@@ -44,6 +44,9 @@ VERBS: dict[str, tuple[type[s.Body], frozenset[str], str | None]] = {
     "buy_cover": (s.BuyCoverBody, frozenset({"investor"}), "account"),
     "file_claim": (s.FileClaimBody, frozenset({"investor"}), "claimant"),
     "assess_claim": (s.AssessClaimBody, frozenset({"assessor"}), "assessor"),
+    "assessor_stake": (s.AssessorStakeBody, frozenset({"assessor"}), "account"),
+    "assessor_unstake": (s.AssessorStakeBody, frozenset({"assessor"}), "account"),
+    "settle_claim": (s.SettleClaimBody, frozenset({"oracle"}), None),
     "guarantor_defaults": (s.GuarantorDefaultsBody, frozenset(), None),
 }
 

@@ -25,6 +25,7 @@ ACCOUNT = "account"
 ASSET = "asset"
 FLAG = "flag"
 CHOICE = "choice"
+COUNT = "count"
 
 
 def amount(default: int | None = None, *, required: bool = False) -> Any:
@@ -37,14 +38,19 @@ def bps(default: int | None = 0, *, upper: int = BPS) -> Any:
     return dataclasses.field(default=default, metadata={"unit": BPS_RATE, "upper": upper})
 
 
-def seconds(default: int = 0) -> Any:
-    """A duration in whole seconds, ≥ 0."""
+def seconds(default: int | None = 0) -> Any:
+    """A duration in whole seconds, ≥ 0 (None allowed when the default is None)."""
     return dataclasses.field(default=default, metadata={"unit": SECONDS})
 
 
 def positive(default: int) -> Any:
     """A strictly positive integer count (virtual shares and assets)."""
     return dataclasses.field(default=default, metadata={"unit": POSITIVE})
+
+
+def count(default: int | None = None, *, upper: int = 1_000) -> Any:
+    """A whole number of times, 0 ≤ value ≤ `upper` (None allowed when the default is None)."""
+    return dataclasses.field(default=default, metadata={"unit": COUNT, "upper": upper})
 
 
 def layer_ref(default: str | None = None) -> Any:
@@ -116,6 +122,10 @@ def check_fields(state: Any, cfg: LayerConfig) -> None:
         elif unit in (AMOUNT, SECONDS):
             if not _int(value) or value < 0:
                 raise InvalidConfig(f.name, f"{f.name}: must be a non-negative integer, got {value!r}")
+        elif unit == COUNT:
+            upper = f.metadata["upper"]
+            if not _int(value) or not 0 <= value <= upper:
+                raise InvalidConfig(f.name, f"{f.name}: must be a whole number in [0, {upper}], got {value!r}")
         elif unit == POSITIVE:
             if not _int(value) or value <= 0:
                 raise InvalidConfig(f.name, f"{f.name}: must be a positive integer, got {value!r}")

@@ -4,6 +4,9 @@ It pays min(remaining, max(0, min(loss, attachment + limit) − attachment)) mea
 event's whole loss, within the yearly `aggregate_limit`; collateral first, the rest only if it
 has not defaulted (the world draws defaults); nothing once its cover has lapsed. Premiums accrue
 with time from the payer's balance; a payer that cannot pay in full makes the cover lapse.
+With `reinstatements`, the limit is a bank per contract year: each recovery uses it, and it is
+reinstated by what was used up to N × limit a year, the payer paying `reinstatement_premium` ×
+annual premium × reinstated / limit at the loss (a shortfall makes the cover lapse).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ class GuarantorState:
     year: np.ndarray
     lapsed: np.ndarray
     defaulted: np.ndarray
+    limit_left: np.ndarray
+    reinstated: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,12 @@ class Vector(VectorLayer):
     year0: int = 0
     paid_this_year0: float = 0.0
     """When the layer was added, and its aggregate-limit year and use at the start."""
+    reinstatements: float = math.inf
+    """Times the limit is reinstated a year (inf: no limit bank)."""
+    reinstatement_rate: float = 0.0
+    """Reinstatement premium per unit of limit reinstated (premium rate × reinstatement bps)."""
+    limit_left0: float = 0.0
+    reinstated0: float = 0.0
 
     can_default: ClassVar[bool] = True
     size_meaning: ClassVar[str | None] = "limit"
@@ -71,13 +82,18 @@ class Vector(VectorLayer):
             created_at=layer.created_at,
             year0=layer.year,
             paid_this_year0=c.units(a, layer.paid_this_year),
+            reinstatements=math.inf if cfg.reinstatements is None else float(cfg.reinstatements),
+            reinstatement_rate=cfg.premium_bps_per_year * cfg.reinstatement_premium_bps / (BPS * BPS),
+            limit_left0=c.units(a, layer.limit_left),
+            reinstated0=c.units(a, layer.reinstated),
         )
 
     def size_of(self) -> float:
         return self.limit
 
     def with_size(self, size: float) -> Self:
-        return replace(self, limit=size)
+        # A resized layer starts its limit bank full (the bank scales with the limit).
+        return replace(self, limit=size, limit_left0=size, reinstated0=0.0)
 
     def premium_base(self) -> float:
         return self.limit
@@ -95,6 +111,8 @@ class Vector(VectorLayer):
             year=np.full(n, self.year0, dtype=np.int64),
             lapsed=np.full(n, self.lapsed0),
             defaulted=defaulted,
+            limit_left=np.full(n, self.limit_left0, dtype=float),
+            reinstated=np.full(n, self.reinstated0, dtype=float),
         )
 
     def accrues(self) -> bool:
@@ -116,11 +134,18 @@ class Vector(VectorLayer):
             return np.zeros(len(a.p))
         p, model = a.p, a.model
         year = (model.start_at + a.step * model.step_seconds - self.created_at) // SECONDS_PER_YEAR
-        paid_year = np.where(year != s.year[p], 0.0, s.paid_year[p])
+        new_year = year != s.year[p]
+        paid_year = np.where(new_year, 0.0, s.paid_year[p])
+        banked = math.isfinite(self.reinstatements)
+        if banked:
+            s.limit_left[p] = np.where(new_year, self.limit, s.limit_left[p])
+            s.reinstated[p] = np.where(new_year, 0.0, s.reinstated[p])
         s.year[p] = year
         owed = np.maximum(0.0, np.minimum(a.loss, self.attachment + self.limit) - self.attachment)
         due = np.minimum(a.remaining, owed)
         due = np.minimum(due, np.maximum(0.0, self.aggregate_limit - paid_year))
+        if banked:
+            due = np.minimum(due, s.limit_left[p])
         due = np.where(s.lapsed[p], 0.0, due)
         coll = s.coll[p]
         from_coll = np.minimum(due, coll)
@@ -128,4 +153,22 @@ class Vector(VectorLayer):
         paid: np.ndarray = from_coll + from_wallet
         s.coll[p] = coll - from_coll
         s.paid_year[p] = paid_year + paid
+        if banked:
+            self._reinstate(s, a, paid)
         return paid
+
+    def _reinstate(self, s: GuarantorState, a: Absorb, used: np.ndarray) -> None:
+        """`exact.Guarantor._reinstate` on all events at once."""
+        p = a.p
+        back = np.maximum(0.0, np.minimum(used, self.reinstatements * self.limit - s.reinstated[p]))
+        s.limit_left[p] = s.limit_left[p] - used + back
+        s.reinstated[p] = s.reinstated[p] + back
+        if self.reinstatement_rate <= 0 or self.payer < 0:
+            return
+        due = back * self.reinstatement_rate
+        payer_bal = a.states[self.payer].bal
+        have = payer_bal[p, self.asset]
+        pay = np.minimum(due, have)
+        payer_bal[p, self.asset] = have - pay
+        a.out.premiums[p, a.j] += pay
+        s.lapsed[p] |= (due > 0) & (have < due - EPS * np.maximum(1.0, due))
