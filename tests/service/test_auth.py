@@ -37,6 +37,7 @@ MATRIX: dict[str, tuple[set[str], dict[str, object]]] = {
     "/v1/assessor_unstake": ({"assessor"}, {"pool": "sp", "amount": "1"}),
     "/v1/settle_claim": ({"oracle"}, {"claim": "clm-1"}),
     "/v1/guarantor_defaults": (set(), {"layer": "sp"}),
+    "/v1/claim_collateral": ({"investor"}, {"market": "troves"}),
     "/v1/prices": ({"oracle"}, {"asset": "ETH", "price": "150"}),
     "/v1/assets": (set(), {"symbol": "NEW", "decimals": 6}),
     "/v1/layers": (set(), {"id": "fund2", "kind": "insurance_fund", "asset": "LUSD"}),
@@ -55,6 +56,7 @@ ACCOUNT_BOUND = {
     "/v1/buy_cover",
     "/v1/assessor_stake",
     "/v1/assessor_unstake",
+    "/v1/claim_collateral",
 }
 
 

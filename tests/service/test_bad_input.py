@@ -31,6 +31,7 @@ ENDPOINTS: dict[str, tuple[dict[str, object], str | None]] = {
     "/v1/assessor_unstake": ({"pool": "nope", "account": "a", "amount": "1"}, "amount"),
     "/v1/settle_claim": ({"claim": "nope"}, None),
     "/v1/guarantor_defaults": ({"layer": "nope"}, None),
+    "/v1/claim_collateral": ({"market": "nope", "account": "a"}, None),
     "/v1/prices": ({"asset": "NOPE", "price": "1"}, "price"),
 }
 

@@ -206,6 +206,14 @@ class SettleClaimBody(Body):
     at: At = None
 
 
+class ClaimCollateralBody(Body):
+    """Liquity `claimCollateral`: the surplus of a capped Recovery Mode liquidation."""
+
+    market: Id
+    account: Id
+    at: At = None
+
+
 class GuarantorDefaultsBody(Body):
     layer: Id
     at: At = None

@@ -48,6 +48,7 @@ VERBS: dict[str, tuple[type[s.Body], frozenset[str], str | None]] = {
     "assessor_unstake": (s.AssessorStakeBody, frozenset({"assessor"}), "account"),
     "settle_claim": (s.SettleClaimBody, frozenset({"oracle"}), None),
     "guarantor_defaults": (s.GuarantorDefaultsBody, frozenset(), None),
+    "claim_collateral": (s.ClaimCollateralBody, frozenset({"investor"}), "account"),
 }
 
 
