@@ -101,6 +101,8 @@ def test_assessors_stake_vote_and_the_oracle_settles(api: Api) -> None:
         },
         "investor",
     )
+    # the demo's troves are all liquidated by now: a new one gives the market collateral to lose
+    ok(api, "/v1/open", {"market": market, "account": "whale", "collateral": {"ETH": "1"}, "debt": "10"})
     ok(api, "/v1/incident", {"market": market, "asset": "ETH", "amount": "0.01", "cause": "exploit"})
     ok(api, "/v1/file_claim", {"policy": "pol-1", "incident": "inc-1", "loss": "100"}, "investor")
     # a deny cannot open the poll; the assessor votes as itself whatever it names
