@@ -89,6 +89,10 @@ VERBS: dict[str, tuple[type[s.Body], frozenset[str], str | None]] = {
     "file_claim": (s.FileClaimBody, frozenset({"investor"}), "claimant"),
     "assess_claim": (s.AssessClaimBody, frozenset({"assessor"}), "assessor"),
     "guarantor_defaults": (s.GuarantorDefaultsBody, frozenset(), None),
+    "settle_slashing": (s.SettleSlashingBody, frozenset(), None),
+    "claim_rewards": (s.ClaimRewardsBody, OWNERS, "account"),
+    "cover_deficit": (s.CoverDeficitBody, frozenset(), None),
+    "fill_auction": (s.FillAuctionBody, frozenset({"risk", "staker", "investor", "guarantor"}), "account"),
 }
 SETUP_ROLES: frozenset[str] = frozenset()  # assets, layers and markets: admin only
 PRICE_ROLES = frozenset({"oracle"})

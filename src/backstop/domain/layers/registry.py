@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidConfig
-from . import cover_pool, guarantor, insurance_fund, mint, socialize, stability_pool, staking_pool, treasury
+from . import cover_pool, deficit, guarantor, insurance_fund, mint, socialize, stability_pool, staking_pool, treasury
 from .spec import Kind, LayerConfig
 
 KINDS: dict[str, Kind] = {
@@ -21,6 +21,7 @@ KINDS: dict[str, Kind] = {
         mint.KIND,
         cover_pool.KIND,
         socialize.KIND,
+        deficit.KIND,
     )
 }
 

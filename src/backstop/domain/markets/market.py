@@ -54,6 +54,8 @@ class Market:
         self.bad_debt_total = 0
         self.socialized_total = 0
         self.interest_total = 0
+        self.deficit: dict[str, int] = {}
+        """Aave v3.3 reserve deficit per asset: unpaid losses booked by a `deficit` end, not yet covered."""
 
     # -- debt -----------------------------------------------------------------------------
     def debt_of(self, pos: Position) -> int:
@@ -149,7 +151,9 @@ class Market:
             )
         cash = ctx.state.ledger.balance(self.reserve, self.debt_asset)
         if amount > cash:
-            raise InsufficientFunds("amount", f"amount: {self.id} has only {cash} cash available")
+            owed = self.deficit.get(self.debt_asset, 0)
+            why = f"; a deficit of {ctx.tokens(self.debt_asset, owed)} is uncovered (cover_deficit)" if owed else ""
+            raise InsufficientFunds("amount", f"amount: {self.id} has only {cash} cash available{why}")
         burn = min(owned, mul_div_up(amount, self.supply_shares_total + 1000, self.supply_assets + 1))
         ctx.j.put(self.supply_shares, account, owned - burn)
         ctx.j.set(self, "supply_shares_total", self.supply_shares_total - burn)
@@ -275,6 +279,11 @@ class Market:
         bore how much (suppliers by supply shares, or holders of the lost collateral)."""
         if socialized <= 0:
             return {}
+        if self.ends_in_deficit(ctx.state):
+            # Aave v3.3: the unpaid debt is the reserve's deficit; no supplier balance is cut.
+            ctx.j.put(self.deficit, asset, self.deficit.get(asset, 0) + socialized)
+            ctx.emit("deficit_recorded", {"market": self.id, "asset": asset, "amount": socialized})
+            return {}
         ctx.j.set(self, "socialized_total", self.socialized_total + socialized)
         if asset == self.debt_asset:
             if self.kind == "lending":
@@ -292,6 +301,22 @@ class Market:
                 ctx.j.put(pos.collateral, asset, pos.collateral[asset] - cut)
         return cuts
 
+    def ends_in_deficit(self, state: Any) -> bool:
+        """Whether the waterfall's end books a reserve deficit (a kind with `records_deficit`)."""
+        return bool(getattr(state.layers[self.config.waterfall[-1]], "records_deficit", False))
+
+    def cover_deficit(self, ctx: Ctx, asset: str, amount: int, pay: Any) -> int:
+        """Cover up to `amount` of the deficit in `asset` (clamped to it, as Aave's
+        `eliminateReserveDeficit`); `pay(units, sink)` moves the money; returns what was covered."""
+        owed = self.deficit.get(asset, 0)
+        if owed <= 0:
+            raise NotPermitted("market", f"market: {self.id} has no {asset} deficit to cover")
+        take = min(amount, owed)
+        pay(take, self.loss_sink(asset))
+        ctx.j.put(self.deficit, asset, owed - take)
+        ctx.emit("deficit_covered", {"market": self.id, "asset": asset, "amount": take, "left": owed - take})
+        return take
+
     # -- views ----------------------------------------------------------------------------
     def view(self, ctx: Ctx) -> dict[str, Any]:
         positions: dict[str, Any] = {}
@@ -302,7 +327,7 @@ class Market:
                 "debt": self.debt_of(pos),
                 "health_bps": self.health_bps(ctx, pos) if ctx.state.has_prices(self, pos) else None,
             }
-        return {
+        out = {
             "kind": self.kind,
             "debt_asset": self.debt_asset,
             "total_debt": self.total_debt(),
@@ -315,6 +340,9 @@ class Market:
             "interest": self.interest_total,
             "positions": positions,
         }
+        if self.ends_in_deficit(ctx.state) or any(self.deficit.values()):
+            out["deficit"] = {a: v for a, v in sorted(self.deficit.items()) if v}
+        return out
 
     def hash_state(self) -> Any:
         return [
@@ -330,4 +358,4 @@ class Market:
             self.socialized_total,
             self.interest_total,
             sorted((a, [sorted(p.collateral.items()), p.scaled_debt]) for a, p in self.positions.items()),
-        ]
+        ] + ([sorted(self.deficit.items())] if self.deficit else [])
