@@ -106,6 +106,8 @@ class StakingPool(ShareVault[StakingPoolConfig]):
             raise InvalidConfig(
                 "backstop_threshold", "backstop_threshold: give it together with auction_premium_bps (Blend backstop)"
             )
+        if config.backstop_threshold is not None and config.backstop_threshold <= 0:
+            raise InvalidConfig("backstop_threshold", "backstop_threshold: must be positive")
         if config.auction_premium_bps is not None and (config.post_slash_lock or config.umbrella()):
             raise InvalidConfig(
                 "auction_premium_bps", "auction_premium_bps: a Blend backstop takes no Aave (v1.5/Umbrella) option"
