@@ -34,6 +34,10 @@ MATRIX: dict[str, tuple[set[str], dict[str, object]]] = {
     "/v1/file_claim": ({"investor"}, {"policy": "pol-1", "incident": "inc-1", "loss": "1"}),
     "/v1/assess_claim": ({"assessor"}, {"claim": "clm-1", "approve": True}),
     "/v1/guarantor_defaults": (set(), {"layer": "sp"}),
+    "/v1/settle_slashing": (set(), {"layer": "sp"}),
+    "/v1/claim_rewards": (OWN, {"layer": "sp"}),
+    "/v1/cover_deficit": (set(), {"market": "troves", "layer": "sp", "amount": "1"}),
+    "/v1/fill_auction": ({"risk", "staker", "investor", "guarantor"}, {"layer": "sp", "block": 1}),
     "/v1/prices": ({"oracle"}, {"asset": "ETH", "price": "150"}),
     "/v1/assets": (set(), {"symbol": "NEW", "decimals": 6}),
     "/v1/layers": (set(), {"id": "fund2", "kind": "insurance_fund", "asset": "LUSD"}),
@@ -50,6 +54,8 @@ ACCOUNT_BOUND = {
     "/v1/repay",
     "/v1/add_collateral",
     "/v1/buy_cover",
+    "/v1/claim_rewards",
+    "/v1/fill_auction",
 }
 
 
