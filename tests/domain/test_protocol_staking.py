@@ -293,7 +293,9 @@ def test_blend_bad_debt_auction_lot() -> None:
         e.apply(c.Withdraw(DAY, "bs", "bea", None, None))
 
 
-@pytest.mark.parametrize(("block", "lot_pct", "bid_pct"), [(0, 0, 100), (100, 50, 100), (200, 100, 100), (300, 100, 50), (400, 100, 0)])
+@pytest.mark.parametrize(
+    ("block", "lot_pct", "bid_pct"), [(0, 0, 100), (100, 50, 100), (200, 100, 100), (300, 100, 50), (400, 100, 0)]
+)
 def test_blend_ramp(block: int, lot_pct: int, bid_pct: int) -> None:
     """`test_scale_auction_100_fill_pct` (auction.rs:2565-2680): bid = lot = 100_0000000 at +0, +100,
     +200, +300, +400 blocks → lot 0, 50, 100, 100, 100 and bid 100, 100, 100, 50, 0."""

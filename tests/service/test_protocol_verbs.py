@@ -17,10 +17,30 @@ def _refused(api: Api, path: str, body: dict[str, object], status: int, field: s
 
 def test_staking_pool_options_through_the_api(sqlite_api: Api) -> None:
     api = sqlite_api
-    _refused(api, "/v1/layers", {"id": "sm", "kind": "staking_pool", "asset": "LUSD", "post_slash_lock": "maybe"}, 422, "post_slash_lock")
-    _refused(api, "/v1/layers", {"id": "sm", "kind": "staking_pool", "asset": "LUSD", "liquidation_fee_bps": 20_000}, 422, "liquidation_fee_bps")
-    _refused(api, "/v1/layers", {"id": "sm", "kind": "staking_pool", "asset": "LUSD", "liquidation_fee_bps": 100}, 422, "liquidation_fee_to")
-    _refused(api, "/v1/layers", {"id": "sm", "kind": "staking_pool", "asset": "LUSD", "rewards": "sometimes"}, 422, "rewards")
+    _refused(
+        api,
+        "/v1/layers",
+        {"id": "sm", "kind": "staking_pool", "asset": "LUSD", "post_slash_lock": "maybe"},
+        422,
+        "post_slash_lock",
+    )
+    _refused(
+        api,
+        "/v1/layers",
+        {"id": "sm", "kind": "staking_pool", "asset": "LUSD", "liquidation_fee_bps": 20_000},
+        422,
+        "liquidation_fee_bps",
+    )
+    _refused(
+        api,
+        "/v1/layers",
+        {"id": "sm", "kind": "staking_pool", "asset": "LUSD", "liquidation_fee_bps": 100},
+        422,
+        "liquidation_fee_to",
+    )
+    _refused(
+        api, "/v1/layers", {"id": "sm", "kind": "staking_pool", "asset": "LUSD", "rewards": "sometimes"}, 422, "rewards"
+    )
     r = api.post("/v1/layers", {"id": "sm", "kind": "staking_pool", "asset": "LUSD", "post_slash_lock": True})
     assert r.status_code == 200, r.text
     _refused(api, "/v1/settle_slashing", {"layer": "sm"}, 403, "role", who="staker")

@@ -160,7 +160,9 @@ def _deficit(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "layers": {"fund": {"kind": "insurance_fund", "asset": "USD", "max_payout_per_event": 100_000}},
         "waterfall": ["fund"],
-        "steps": [{"at": 0, "do": "deposit", "layer": "fund", "account": "dao", "amount": _size(draw, 10_000, 500_000)}],
+        "steps": [
+            {"at": 0, "do": "deposit", "layer": "fund", "account": "dao", "amount": _size(draw, 10_000, 500_000)}
+        ],
         "sim": {"end": "deficit"},
     }
 

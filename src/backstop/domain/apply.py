@@ -275,7 +275,9 @@ def _cover_deficit(ctx: Ctx, cmd: c.CoverDeficit) -> None:
             held = ctx.state.ledger.balance(layer.account, asset)
             if held < units:
                 raise InsufficientFunds(
-                    "amount", f"amount: layer {cmd.layer} holds {ctx.tokens(asset, held)}, cannot cover {ctx.tokens(asset, units)}"
+                    "amount",
+                    f"amount: layer {cmd.layer} holds {ctx.tokens(asset, held)}, "
+                    f"cannot cover {ctx.tokens(asset, units)}",
                 )
             ctx.transfer(layer.account, sink, asset, units, "amount")
 
@@ -285,7 +287,9 @@ def _cover_deficit(ctx: Ctx, cmd: c.CoverDeficit) -> None:
             layer.cover_deficit(ctx, asset, units, sink)
 
     else:
-        raise NotPermitted("layer", f"layer: {cmd.layer} is a {layer.kind}; a deficit is covered by a treasury or staking pool")
+        raise NotPermitted(
+            "layer", f"layer: {cmd.layer} is a {layer.kind}; a deficit is covered by a treasury or staking pool"
+        )
     market.cover_deficit(ctx, asset, cmd.amount, pay)
 
 

@@ -153,7 +153,9 @@ class Market:
         if amount > cash:
             owed = self.deficit.get(self.debt_asset, 0)
             why = f"; a deficit of {ctx.tokens(self.debt_asset, owed)} is uncovered (cover_deficit)" if owed else ""
-            raise InsufficientFunds("amount", f"amount: {self.id} has only {ctx.tokens(self.debt_asset, cash)} cash available{why}")
+            raise InsufficientFunds(
+                "amount", f"amount: {self.id} has only {ctx.tokens(self.debt_asset, cash)} cash available{why}"
+            )
         burn = min(owned, mul_div_up(amount, self.supply_shares_total + 1000, self.supply_assets + 1))
         ctx.j.put(self.supply_shares, account, owned - burn)
         ctx.j.set(self, "supply_shares_total", self.supply_shares_total - burn)

@@ -82,7 +82,9 @@ def start(pool: StakingPool, ctx: Ctx) -> None:
     debt_value = sum(value_down(v, ctx.price(a), ctx.decimals(a)) for _, a, v in bid)
     premium = c.auction_premium_bps or 0
     lot_value = mul_div_down(debt_value, BPS + premium, BPS)
-    lot = min(pool.total_assets(ctx.state), amount_for_value_down(lot_value, ctx.price(pool.asset), pool_dec(ctx, pool)))
+    lot = min(
+        pool.total_assets(ctx.state), amount_for_value_down(lot_value, ctx.price(pool.asset), pool_dec(ctx, pool))
+    )
     ctx.j.set(pool, "auction", Auction(ctx.at, bid, lot))
     ctx.emit("auction_started", {"layer": pool.id, "bid": [list(b) for b in bid], "lot": lot})
 
@@ -161,7 +163,8 @@ def keeper_fill_block(pool: StakingPool, state: Any) -> int | None:
         lot_mod, bid_mod = modifiers(block)
         lot_v = value_down(mul_div_down(a.lot, lot_mod, SCALAR_7), state.prices[pool.asset], dec)
         bid_v = sum(
-            value_up(mul_div_up(v, bid_mod, SCALAR_7), state.prices[asset], state.assets[asset]) for _, asset, v in a.bid
+            value_up(mul_div_up(v, bid_mod, SCALAR_7), state.prices[asset], state.assets[asset])
+            for _, asset, v in a.bid
         )
         if lot_v >= bid_v:
             return block

@@ -100,7 +100,8 @@ class StakingPool(ShareVault[StakingPoolConfig]):
             if to is not None and not to.protocol_owned:
                 raise InvalidConfig(
                     "liquidation_fee_to",
-                    f"liquidation_fee_to: {config.liquidation_fee_to} is a {to.kind}; the fee goes to a treasury or fund",
+                    f"liquidation_fee_to: {config.liquidation_fee_to} is a {to.kind}; "
+                    "the fee goes to a treasury or fund",
                 )
         if (config.auction_premium_bps is None) != (config.backstop_threshold is None):
             raise InvalidConfig(
@@ -125,7 +126,8 @@ class StakingPool(ShareVault[StakingPoolConfig]):
         if self.in_post_slashing_period:
             raise NotPermitted(
                 "post_slash_lock",
-                f"post_slash_lock: {self.id} is in its post-slashing period and takes no new stake until settle_slashing",
+                f"post_slash_lock: {self.id} is in its post-slashing period; "
+                "it takes no new stake until settle_slashing",
             )
         super().deposit(ctx, account, amount)
 
@@ -218,7 +220,9 @@ class StakingPool(ShareVault[StakingPoolConfig]):
             # whole capped amount leaves the pool (cover pro rata, the rest as fee).
             fee = cap - units if covered < rest else mul_div_down(units, fee_bps, BPS)
             assert c.liquidation_fee_to is not None
-            ctx.transfer(self.account, ctx.state.layers[c.liquidation_fee_to].account, self.asset, fee, "liquidation_fee")
+            ctx.transfer(
+                self.account, ctx.state.layers[c.liquidation_fee_to].account, self.asset, fee, "liquidation_fee"
+            )
         slashed = before - ctx.state.ledger.balance(self.account, self.asset)
         if slashed:
             data: dict[str, Any] = {"layer": self.id, "loss": loss.id, "amount": slashed, "covered": covered}
@@ -241,7 +245,8 @@ class StakingPool(ShareVault[StakingPoolConfig]):
         cap = self.slash_capacity(self.total_assets(ctx.state))
         if units > cap:
             raise InsufficientFunds(
-                "amount", f"amount: {self.id} can be slashed by {ctx.tokens(asset, cap)}, not {ctx.tokens(asset, units)}"
+                "amount",
+                f"amount: {self.id} can be slashed by {ctx.tokens(asset, cap)}, not {ctx.tokens(asset, units)}",
             )
         ctx.transfer(self.account, sink, asset, units, "amount")
         ctx.emit("slashed", {"layer": self.id, "loss": None, "amount": units, "covered": units})
@@ -287,4 +292,4 @@ class StakingPool(ShareVault[StakingPoolConfig]):
         if self.liabilities or self.auction is not None:
             extra.append([sorted([list(k), v] for k, v in self.liabilities.items()), auction.hash_of(self.auction)])
         base = super().hash_state()
-        return base + [extra] if extra else base
+        return [*base, extra] if extra else base
