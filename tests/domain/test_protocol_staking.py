@@ -382,3 +382,31 @@ def test_cover_deficit_bad_values_leave_nothing_applied() -> None:
     with pytest.raises(InsufficientFunds) as err4:
         e.apply(c.WithdrawSupply(DAY, "lend", "lp", 99_900 * E6))  # beyond cash while the deficit is open
     assert err4.value.field == "amount" and "deficit" in err4.value.message
+
+
+def test_cover_deficit_from_a_staking_pool_is_a_slash() -> None:
+    """Governance covering a v3.3 deficit from a v1.5 Safety Module: a slash within the 30% cap, which
+    opens the post-slashing period (a second cover is refused until settled)."""
+    e = pool_world(
+        "AAVE",
+        18,
+        100 * E18,
+        ("fund", "insurance_fund", {"asset": "AAVE", "max_payout_per_event": E18}),
+        ("sm_end", "deficit", {}),
+    )
+    layer(e, "sm", "staking_pool", **STK)
+    e.apply(c.Deposit(0, "sm", "user", 10 * E18))
+    e.apply(c.Incident(DAY, "lend", "AAVE", 5 * E18, "exploit"))  # fund pays 0 (empty): 5e18 deficit
+    assert e.state.markets["lend"].deficit["AAVE"] == 5 * E18
+    with pytest.raises(InsufficientFunds) as err:
+        e.apply(c.CoverDeficit(DAY, "lend", "sm", 4 * E18))  # above the 30% cap of 3e18
+    assert err.value.field == "amount"
+    e.apply(c.CoverDeficit(DAY, "lend", "sm", 3 * E18))
+    assert e.state.markets["lend"].deficit["AAVE"] == 2 * E18 and layer_bal(e, "sm", "AAVE") == 7 * E18
+    with pytest.raises(NotPermitted) as err2:
+        e.apply(c.CoverDeficit(DAY, "lend", "sm", E18))
+    assert err2.value.field == "post_slash_lock"
+    e.apply(c.SettleSlashing(DAY, "sm"))
+    e.apply(c.CoverDeficit(DAY, "lend", "sm", 5 * E18))  # clamped to the 2e18 owed
+    assert e.state.markets["lend"].deficit["AAVE"] == 0 and layer_bal(e, "sm", "AAVE") == 5 * E18
+    ok(e)

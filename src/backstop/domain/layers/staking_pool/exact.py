@@ -16,7 +16,7 @@ This kind adds the options of the deployed staking pools it models (docs/layers/
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
 from ...context import Ctx
@@ -259,8 +259,6 @@ class StakingPool(ShareVault[StakingPoolConfig]):
         c = self.config
         accounts = base.accounts
         if c.rewards == "separate":
-            from dataclasses import replace
-
             accounts = {
                 a: replace(v, gains={self.asset: self.claimable(a)}) if self.claimable(a) else v
                 for a, v in accounts.items()
