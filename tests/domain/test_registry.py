@@ -35,6 +35,9 @@ OTHER_MEANINGS = {
     ("scenario/report.py", "treasury"),
     ("domain/codec.py", "guarantor"),
     ("testing/fuzz.py", "treasury"),
+    ("domain/markets/market.py", "deficit"),
+    ("sim/api.py", "deficit"),
+    ("scenario/report.py", "deficit"),
 }
 
 

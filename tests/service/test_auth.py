@@ -38,6 +38,10 @@ MATRIX: dict[str, tuple[set[str], dict[str, object]]] = {
     "/v1/settle_claim": ({"oracle"}, {"claim": "clm-1"}),
     "/v1/guarantor_defaults": (set(), {"layer": "sp"}),
     "/v1/claim_collateral": ({"investor"}, {"market": "troves"}),
+    "/v1/settle_slashing": (set(), {"layer": "sp"}),
+    "/v1/claim_rewards": (OWN, {"layer": "sp"}),
+    "/v1/cover_deficit": (set(), {"market": "troves", "layer": "sp", "amount": "1"}),
+    "/v1/fill_auction": ({"risk", "staker", "investor", "guarantor"}, {"layer": "sp", "block": 1}),
     "/v1/prices": ({"oracle"}, {"asset": "ETH", "price": "150"}),
     "/v1/assets": (set(), {"symbol": "NEW", "decimals": 6}),
     "/v1/layers": (set(), {"id": "fund2", "kind": "insurance_fund", "asset": "LUSD"}),
@@ -57,6 +61,8 @@ ACCOUNT_BOUND = {
     "/v1/assessor_stake",
     "/v1/assessor_unstake",
     "/v1/claim_collateral",
+    "/v1/claim_rewards",
+    "/v1/fill_auction",
 }
 
 

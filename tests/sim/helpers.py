@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from backstop.domain import commands as c
+from backstop.domain.layers.staking_pool import auction
 from backstop.scenario.loader import Scenario
 from backstop.scenario.runner import run as run_scenario
 from backstop.sim.model import SimModel
@@ -176,6 +177,16 @@ def _runs(model: SimModel, world: World, p: int) -> list[tuple[int, int, int, fl
     return out
 
 
+def keeper_fills(engine: Any, at: int) -> None:
+    """Fill every open Blend bad-debt auction at once, at the first block where its lot is worth
+    its bid (the competitive keeper the risk lab assumes, `staking_pool/auction.py`)."""
+    for lid in sorted(engine.state.layers):
+        layer = engine.state.layers[lid]
+        if getattr(layer, "auction", None) is not None:
+            block = auction.keeper_fill_block(layer, engine.state)
+            engine.apply(c.FillAuction(at=at, layer=lid, account="keeper", block=block))
+
+
 def drive_engine(
     model: SimModel, scenario: Scenario, world: World, p: int, accounts: list[list[str]], staker: str = "s1"
 ) -> Drive:
@@ -201,7 +212,7 @@ def drive_engine(
         at = model.start_at + step * model.step_seconds
         for req, done, j, q in runs:
             if req == step and req < done:
-                shares = round(q * start_shares[j])
+                shares = min(start_shares[j], round(q * start_shares[j]))  # float q × a big int may overshoot
                 engine.apply(c.RequestWithdraw(at=at, layer=model.layers[j].id, account=staker, shares=shares))
         if step not in steps:
             continue
@@ -223,7 +234,10 @@ def drive_engine(
                     engine.apply(c.Reward(at=at, layer=layer.id, amount=amount, source="external:world"))
         for _, done, j, q in runs:
             if done == step:
-                shares = round(q * start_shares[j])
+                shares = min(start_shares[j], round(q * start_shares[j]))  # float q × a big int may overshoot
+                pool = engine.state.layers[model.layers[j].id]
+                if pool.assets_for_shares(shares, pool.total_assets(engine.state)) == 0:
+                    continue  # a drained pool pays nothing, as in the simulator (the engine refuses it)
                 engine.apply(c.Withdraw(at=at, layer=model.layers[j].id, account=staker, shares=shares, amount=None))
         for e in world_events:
             if int(world.ev_step[e]) != step:
@@ -233,6 +247,7 @@ def drive_engine(
                 book = model.books[ref]
                 for k in range(int(world.ev_k_before[e]), int(world.ev_k_after[e])):
                     engine.apply(c.Liquidate(at=at, market=book.market, account=accounts[ref][k]))
+                    keeper_fills(engine, at)
                     n_liq += 1
             elif kind == KIND_INCIDENT:
                 inc = model.incidents[ref]
@@ -240,6 +255,7 @@ def drive_engine(
                 engine.apply(
                     c.Incident(at=at, market=model.markets[inc.market].id, asset=la, amount=amount, cause=inc.cause)
                 )
+                keeper_fills(engine, at)
                 n_inc += 1
     alloc = {layer.id: 0.0 for layer in model.layers}
     bad = 0.0

@@ -47,11 +47,12 @@ Case = Callable[[st.DrawFn], dict[str, Any]]
 
 
 def _world(layers: dict[str, Any], waterfall: list[str], steps: list[dict[str, Any]], **sim: Any) -> dict[str, Any]:
-    """The equivalence market (ten borrowers against ETH, exploits on the supply) with these layers."""
+    """The equivalence market (ten borrowers against ETH, exploits on the supply) with these layers,
+    ending in `end` (socialize unless the case names another terminal kind)."""
     spec = equivalence_spec(0)
     spec["assets"]["GOV"] = {"decimals": 18}
     spec["prices"]["GOV"] = 50
-    spec["layers"] = {**layers, "rest": {"kind": "socialize"}}
+    spec["layers"] = {**layers, "rest": {"kind": sim.pop("end", "socialize")}}
     market = spec["markets"]["lend"]
     market["waterfall"] = [*waterfall, "rest"]
     market.pop("fee_layer")
@@ -133,6 +134,45 @@ def _vault(draw: st.DrawFn, kind: str) -> dict[str, Any]:
     }
 
 
+STAKING_VARIANTS = ("plain", "v1.5", "umbrella", "blend")
+
+
+def _staking_pool(draw: st.DrawFn, variant: str | None = None) -> dict[str, Any]:
+    """A share vault (as `_vault`), plain or with one protocol's options: Aave v1.5's post-slash
+    period, Umbrella's deficit offset, liquidation fee to a treasury and separate rewards, or
+    Blend's bad-debt auction with its write-off threshold."""
+    case = _vault(draw, "staking_pool")
+    x = case["layers"]["x"]
+    stake = case["steps"][1]["amount"]
+    variant = variant or draw(st.sampled_from(STAKING_VARIANTS))
+    if variant == "v1.5":
+        x["post_slash_lock"] = True
+    elif variant == "umbrella":
+        x["deficit_offset"] = draw(st.sampled_from([0, round(stake * 0.05, 6), round(stake * 0.3, 6)]))
+        x["liquidation_fee_bps"] = draw(st.sampled_from([0, 100, 500, 1000]))
+        x["liquidation_fee_to"] = "dao"
+        if draw(st.booleans()):
+            x["rewards"] = "separate"
+        case["layers"] = {"dao": {"kind": "treasury", "asset": x["asset"], "cap": 50_000}, **case["layers"]}
+        case["waterfall"].append("dao")
+    elif variant == "blend":
+        x["auction_premium_bps"] = draw(st.sampled_from([1000, 2000, 3000, 4000]))
+        x["backstop_threshold"] = round(stake * draw(st.sampled_from([0.5, 1.0, 4.0, 12.0])), 6)
+    return case
+
+
+def _deficit(draw: st.DrawFn) -> dict[str, Any]:
+    """An insurance fund then the deficit end: what the fund does not pay is the market's deficit."""
+    return {
+        "layers": {"fund": {"kind": "insurance_fund", "asset": "USD", "max_payout_per_event": 100_000}},
+        "waterfall": ["fund"],
+        "steps": [
+            {"at": 0, "do": "deposit", "layer": "fund", "account": "dao", "amount": _size(draw, 10_000, 500_000)}
+        ],
+        "sim": {"end": "deficit"},
+    }
+
+
 def _stability_pool(draw: st.DrawFn) -> dict[str, Any]:
     """The pool in a lending market, or in a Liquity-style cdp (the borrower keeps nothing, the
     keeper takes a share of the collateral first, a sale's surplus goes to the fee layer)."""
@@ -209,12 +249,13 @@ def _socialize(draw: st.DrawFn) -> dict[str, Any]:
 CASES: dict[str, Case] = {
     "insurance_fund": lambda draw: _fund(draw, "insurance_fund", "max_payout_per_event"),
     "treasury": lambda draw: _fund(draw, "treasury", "cap"),
-    "staking_pool": lambda draw: _vault(draw, "staking_pool"),
+    "staking_pool": _staking_pool,
     "cover_pool": lambda draw: _vault(draw, "cover_pool"),
     "stability_pool": _stability_pool,
     "guarantor": _guarantor,
     "mint": _mint,
     "socialize": _socialize,
+    "deficit": _deficit,
 }
 
 
@@ -319,6 +360,74 @@ def test_the_vectorized_rule_matches_the_exact_one(kind: str) -> None:
     if kind == "mint":
         # ...and held debt auctions, with the fund before it healing released debt first
         assert seen["minted"] > 0 and seen["auctions"] > 0 and seen["healed"] > 0, (kind, seen)
+
+
+@pytest.mark.parametrize("variant", STAKING_VARIANTS[1:])
+def test_each_staking_pool_option_matches(variant: str) -> None:
+    """Each protocol's staking-pool options on their own (the `staking_pool` case draws one of
+    them per world; here every one is exercised)."""
+    seen: dict[str, int] = {}
+
+    @st.composite
+    def world(draw: st.DrawFn) -> dict[str, Any]:
+        case = _staking_pool(draw, variant)
+        return _world(case["layers"], case["waterfall"], case["steps"], **case["sim"])
+
+    @settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(world())
+    def check(spec: dict[str, Any]) -> None:
+        for k, v in compare(spec).items():
+            seen[k] = seen.get(k, 0) + v
+
+    check()
+    assert seen["paths"] > 0 and seen["paid"] > 0, (variant, seen)
+
+
+def _rule_changed_on_engine_side(spec: dict[str, Any], changed: dict[str, Any]) -> float:
+    """Largest difference in what layer x paid, simulating `spec` but replaying `changed`."""
+    scenario, other = load_scenario(copy.deepcopy(spec)), load_scenario(changed)
+    model = compile_model(scenario, seed=7)
+    world = simulate_world(model, 0, N_PATHS)
+    out = run_backstop(model, world)
+    accounts = bucket_accounts(model, other)
+    ok = single_bucket_paths(world)
+    sample = ok[out.loss[ok] > 0][:SAMPLE]
+    j = [layer.id for layer in model.layers].index("x")
+    return max(abs(drive_engine(model, other, world, int(p), accounts).alloc["x"] - out.alloc[p, j]) for p in sample)
+
+
+def test_a_broken_post_slash_period_is_caught() -> None:
+    """Control: an engine whose pool has no post-slash period, against a risk lab whose pool has
+    one, differs (the second loss of a path is slashed in one and not the other)."""
+    spec = _world(
+        {"x": {"kind": "staking_pool", "asset": "USD", "max_slash_bps": 3000, "post_slash_lock": True}},
+        ["x"],
+        [{"at": 0, "do": "stake", "layer": "x", "account": "s1", "amount": 3_000_000}],
+    )
+    compare(spec)
+    broken = copy.deepcopy(spec)
+    broken["layers"]["x"]["post_slash_lock"] = False
+    assert _rule_changed_on_engine_side(spec, broken) > 1.0
+
+
+def test_a_broken_liquidation_fee_is_caught() -> None:
+    """Control: the Umbrella fee dropped on the engine side only shows up (the pool pays less fee,
+    so it has more to cover the next loss)."""
+    layers = {
+        "dao": {"kind": "treasury", "asset": "USD", "cap": 1},
+        "x": {
+            "kind": "staking_pool",
+            "asset": "USD",
+            "max_slash_bps": 5000,
+            "liquidation_fee_bps": 5000,
+            "liquidation_fee_to": "dao",
+        },
+    }
+    spec = _world(layers, ["x", "dao"], [{"at": 0, "do": "stake", "layer": "x", "account": "s1", "amount": 1_000_000}])
+    compare(spec)
+    broken = copy.deepcopy(spec)
+    broken["layers"]["x"]["liquidation_fee_bps"] = 0
+    assert _rule_changed_on_engine_side(spec, broken) > 1.0
 
 
 def test_a_broken_rule_is_caught() -> None:

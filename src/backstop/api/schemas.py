@@ -219,6 +219,32 @@ class GuarantorDefaultsBody(Body):
     at: At = None
 
 
+class SettleSlashingBody(Body):
+    layer: Id
+    at: At = None
+
+
+class ClaimRewardsBody(Body):
+    layer: Id
+    account: Id
+    at: At = None
+
+
+class CoverDeficitBody(Body):
+    market: Id
+    layer: Id
+    amount: Amount
+    asset: Id | None = None
+    at: At = None
+
+
+class FillAuctionBody(Body):
+    layer: Id
+    account: Id
+    block: int = Field(ge=0, le=10**9)
+    at: At = None
+
+
 class SimulationBody(Body):
     scenario: Annotated[str, Field(max_length=200)] = "risk_lab_cdp"
     """The name of an example scenario shipped with backstop (examples/<name>.yaml). The risk

@@ -24,6 +24,7 @@ from .errors import (
 from .layers.base import Layer
 from .layers.guarantor import Guarantor
 from .layers.registry import kind as layer_kind
+from .layers.staking_pool import StakingPool, auction
 from .markets.liquidation import liquidate
 from .markets.market import Market
 from .validation import known_asset, layer_config, market_config, positive
@@ -260,6 +261,59 @@ def _settle_claim(ctx: Ctx, cmd: c.SettleClaim) -> None:
     settle_claim(ctx, cmd)
 
 
+def _staking_pool(ctx: Ctx, layer_id: str, what: str) -> StakingPool:
+    layer = _layer(ctx, layer_id)
+    if not isinstance(layer, StakingPool):
+        raise NotPermitted("layer", f"layer: {layer_id} is a {layer.kind} layer; {what} needs a staking pool")
+    return layer
+
+
+def _settle_slashing(ctx: Ctx, cmd: c.SettleSlashing) -> None:
+    _staking_pool(ctx, cmd.layer, "settle_slashing").settle_slashing(ctx)
+
+
+def _claim_rewards(ctx: Ctx, cmd: c.ClaimRewards) -> None:
+    _staking_pool(ctx, cmd.layer, "claim_rewards").claim_rewards(ctx, _account(cmd.account))
+
+
+def _fill_auction(ctx: Ctx, cmd: c.FillAuction) -> None:
+    pool = _staking_pool(ctx, cmd.layer, "fill_auction")
+    if pool.config.auction_premium_bps is None:
+        raise NotPermitted("layer", f"layer: {cmd.layer} is not a Blend backstop (no auction_premium_bps)")
+    auction.fill(pool, ctx, _account(cmd.account), cmd.block)
+
+
+def _cover_deficit(ctx: Ctx, cmd: c.CoverDeficit) -> None:
+    market = _market(ctx, cmd.market)
+    positive(cmd.amount, "amount")
+    asset = market.debt_asset if cmd.asset is None else cmd.asset
+    known_asset(ctx.state, asset, "asset")
+    layer = _layer(ctx, cmd.layer)
+    market.accrue(ctx)
+    if layer.protocol_owned:
+
+        def pay(units: int, sink: str) -> None:
+            held = ctx.state.ledger.balance(layer.account, asset)
+            if held < units:
+                raise InsufficientFunds(
+                    "amount",
+                    f"amount: layer {cmd.layer} holds {ctx.tokens(asset, held)}, "
+                    f"cannot cover {ctx.tokens(asset, units)}",
+                )
+            ctx.transfer(layer.account, sink, asset, units, "amount")
+
+    elif isinstance(layer, StakingPool):
+
+        def pay(units: int, sink: str) -> None:
+            layer.cover_deficit(ctx, asset, units, sink)
+
+    else:
+        raise NotPermitted(
+            "layer", f"layer: {cmd.layer} is a {layer.kind}; a deficit is covered by a treasury or staking pool"
+        )
+    market.cover_deficit(ctx, asset, cmd.amount, pay)
+
+
 HANDLERS: dict[type, Callable[[Ctx, Any], None]] = {
     c.AddAsset: _add_asset,
     c.SetPrice: _set_price,
@@ -286,6 +340,10 @@ HANDLERS: dict[type, Callable[[Ctx, Any], None]] = {
     c.SettleClaim: _settle_claim,
     c.GuarantorDefaults: _guarantor_defaults,
     c.ClaimCollateral: _claim_collateral,
+    c.SettleSlashing: _settle_slashing,
+    c.ClaimRewards: _claim_rewards,
+    c.CoverDeficit: _cover_deficit,
+    c.FillAuction: _fill_auction,
 }
 
 

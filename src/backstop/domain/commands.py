@@ -282,6 +282,46 @@ class GuarantorDefaults:
     layer: str
 
 
+@dataclass(frozen=True, slots=True)
+class SettleSlashing:
+    """Aave Safety Module v1.5 `settleSlashing`: end a staking pool's post-slashing period."""
+
+    at: int
+    layer: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRewards:
+    """Claim the rewards a staker accrued in a pool with `rewards: separate` (Umbrella)."""
+
+    at: int
+    layer: str
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class CoverDeficit:
+    """Cover a market's reserve deficit from a treasury or a staking pool (Aave v3.3
+    `eliminateReserveDeficit`, Umbrella `coverPendingDeficit` / `coverDeficitOffset`)."""
+
+    at: int
+    market: str
+    layer: str
+    amount: int
+    asset: str | None = None
+    """The deficit's asset (default: the market's debt asset)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FillAuction:
+    """Fill a Blend backstop's bad-debt auction in full, `block` blocks after it started."""
+
+    at: int
+    layer: str
+    account: str
+    block: int
+
+
 Command = (
     AddAsset
     | SetPrice
@@ -308,6 +348,10 @@ Command = (
     | SettleClaim
     | GuarantorDefaults
     | ClaimCollateral
+    | SettleSlashing
+    | ClaimRewards
+    | CoverDeficit
+    | FillAuction
 )
 """Every command the engine accepts: `Engine.apply` takes exactly this union."""
 

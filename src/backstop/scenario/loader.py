@@ -441,3 +441,30 @@ class _Builder:
         self._reset()
         (layer,) = self.take(raw, "layer")
         return c.GuarantorDefaults(at, str(layer))
+
+    def v_settle_slashing(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        (layer,) = self.take(raw, "layer")
+        return c.SettleSlashing(at, str(layer))
+
+    def v_claim_rewards(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        layer, account = self.take(raw, "layer", "account")
+        return c.ClaimRewards(at, str(layer), str(account))
+
+    def v_cover_deficit(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        market, layer, amount = self.take(raw, "market", "layer", "amount")
+        asset = self.opt(raw, "asset")
+        m = self.market(market)
+        unit_asset = m.debt_asset if asset is None else str(asset)
+        if unit_asset not in self.decimals:
+            raise self.fail("asset", f"unknown asset {unit_asset!r}", UnknownEntity)
+        return c.CoverDeficit(at, str(market), str(layer), self.units(amount, unit_asset, "amount"), asset)
+
+    def v_fill_auction(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        layer, account, block = self.take(raw, "layer", "account", "block")
+        if isinstance(block, bool) or not isinstance(block, int) or block < 0:
+            raise self.fail("block", f"must be a non-negative whole number of blocks, got {block!r}")
+        return c.FillAuction(at, str(layer), str(account), block)

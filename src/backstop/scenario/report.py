@@ -144,6 +144,8 @@ def state_json(engine: Engine) -> dict[str, Any]:
                 for a, p in v["positions"].items()
             },
         }
+        if "deficit" in v:  # a market whose waterfall ends in a reserve deficit (Aave v3.3)
+            markets[mid]["deficit"] = f.bag(v["deficit"])
     ledger: dict[str, dict[str, str]] = {}
     for (acct, asset), amount in sorted(state.ledger.balances.items()):
         if amount:
@@ -339,7 +341,8 @@ def print_summary(result: RunResult, console: Console) -> None:
                 f"cash {_money(m['cash'], m['debt_asset'])}",
                 _money(m["total_debt"], m["debt_asset"]),
                 f"bad debt {_money(m['bad_debt'], m['debt_asset'])}, "
-                f"socialized {_money(m['socialized'], m['debt_asset'])}",
+                f"socialized {_money(m['socialized'], m['debt_asset'])}"
+                + "".join(f", deficit {v} {a}" for a, v in m.get("deficit", {}).items()),
             )
             for acct, p in m["positions"].items():
                 coll = ", ".join(f"{v} {a}" for a, v in p["collateral"].items()) or "0"

@@ -129,10 +129,15 @@ class SimulationResult:
             seen += [j for j in m.waterfall if j not in seen]
         return seen + [j for j in range(len(self.model.layers)) if j not in seen]
 
-    def socialized(self) -> np.ndarray:
-        cols = [j for j, layer in enumerate(self.model.layers) if layer.terminal]
+    def socialized(self, deficit: bool = False) -> np.ndarray:
+        """Per-path loss at the waterfall's end: the investors' (socialized) loss, or with
+        `deficit` the reserve deficit booked by ends that cut no supplier (`records_deficit`)."""
+        cols = [j for j, layer in enumerate(self.model.layers) if layer.terminal and layer.records_deficit == deficit]
         out: np.ndarray = self.outcome.alloc[:, cols].sum(axis=1)
         return out
+
+    def has_deficit_end(self) -> bool:
+        return any(layer.records_deficit for layer in self.model.layers)
 
     def metrics(self) -> pd.DataFrame:
         o = self.outcome
@@ -144,9 +149,14 @@ class SimulationResult:
             ("loss_cvar99", metrics.expected_shortfall(o.loss, 0.99)),
             ("bad_debt_mean", metrics.mean(o.bad_debt)),
             ("incident_loss_mean", metrics.mean(o.incident_loss)),
-            ("p_socialized", metrics.probability(socialized_mask(self.model, o))),
+            ("p_socialized", metrics.probability(socialized_mask(self.model, o, deficit=False))),
             ("socialized_mean", metrics.mean(self.socialized())),
         ]
+        if self.has_deficit_end():
+            rows += [
+                ("p_deficit", metrics.probability(socialized_mask(self.model, o, deficit=True))),
+                ("deficit_mean", metrics.mean(self.socialized(deficit=True))),
+            ]
         return pd.DataFrame(
             [{"metric": k, "value": e.value, "se": e.se, "ci_low": e.ci_low, "ci_high": e.ci_high} for k, e in rows]
         ).set_index("metric")
@@ -203,6 +213,8 @@ class SimulationResult:
             "fees": o.fees,
             "socialized": self.socialized(),
         }
+        if self.has_deficit_end():
+            data["deficit"] = self.socialized(deficit=True)
         for j in self.layer_order():
             data[f"paid:{model.layers[j].id}"] = o.alloc[:, j]
         for j, layer in enumerate(model.layers):
@@ -271,7 +283,11 @@ class SimulationResult:
             "p_socialized": prob("p_socialized"),
             "socialized_mean": f(float(m.loc["socialized_mean", "value"])),
             "staker_apr": aprs,
-        }
+        } | (
+            {"p_deficit": prob("p_deficit"), "deficit_mean": f(float(m.loc["deficit_mean", "value"]))}
+            if self.has_deficit_end()
+            else {}
+        )
 
 
 def _num(x: Any) -> float | None:

@@ -76,6 +76,11 @@ def _summary_table(summary: dict[str, Any], seconds: float, executor: str) -> No
     loss = summary["loss"]
     con.print(f"P(bad debt)        {_pct(p['value'])} ± {_pct(p['se'])}")
     con.print(f"P(investors hit)   {_pct(s['value'])} ± {_pct(s['se'])}  (socialized loss > 0)")
+    if "p_deficit" in summary:  # a waterfall ending in a reserve deficit (Aave v3.3)
+        dp = summary["p_deficit"]
+        con.print(
+            f"P(reserve deficit) {_pct(dp['value'])} ± {_pct(dp['se'])}  (mean {summary['deficit_mean']} {asset})"
+        )
     con.print(
         f"loss ({asset})       mean {loss['mean']} ± {loss['se']['mean']}, VaR95 {loss['var95']}, "
         f"VaR99 {loss['var99']}, CVaR99 {loss['cvar99']} ± {loss['se']['cvar99']}"

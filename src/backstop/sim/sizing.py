@@ -29,8 +29,15 @@ from .waterfall import Outcome
 from .world import World
 
 
-def socialized_mask(model: SimModel, outcome: Outcome) -> np.ndarray:
-    cols = [j for j, layer in enumerate(model.layers) if layer.terminal]
+def socialized_mask(model: SimModel, outcome: Outcome, deficit: bool | None = None) -> np.ndarray:
+    """Paths on which a loss reached the end of a waterfall. `deficit`: None counts every end
+    (sizing targets an unpaid loss, whether it is socialized or a reserve deficit), False only
+    the ends that are the investors' loss, True only those that book a deficit (`records_deficit`)."""
+    cols = [
+        j
+        for j, layer in enumerate(model.layers)
+        if layer.terminal and (deficit is None or layer.records_deficit == deficit)
+    ]
     soc = outcome.alloc[:, cols].sum(axis=1) if cols else np.zeros(len(outcome.loss))
     out: np.ndarray = soc > 1e-9 * np.maximum(1.0, outcome.loss)
     return out

@@ -49,6 +49,10 @@ VERBS: dict[str, tuple[type[s.Body], frozenset[str], str | None]] = {
     "settle_claim": (s.SettleClaimBody, frozenset({"oracle"}), None),
     "guarantor_defaults": (s.GuarantorDefaultsBody, frozenset(), None),
     "claim_collateral": (s.ClaimCollateralBody, frozenset({"investor"}), "account"),
+    "settle_slashing": (s.SettleSlashingBody, frozenset(), None),
+    "claim_rewards": (s.ClaimRewardsBody, OWNERS, "account"),
+    "cover_deficit": (s.CoverDeficitBody, frozenset(), None),
+    "fill_auction": (s.FillAuctionBody, frozenset({"risk", "staker", "investor", "guarantor"}), "account"),
 }
 
 

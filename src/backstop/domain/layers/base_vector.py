@@ -55,6 +55,9 @@ class VectorLayer:
 
     terminal: ClassVar[bool] = False
     """Pays whatever is left (ends the waterfall)."""
+    records_deficit: ClassVar[bool] = False
+    """A terminal layer whose remainder is the market's reserve deficit (suppliers are not cut):
+    reported as `deficit`, not as the investors' socialized loss."""
     share_price: ClassVar[bool] = False
     """Shares over a pool: stakers earn rewards, may run, and have an APR."""
     absorbs_liquidations: ClassVar[bool] = False

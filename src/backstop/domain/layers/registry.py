@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import InvalidConfig
 from . import (
     cover_pool,
+    deficit,
     guarantor,
     insurance_fund,
     mint,
@@ -32,6 +33,7 @@ KINDS: dict[str, Kind] = {
         mint.KIND,
         cover_pool.KIND,
         socialize.KIND,
+        deficit.KIND,
     )
 }
 

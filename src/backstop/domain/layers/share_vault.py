@@ -112,6 +112,7 @@ class ShareVault(Layer[V]):
         minted = self.shares_for_deposit(amount, ta)
         if minted <= 0:
             raise InvalidAmount("amount", f"amount: {amount} base units buys no share of {self.id}")
+        self.before_shares_change(ctx, account)
         ctx.pull(user(account), self.account, self.asset, amount)
         j = ctx.j
         j.put(self.shares, account, self.shares.get(account, 0) + minted)
@@ -136,6 +137,19 @@ class ShareVault(Layer[V]):
     def _instant(self) -> bool:
         c = self.config
         return c.mode == "cooldown" and c.cooldown_seconds == 0 and c.unstake_window_seconds == 0
+
+    def needs_request(self) -> bool:
+        """Whether a withdrawal needs an earlier request that has matured (a kind may lift it,
+        e.g. a staking pool in its post-slashing period)."""
+        return not self._instant()
+
+    def min_remaining(self) -> int:
+        """Base units a slash never takes the pool below (a kind may raise the configured floor)."""
+        return self.config.min_remaining_assets
+
+    def before_shares_change(self, ctx: Ctx, account: str) -> None:
+        """Runs before `account`'s shares change (a kind that accrues per-share rewards
+        checkpoints the account here)."""
 
     def request_withdraw(self, ctx: Ctx, account: str, shares: int | None, amount: int | None) -> None:
         n = self._shares_arg(ctx, account, shares, amount)
@@ -177,7 +191,7 @@ class ShareVault(Layer[V]):
         if n > owned:
             raise InsufficientFunds("shares", f"shares: {account} owns {owned} shares of {self.id}, asked {n}")
         req = self.requests.get(account)
-        if not self._instant():
+        if self.needs_request():
             if req is None:
                 raise WithdrawNotAllowed(
                     "account", f"account: {account} must request a withdrawal from {self.id} first"
@@ -202,6 +216,7 @@ class ShareVault(Layer[V]):
                 f"amount: {n} shares are worth {ctx.tokens(self.asset, paid)}, "
                 f"less than {ctx.tokens(self.asset, amount)}",
             )
+        self.before_shares_change(ctx, account)
         j = ctx.j
         j.put(self.shares, account, owned - n)
         j.set(self, "total_shares", self.total_shares - n)
@@ -224,9 +239,9 @@ class ShareVault(Layer[V]):
     # -- losses ---------------------------------------------------------------------------
     def slash_capacity(self, total_assets: int) -> int:
         """Umbrella rule: at most `max_slash_bps` of the pool per event, and never below
-        `min_remaining_assets` left in it."""
+        `min_remaining()` left in it."""
         c = self.config
-        return max(0, min(bps_down(total_assets, c.max_slash_bps), total_assets - c.min_remaining_assets))
+        return max(0, min(bps_down(total_assets, c.max_slash_bps), total_assets - self.min_remaining()))
 
     def absorb(self, ctx: Ctx, loss: Loss, remaining: int) -> int:
         ta = self.total_assets(ctx.state)

@@ -54,7 +54,7 @@ class VaultVector(VectorLayer):
             assets0=a0,
             shares0=a0,
             max_slash=cfg.max_slash_bps / BPS,
-            min_remaining=c.units(cfg.asset, cfg.min_remaining_assets),
+            min_remaining=c.units(cfg.asset, layer.min_remaining()),
             reward_apr=c.reward_apr(layer.id),
             withdraw_delay_steps=math.ceil(delay_s / c.step_seconds),
         )

@@ -71,6 +71,8 @@ class Market:
         self.bad_debt_total = 0
         self.socialized_total = 0
         self.interest_total = 0
+        self.deficit: dict[str, int] = {}
+        """Aave v3.3 reserve deficit per asset: unpaid losses booked by a `deficit` end, not yet covered."""
 
     # -- debt -----------------------------------------------------------------------------
     def debt_of(self, pos: Position) -> int:
@@ -210,7 +212,11 @@ class Market:
             )
         cash = ctx.state.ledger.balance(self.reserve, self.debt_asset)
         if amount > cash:
-            raise InsufficientFunds("amount", f"amount: {self.id} has only {cash} cash available")
+            owed = self.deficit.get(self.debt_asset, 0)
+            why = f"; a deficit of {ctx.tokens(self.debt_asset, owed)} is uncovered (cover_deficit)" if owed else ""
+            raise InsufficientFunds(
+                "amount", f"amount: {self.id} has only {ctx.tokens(self.debt_asset, cash)} cash available{why}"
+            )
         burn = min(owned, mul_div_up(amount, self.supply_shares_total + 1000, self.supply_assets + 1))
         ctx.j.put(self.supply_shares, account, owned - burn)
         ctx.j.set(self, "supply_shares_total", self.supply_shares_total - burn)
@@ -440,6 +446,11 @@ class Market:
         bore how much (suppliers by supply shares, or holders of the lost collateral)."""
         if socialized <= 0:
             return {}
+        if self.ends_in_deficit(ctx.state):
+            # Aave v3.3: the unpaid debt is the reserve's deficit; no supplier balance is cut.
+            ctx.j.put(self.deficit, asset, self.deficit.get(asset, 0) + socialized)
+            ctx.emit("deficit_recorded", {"market": self.id, "asset": asset, "amount": socialized})
+            return {}
         ctx.j.set(self, "socialized_total", self.socialized_total + socialized)
         if asset == self.debt_asset:
             if self.kind == "lending":
@@ -456,6 +467,22 @@ class Market:
             if cut:
                 ctx.j.put(pos.collateral, asset, pos.collateral[asset] - cut)
         return cuts
+
+    def ends_in_deficit(self, state: Any) -> bool:
+        """Whether the waterfall's end books a reserve deficit (a kind with `records_deficit`)."""
+        return bool(getattr(state.layers[self.config.waterfall[-1]], "records_deficit", False))
+
+    def cover_deficit(self, ctx: Ctx, asset: str, amount: int, pay: Any) -> int:
+        """Cover up to `amount` of the deficit in `asset` (clamped to it, as Aave's
+        `eliminateReserveDeficit`); `pay(units, sink)` moves the money; returns what was covered."""
+        owed = self.deficit.get(asset, 0)
+        if owed <= 0:
+            raise NotPermitted("market", f"market: {self.id} has no {asset} deficit to cover")
+        take = min(amount, owed)
+        pay(take, self.loss_sink(asset))
+        ctx.j.put(self.deficit, asset, owed - take)
+        ctx.emit("deficit_covered", {"market": self.id, "asset": asset, "amount": take, "left": owed - take})
+        return take
 
     # -- views ----------------------------------------------------------------------------
     def view(self, ctx: Ctx) -> dict[str, Any]:
@@ -478,7 +505,7 @@ class Market:
             extra["gas_pool"] = ctx.state.ledger.balance(self.gas_pool, self.debt_asset)
         if self.claimable:
             extra["claimable_collateral"] = {a: dict(sorted(c.items())) for a, c in sorted(self.claimable.items())}
-        return {
+        out = {
             "kind": self.kind,
             "debt_asset": self.debt_asset,
             "total_debt": self.total_debt(),
@@ -492,6 +519,9 @@ class Market:
             "positions": positions,
             **extra,
         }
+        if self.ends_in_deficit(ctx.state) or any(self.deficit.values()):
+            out["deficit"] = {a: v for a, v in sorted(self.deficit.items()) if v}
+        return out
 
     def hash_state(self) -> Any:
         return [
@@ -513,4 +543,4 @@ class Market:
             # Only when used, so the state hash of a market without them is unchanged.
             *([sorted((a, sorted(c.items())) for a, c in self.claimable.items())] if self.claimable else []),
             *([["default_scaled", self.default_scaled]] if self.default_scaled else []),
-        ]
+        ] + ([sorted(self.deficit.items())] if self.deficit else [])

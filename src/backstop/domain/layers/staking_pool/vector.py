@@ -1,12 +1,144 @@
-"""Staking pool in the risk lab: the share vault's vectorized rule (`share_vault_vector.py`)."""
+"""Staking pool in the risk lab: the share vault's vectorized rule (`share_vault_vector.py`) with
+the staking pool's options, twins of `exact.py` and `auction.py`:
+
+- `post_slash_lock`: after a slash a path's pool takes nothing more (the simulation has no
+  `settle_slashing`, so the period lasts to the horizon);
+- Umbrella: the deficit offset passes the first part of the cumulative loss on; beyond it the
+  pool pays cover × (1 + fee), the fee to its treasury; `rewards: separate` leaves the pool's
+  assets alone (the emissions are the stakers' own, outside the pool);
+- Blend: a loss becomes the backstop's liability, filled at once by a competitive keeper at the
+  first block where the lot is worth the bid (`auction.keeper_fill_block`); what the bid's fall
+  leaves is written off to the market's end when the backstop is below its threshold.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Self
 
-from ..share_vault_vector import VaultVector
+import numpy as np
+
+from ...money import BPS
+from ..base_vector import EPS, Absorb, pay_in_kind
+from ..share_vault_vector import VaultState, VaultVector
+from . import auction
+
+if TYPE_CHECKING:
+    from ....sim.model import LayerCompiler
+    from ....sim.waterfall import Outcome
+
+WRITE_OFF_RATIO = auction.THRESHOLD_NUM / auction.THRESHOLD_DEN
+RAMP = float(auction.RAMP_BLOCKS)
+
+
+@dataclass
+class PoolState(VaultState):
+    locked: np.ndarray
+    offset_left: np.ndarray
+    """Deficit offset left, whole tokens of the pool's asset."""
 
 
 @dataclass(frozen=True)
 class Vector(VaultVector):
-    pass
+    post_slash_lock: bool = False
+    locked0: bool = False
+    offset0: float = 0.0
+    fee: float = 0.0
+    fee_to: int = -1
+    separate_rewards: bool = False
+    auction_premium: float = -1.0
+    """Blend's premium as a fraction (negative: not a Blend backstop)."""
+    threshold: float = 0.0
+
+    @classmethod
+    def compile(cls, c: LayerCompiler, layer: Any) -> Self:
+        base = super().compile(c, layer)
+        cfg = layer.config
+        offset = (cfg.deficit_offset or 0) - layer.offset_used
+        return replace(
+            base,
+            post_slash_lock=cfg.post_slash_lock,
+            locked0=layer.in_post_slashing_period,
+            offset0=c.units(cfg.asset, max(0, offset)),
+            fee=(cfg.liquidation_fee_bps or 0) / BPS,
+            fee_to=c.layer_ids.index(cfg.liquidation_fee_to) if cfg.liquidation_fee_to else -1,
+            separate_rewards=cfg.rewards == "separate",
+            auction_premium=-1.0 if cfg.auction_premium_bps is None else cfg.auction_premium_bps / BPS,
+            threshold=c.units(cfg.asset, cfg.backstop_threshold or 0),
+        )
+
+    def start(self, n: int, defaulted: np.ndarray) -> PoolState:
+        base = super().start(n, defaulted)
+        return PoolState(base.assets, base.shares, np.full(n, self.locked0), np.full(n, self.offset0))
+
+    def accrues(self) -> bool:
+        return not self.separate_rewards and super().accrues()
+
+    def finish(self, s: VaultState, out: Outcome, j: int, horizon_years: float) -> None:
+        super().finish(s, out, j, horizon_years)
+        if self.separate_rewards:
+            out.staker_apr[:, j] += self.reward_apr  # claimable emissions, outside the share price
+
+    def absorb(self, s: VaultState, a: Absorb) -> np.ndarray:
+        assert isinstance(s, PoolState)
+        if self.auction_premium >= 0:
+            return self._auction(s, a)
+        pool, p = s.assets, a.p
+        have = pool[p]
+        rest = a.remaining
+        if self.offset0 > 0:
+            left = s.offset_left[p]
+            if self.asset == a.la:
+                passed = np.minimum(rest, left)
+                used = passed
+            else:
+                pp = a.prices[:, self.asset]
+                passed = np.minimum(rest, left * pp / a.loss_price)
+                used = np.minimum(left, passed * a.loss_price / pp)
+            s.offset_left[p] = left - used
+            rest = rest - passed
+        cap = np.maximum(0.0, np.minimum(have * self.max_slash, have - self.min_remaining))
+        if self.post_slash_lock:
+            cap = np.where(s.locked[p], 0.0, cap)
+        cover_cap = cap / (1.0 + self.fee)
+        units, paid = pay_in_kind(
+            cover_cap, a.prices[:, self.asset], a.loss_price, self.haircut, rest, self.asset == a.la
+        )
+        fee_units = np.zeros(len(p))
+        if self.fee > 0:
+            capped = paid < rest - EPS * np.maximum(1.0, rest)
+            fee_units = np.where(units > 0, np.where(capped, cap - units, units * self.fee), 0.0)
+            a.states[self.fee_to].bal[p, self.asset] += fee_units
+        pool[p] = have - units - fee_units
+        if self.post_slash_lock:
+            s.locked[p] |= units + fee_units > 0
+        return paid
+
+    def _auction(self, s: PoolState, a: Absorb) -> np.ndarray:
+        pool, p, t = s.assets, a.p, self.threshold
+        have = pool[p]
+        below = (have / t) ** 5 < WRITE_OFF_RATIO
+        debt = np.where(below, 0.0, a.remaining)
+        pp = a.prices[:, self.asset]
+        need = debt * a.loss_price
+        lot = np.minimum(have, need * (1.0 + self.auction_premium) / pp)
+        lot_v = lot * pp
+        with np.errstate(divide="ignore", invalid="ignore"):
+            b1 = np.where(lot_v > 0, np.ceil(RAMP * need / np.where(lot_v > 0, lot_v, 1.0)), math.inf)
+            ratio = np.where(need > 0, lot_v / np.where(need > 0, need, 1.0), 1.0)
+        in_ramp = b1 <= RAMP
+        b2 = np.minimum(2 * RAMP, RAMP + np.ceil(RAMP * (1.0 - ratio)))
+        lot_mod = np.where(in_ramp, b1 / RAMP, 1.0)
+        bid_mod = np.where(in_ramp, 1.0, 1.0 - (b2 - RAMP) / RAMP)
+        covered = debt * bid_mod
+        pool[p] = have - lot * lot_mod
+        left = debt - covered
+        after_below = (pool[p] / t) ** 5 < WRITE_OFF_RATIO
+        defaulted = np.where((left > EPS * np.maximum(1.0, debt)) & after_below, left, 0.0)
+        if np.any(defaulted > 0):
+            end = next(mk.waterfall[-1] for mk in a.model.markets if a.j in mk.waterfall)
+            a.out.alloc[p, a.j] -= defaulted
+            a.out.alloc[p, end] += defaulted
+        out: np.ndarray = debt
+        return out
