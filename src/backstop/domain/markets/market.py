@@ -87,11 +87,14 @@ class Market:
 
     # -- Liquity redistribution (the market's redistribution layer, if it has one) -------------
     def redistribution(self, ctx: Ctx) -> Any:
-        for lid in self.config.waterfall:
-            layer = ctx.state.layers[lid]
-            if layer.redistributes:
-                return layer
-        return None
+        # The waterfall and its layers never change once the market exists, so the lookup is
+        # cached (a derived value, not state: it is not hashed or journaled).
+        lid = self.__dict__.get("_redistribution_id", "")
+        if lid == "":
+            found = [x for x in self.config.waterfall if ctx.state.layers[x].redistributes]
+            lid = found[0] if found else None
+            self.__dict__["_redistribution_id"] = lid
+        return None if lid is None else ctx.state.layers[lid]
 
     def touch(self, ctx: Ctx, account: str) -> None:
         """Apply the trove's pending redistribution rewards before it changes (Liquity)."""
@@ -300,7 +303,8 @@ class Market:
             ctx.j.put(self.positions, account, pos)
         self.touch(ctx, account)
         recovery = debt > 0 and self.in_recovery_mode(ctx)
-        old = self.values(ctx, pos) if debt > 0 and self.debt_of(pos) > 0 else None
+        # the old ratio matters only for Recovery Mode checks (a market without a CCR skips the work)
+        old = self.values(ctx, pos) if self.config.recovery_ccr_bps and debt > 0 and self.debt_of(pos) > 0 else None
         reserve = 0
         if debt > 0 and self.kind == "cdp" and self.debt_of(pos) == 0 and self.config.gas_compensation > 0:
             reserve = self.config.gas_compensation
