@@ -18,6 +18,7 @@ from ..domain.commands import Command
 from ..domain.context import Ctx
 from ..domain.events import Event
 from ..domain.layers.base import AccountView, LayerView
+from ..domain.markets.market import MarketView
 from ..domain.money import format_units
 from ..engine import Engine
 from .runner import RunResult
@@ -101,6 +102,42 @@ def layer_json(f: Formatter, view: LayerView) -> dict[str, Any]:
     return out
 
 
+def market_json(f: Formatter, v: MarketView) -> dict[str, Any]:
+    """A market's typed view as JSON; optional parts only where the market uses them."""
+    d = v.debt_asset
+    out: dict[str, Any] = {
+        "kind": v.kind,
+        "debt_asset": d,
+        "total_debt": f.amt(v.total_debt, d),
+        "cash": f.amt(v.cash, d),
+        "supply_assets": f.amt(v.supply_assets, d),
+        "suppliers": {a: f.amt(x, d) for a, x in v.suppliers.items()},
+        "bad_debt": f.amt(v.bad_debt, d),
+        "socialized": f.amt(v.socialized, d),
+        "unbacked": f.amt(v.unbacked, d),
+        "interest": f.amt(v.interest, d),
+        "positions": {
+            a: {
+                "collateral": f.bag(p.collateral),
+                "debt": f.amt(p.debt, d),
+                "health": None if p.health_bps is None else format_units(p.health_bps, 4),
+                **({"gas_reserve": f.amt(p.gas_reserve, d)} if p.gas_reserve else {}),
+            }
+            for a, p in v.positions.items()
+        },
+    }
+    if v.deficit is not None:  # a market whose waterfall ends in a reserve deficit (Aave v3.3)
+        out["deficit"] = f.bag(v.deficit)
+    if v.tcr_bps is not None:  # Liquity: the total collateral ratio and Recovery Mode
+        out["tcr"] = format_units(v.tcr_bps, 4)
+        out["recovery_mode"] = v.recovery_mode
+    if v.gas_pool is not None:
+        out["gas_pool"] = f.amt(v.gas_pool, d)
+    if v.claimable_collateral:
+        out["claimable_collateral"] = {a: f.bag(c) for a, c in v.claimable_collateral.items()}
+    return out
+
+
 def state_json(engine: Engine) -> dict[str, Any]:
     """Everything of §9's object except name and events: losses, layers, markets, ledger."""
     state = engine.state
@@ -122,30 +159,7 @@ def state_json(engine: Engine) -> dict[str, Any]:
     layers = {lid: layer_json(f, layer.view(state)) for lid, layer in sorted(state.layers.items())}
     markets: dict[str, Any] = {}
     for mid, market in sorted(state.markets.items()):
-        v = market.view(ctx)
-        d = market.debt_asset
-        markets[mid] = {
-            "kind": v["kind"],
-            "debt_asset": d,
-            "total_debt": f.amt(v["total_debt"], d),
-            "cash": f.amt(v["cash"], d),
-            "supply_assets": f.amt(v["supply_assets"], d),
-            "suppliers": {a: f.amt(x, d) for a, x in v["suppliers"].items()},
-            "bad_debt": f.amt(v["bad_debt"], d),
-            "socialized": f.amt(v["socialized"], d),
-            "unbacked": f.amt(v["unbacked"], d),
-            "interest": f.amt(v["interest"], d),
-            "positions": {
-                a: {
-                    "collateral": f.bag(p["collateral"]),
-                    "debt": f.amt(p["debt"], d),
-                    "health": None if p["health_bps"] is None else format_units(p["health_bps"], 4),
-                }
-                for a, p in v["positions"].items()
-            },
-        }
-        if "deficit" in v:  # a market whose waterfall ends in a reserve deficit (Aave v3.3)
-            markets[mid]["deficit"] = f.bag(v["deficit"])
+        markets[mid] = market_json(f, market.view(ctx))
     ledger: dict[str, dict[str, str]] = {}
     for (acct, asset), amount in sorted(state.ledger.balances.items()):
         if amount:

@@ -33,6 +33,40 @@ from ..money import BPS, bps_up, mul_div_down, mul_div_up, split_pro_rata, value
 from .interest import RAY, borrow_rate_bps, grow_index, utilization_bps
 
 
+@dataclass(frozen=True, slots=True)
+class PositionView:
+    """One position as the CLI, `run --json` and the API show it (pending Liquity rewards included)."""
+
+    collateral: dict[str, int]
+    debt: int
+    health_bps: int | None
+    gas_reserve: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class MarketView:
+    """A market as the CLI, `run --json` and the API show it; amounts in base units of the debt
+    asset. Optional parts are None where the market does not use them."""
+
+    kind: str
+    debt_asset: str
+    total_debt: int
+    cash: int
+    supply_assets: int
+    suppliers: dict[str, int]
+    bad_debt: int
+    socialized: int
+    unbacked: int
+    interest: int
+    positions: dict[str, PositionView]
+    deficit: dict[str, int] | None = None
+    """Aave v3.3 reserve deficit per asset, when the waterfall ends in a `deficit` layer."""
+    tcr_bps: int | None = None
+    recovery_mode: bool | None = None
+    gas_pool: int | None = None
+    claimable_collateral: dict[str, dict[str, int]] | None = None
+
+
 @dataclass(slots=True)
 class Position:
     collateral: dict[str, int] = field(default_factory=dict)
@@ -489,43 +523,41 @@ class Market:
         return take
 
     # -- views ----------------------------------------------------------------------------
-    def view(self, ctx: Ctx) -> dict[str, Any]:
-        positions: dict[str, Any] = {}
+    def view(self, ctx: Ctx) -> MarketView:
+        positions: dict[str, PositionView] = {}
         for acct in sorted(self.positions):
             pos = self.entire(ctx, acct, self.positions[acct])
-            positions[acct] = {
-                "collateral": {a: v for a, v in sorted(pos.collateral.items()) if v},
-                "debt": self.debt_of(pos),
-                "health_bps": self.health_bps(ctx, pos) if ctx.state.has_prices(self, pos) else None,
-            }
-            if pos.gas_reserve:
-                positions[acct]["gas_reserve"] = pos.gas_reserve
-        extra: dict[str, Any] = {}
+            positions[acct] = PositionView(
+                collateral={a: v for a, v in sorted(pos.collateral.items()) if v},
+                debt=self.debt_of(pos),
+                health_bps=self.health_bps(ctx, pos) if ctx.state.has_prices(self, pos) else None,
+                gas_reserve=pos.gas_reserve,
+            )
+        tcr_bps: int | None = None
+        recovery_mode: bool | None = None
         if self.config.recovery_ccr_bps:
             priced = self.debt_asset in ctx.state.prices and all(a in ctx.state.prices for a in self.coll)
-            extra["tcr_bps"] = self.tcr_bps(ctx) if priced else None
-            extra["recovery_mode"] = self.in_recovery_mode(ctx) if priced else None
-        if self.config.gas_compensation:
-            extra["gas_pool"] = ctx.state.ledger.balance(self.gas_pool, self.debt_asset)
-        if self.claimable:
-            extra["claimable_collateral"] = {a: dict(sorted(c.items())) for a, c in sorted(self.claimable.items())}
-        out = {
-            "kind": self.kind,
-            "debt_asset": self.debt_asset,
-            "total_debt": self.total_debt(),
-            "cash": ctx.state.ledger.balance(self.reserve, self.debt_asset),
-            "supply_assets": self.supply_assets,
-            "suppliers": {a: self.supply_value(s) for a, s in sorted(self.supply_shares.items()) if s},
-            "bad_debt": self.bad_debt_total,
-            "socialized": self.socialized_total,
-            "unbacked": self.unbacked,
-            "interest": self.interest_total,
-            "positions": positions,
-            **extra,
-        }
-        if self.ends_in_deficit(ctx.state) or any(self.deficit.values()):
-            out["deficit"] = {a: v for a, v in sorted(self.deficit.items()) if v}
-        return out
+            if priced:
+                tcr_bps, recovery_mode = self.tcr_bps(ctx), self.in_recovery_mode(ctx)
+        shows_deficit = self.ends_in_deficit(ctx.state) or any(self.deficit.values())
+        return MarketView(
+            kind=self.kind,
+            debt_asset=self.debt_asset,
+            total_debt=self.total_debt(),
+            cash=ctx.state.ledger.balance(self.reserve, self.debt_asset),
+            supply_assets=self.supply_assets,
+            suppliers={a: self.supply_value(s) for a, s in sorted(self.supply_shares.items()) if s},
+            bad_debt=self.bad_debt_total,
+            socialized=self.socialized_total,
+            unbacked=self.unbacked,
+            interest=self.interest_total,
+            positions=positions,
+            deficit={a: v for a, v in sorted(self.deficit.items()) if v} if shows_deficit else None,
+            tcr_bps=tcr_bps,
+            recovery_mode=recovery_mode,
+            gas_pool=ctx.state.ledger.balance(self.gas_pool, self.debt_asset) if self.config.gas_compensation else None,
+            claimable_collateral={a: dict(sorted(c.items())) for a, c in sorted(self.claimable.items())} or None,
+        )
 
     def hash_state(self) -> Any:
         return [
