@@ -276,6 +276,30 @@ class ShareVault(Layer[V]):
             exchange_rate=self.exchange_rate_e6(state),
         )
 
+    def account_view(self, state: Any, account: str) -> AccountView | None:
+        if account not in self.shares and account not in self.deposited:
+            return None
+        sh = self.shares.get(account, 0)
+        req = self.requests.get(account)
+        return AccountView(
+            deposit=self.assets_for_shares(sh, self.total_assets(state)),
+            shares=sh,
+            deposited=self.deposited.get(account, 0),
+            withdrawn=self.withdrawn.get(account, 0),
+            queued_shares=req.shares if req else 0,
+        )
+
+    def totals_view(self, state: Any) -> ShareVaultView:
+        return ShareVaultView(
+            self.kind,
+            self.asset,
+            self.holdings(state),
+            {},
+            total_shares=self.total_shares,
+            queued_shares=self.queued_shares,
+            exchange_rate=self.exchange_rate_e6(state),
+        )
+
     def hash_state(self) -> Any:
         return [
             self.total_shares,
