@@ -40,3 +40,14 @@ def test_the_examples_have_accounts_in_every_kind_that_lists_them() -> None:
         state = run(load_scenario(path)).engine.state
         kinds_with_rows |= {layer.kind for layer in state.layers.values() if layer.view(state).accounts}
     assert {"staking_pool", "stability_pool", "insurance_fund", "cover_pool"} <= kinds_with_rows
+
+
+def _account(key: object) -> str:
+    return str(key[0]) if isinstance(key, tuple) else str(key)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_account_keys_name_exactly_the_accounts_of_the_view(path: Path) -> None:
+    state = run(load_scenario(path)).engine.state
+    for lid, layer in state.layers.items():
+        assert {_account(k) for k in layer.account_keys()} == set(layer.view(state).accounts), lid

@@ -144,6 +144,12 @@ class Layer(Generic[C]):
         test_account_view.py holds every kind to the equality)."""
         return None
 
+    def account_keys(self) -> dict[Any, Any]:
+        """The mapping whose keys name the accounts of `view(state).accounts` (an account, or an
+        `(account, asset)` pair): it only ever gains keys, so the API pages a layer's accounts
+        from an index it keeps up to date from the mapping's newest keys (`api/readmodel.py`)."""
+        return {}
+
     def totals_view(self, state: Any) -> LayerView:
         """`view(state)` without its per-account map, in O(1) in the number of accounts (the
         API's `/v1/layers`); a kind whose view lists accounts overrides it."""

@@ -289,6 +289,9 @@ class ShareVault(Layer[V]):
             queued_shares=req.shares if req else 0,
         )
 
+    def account_keys(self) -> dict[Any, Any]:
+        return self.shares
+
     def totals_view(self, state: Any) -> ShareVaultView:
         return ShareVaultView(
             self.kind,

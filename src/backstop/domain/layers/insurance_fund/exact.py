@@ -101,6 +101,9 @@ class BalanceLayer(Layer[F]):
         bag = {a: contributions[(account, a)] for a in sorted(state.assets) if (account, a) in contributions}
         return AccountView(deposit=bag) if bag else None
 
+    def account_keys(self) -> dict[Any, Any]:
+        return self.contributions
+
     def totals_view(self, state: Any) -> LayerView:
         return LayerView(self.kind, self.asset, self.holdings(state), {})
 

@@ -237,6 +237,9 @@ class StabilityPool(Layer[StabilityPoolConfig]):
             withdrawn=self.withdrawn.get(account, 0),
         )
 
+    def account_keys(self) -> dict[Any, Any]:
+        return self.deposits
+
     def totals_view(self, state: Any) -> StabilityPoolView:
         return StabilityPoolView(
             self.kind,
