@@ -119,7 +119,28 @@ def in_process(n: int, reads: int) -> dict[str, float]:
 
 
 # -- over HTTP --------------------------------------------------------------------------------------
-def serve(n: int, db_url: str, port: int, token_file: str) -> None:
+class GcPauses:
+    """Full (generation 2) collections in the server and how long they stopped it."""
+
+    def __init__(self) -> None:
+        self.pauses_ms: list[float] = []
+        self._t0 = 0.0
+        gc.callbacks.append(self.callback)
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.pauses_ms.append(1e3 * (time.perf_counter() - self._t0))
+
+    def take(self) -> dict[str, float]:
+        out, self.pauses_ms = self.pauses_ms, []
+        return {"full_collections": len(out), "longest_ms": max(out, default=0.0)}
+
+
+def serve(n: int, db_url: str, port: int, token_file: str, freeze: bool) -> None:
     """Child process: the app over a service with `n` depositors, plus the old read for comparison."""
     import uvicorn
 
@@ -137,7 +158,15 @@ def serve(n: int, db_url: str, port: int, token_file: str) -> None:
     def old(account: str) -> dict[str, Any]:
         return service.read(lambda e: old_account(e, account))
 
+    pauses = GcPauses()
+
+    @app.get("/bench/gc", include_in_schema=False)
+    def gc_pauses() -> dict[str, float]:
+        return pauses.take()
+
     gc.collect()
+    if freeze:
+        gc.freeze()  # the loaded state to the permanent generation, as bench_engine.py does
     Path(token_file).write_text(token)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
 
@@ -157,7 +186,7 @@ def wrk(url: str, script: Path, conns: int, seconds: float, env: dict[str, str])
     }
 
 
-def over_http(n: int, seconds: float) -> None:
+def over_http(n: int, seconds: float, freeze: bool) -> None:
     import httpx
 
     sys.path.insert(0, str(ROOT))
@@ -167,7 +196,8 @@ def over_http(n: int, seconds: float) -> None:
     token_file = tempfile.mktemp()
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(n), f"sqlite:///{tmp}/h.db", str(port), token_file], cwd=ROOT
+            [sys.executable, __file__, "--serve", str(n), f"sqlite:///{tmp}/h.db", str(port), token_file, str(freeze)],
+            cwd=ROOT,
         )
         try:
             for _ in range(6000):
@@ -187,8 +217,10 @@ def over_http(n: int, seconds: float) -> None:
                 "BENCH_BODY": json.dumps({"layer": "sp", "account": "a0", "amount": "1"}),
                 "BENCH_RUN": uuid.uuid4().hex[:8],
             }
+            gc_of = lambda: httpx.get(f"{url}/bench/gc", timeout=600).json()  # noqa: E731
+            gc_of()
             alone = wrk(url, WRK_GET, 4, seconds, reads)
-            print(_line(n, "new read alone", alone))
+            print(_line(n, "new read alone", alone) + _gc(gc_of()))
             for label, env in (
                 ("new read + 32 writers", reads),
                 ("old read + 32 writers", {**reads, "BENCH_PREFIX": "/bench/old/accounts/"}),
@@ -206,10 +238,15 @@ def over_http(n: int, seconds: float) -> None:
                     _line(n, label, got)
                     + f" | writes {w['per_second']:6.0f}/s p50 {w['p50_ms']:6.1f} ms p99 {w['p99_ms']:7.1f} ms"
                     + f" (non-2xx {w['errors']:.0f})"
+                    + _gc(gc_of())
                 )
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def _gc(g: dict[str, float]) -> str:
+    return f" | server full GCs {g['full_collections']:.0f}, longest {g['longest_ms']:.0f} ms"
 
 
 def _line(n: int, label: str, r: dict[str, float]) -> str:
@@ -221,13 +258,19 @@ def _line(n: int, label: str, r: dict[str, float]) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        serve(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6] == "True")
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", default="1000,100000")
     parser.add_argument("--reads", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument(
+        "--gc-freeze",
+        choices=["no", "yes", "both"],
+        default="both",
+        help="move the loaded state to the permanent GC generation in the server (gc.freeze)",
+    )
     args = parser.parse_args()
     sizes = [int(x) for x in args.accounts.split(",")]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average {os.getloadavg()}")
@@ -247,9 +290,10 @@ def main() -> None:
     if shutil.which("wrk") is None:
         print("wrk: not installed (apt-get install -y wrk); HTTP part skipped")
         return
-    print(f"over HTTP (uvicorn, one worker, SQLite), load average {os.getloadavg()}")
-    for n in sizes:
-        over_http(n, args.seconds)
+    for freeze in {"no": [False], "yes": [True], "both": [False, True]}[args.gc_freeze]:
+        print(f"over HTTP (uvicorn, one worker, SQLite, gc.freeze {freeze}), load average {os.getloadavg()}")
+        for n in sizes:
+            over_http(n, args.seconds, freeze)
 
 
 if __name__ == "__main__":
