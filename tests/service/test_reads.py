@@ -232,3 +232,29 @@ def test_sorted_and_order_indexes_follow_a_growing_map() -> None:
     rows["p3"] = Row("x")
     o.sync(rows)
     assert o.keys == ["p1", "p2", "p3"] and o.groups == {"x": ["p1", "p3"], "y": ["p2"]}
+
+
+def test_a_failed_group_commit_and_a_rebuild_leave_the_lists_right(tmp_path: Path, monkeypatch: Any) -> None:
+    """A group whose commit fails is undone in the engine before any read can see it (reads share
+    the service lock), so its new account never reaches an index; a rebuilt engine gets new
+    indexes. Either way the pages equal the whole state."""
+    api = make_api(f"sqlite:///{tmp_path / 'f.db'}", scenario=FLAGSHIP)
+    assert [r["account"] for r in pages(api, "/v1/layers/safety/accounts", 10)] == ["alice", "bob"]
+    real_append = api.store.append
+
+    def failing(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(api.store, "append", failing)
+    r = api.post("/v1/deposit", {"layer": "safety", "account": "whale", "amount": "5"})
+    assert r.status_code == 503, r.text
+    assert [r["account"] for r in pages(api, "/v1/layers/safety/accounts", 10)] == ["alice", "bob"]
+    monkeypatch.setattr(api.store, "append", real_append)
+    assert api.post("/v1/deposit", {"layer": "safety", "account": "inv", "amount": "5"}).status_code == 200
+    rows = pages(api, "/v1/layers/safety/accounts", 1)
+    assert [r["account"] for r in rows] == ["alice", "bob", "inv"]
+    assert keyed(rows) == full(api)["layers"]["safety"]["accounts"]
+    api.service.rebuild()
+    assert keyed(pages(api, "/v1/layers/safety/accounts", 2)) == full(api)["layers"]["safety"]["accounts"]
+    assert keyed(pages(api, "/v1/ledger", 3)) == {a: {"balances": b} for a, b in full(api)["ledger"].items()}
+    api.store.close()
