@@ -39,14 +39,16 @@ WRK_POST = Path(__file__).with_name("wrk_post.lua")
 E18 = 10**18
 
 
-def build(n: int, db_url: str) -> Any:
-    """A service over `db_url` with the example loaded and `n` depositors in its stability pool."""
+def build(n: int, db_url: str, checkpoint_every: int = 500) -> Any:
+    """A service over `db_url` with the example loaded and `n` depositors in its stability pool;
+    `checkpoint_every` as `Service` takes it (500, its default, writes a checkpoint with the
+    state hash every 500 commands)."""
     from backstop.api.cli import FALLBACK, load_demo
     from backstop.api.service import Service
     from backstop.domain import commands as c
     from backstop.store import SqlStore
 
-    service = Service(SqlStore(db_url))
+    service = Service(SqlStore(db_url), checkpoint_every=checkpoint_every)
     load_demo(service, FALLBACK)
     engine = service.engine
     at = engine.state.now
@@ -99,6 +101,11 @@ def in_process(n: int, reads: int) -> dict[str, float]:
             t0 = time.perf_counter()
             service.read(lambda e, cursor=cursor: rm.layer_accounts(e, "sp", cursor, 100))
             page.append(time.perf_counter() - t0)
+        hashing: list[float] = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            service.read(lambda e: e.state_hash())
+            hashing.append(time.perf_counter() - t0)
         old: list[float] = []
         for _ in range(3):
             t0 = time.perf_counter()
@@ -115,6 +122,7 @@ def in_process(n: int, reads: int) -> dict[str, float]:
         "page_p50_us": 1e6 * statistics.median(page),
         "page_p99_us": 1e6 * _pct(page, 0.99),
         "old_ms": 1e3 * statistics.median(old),
+        "state_hash_ms": 1e3 * statistics.median(hashing),
     }
 
 
@@ -140,7 +148,7 @@ class GcPauses:
         return {"full_collections": len(out), "longest_ms": max(out, default=0.0)}
 
 
-def serve(n: int, db_url: str, port: int, token_file: str, freeze: bool) -> None:
+def serve(n: int, db_url: str, port: int, token_file: str, freeze: bool, checkpoint_every: int) -> None:
     """Child process: the app over a service with `n` depositors, plus the old read for comparison."""
     import uvicorn
 
@@ -149,7 +157,7 @@ def serve(n: int, db_url: str, port: int, token_file: str, freeze: bool) -> None
     from backstop.runtime import tune_gc
 
     tune_gc()
-    service = build(n, db_url)
+    service = build(n, db_url, checkpoint_every)
     token, record = new_key("admin", None)
     service.store.add_key(record)
     app = create_app(service, rate_per_second=1e9, burst=10**9)
@@ -186,7 +194,7 @@ def wrk(url: str, script: Path, conns: int, seconds: float, env: dict[str, str])
     }
 
 
-def over_http(n: int, seconds: float, freeze: bool) -> None:
+def over_http(n: int, seconds: float, freeze: bool, checkpoint_every: int) -> None:
     import httpx
 
     sys.path.insert(0, str(ROOT))
@@ -196,7 +204,17 @@ def over_http(n: int, seconds: float, freeze: bool) -> None:
     token_file = tempfile.mktemp()
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(n), f"sqlite:///{tmp}/h.db", str(port), token_file, str(freeze)],
+            [
+                sys.executable,
+                __file__,
+                "--serve",
+                str(n),
+                f"sqlite:///{tmp}/h.db",
+                str(port),
+                token_file,
+                str(freeze),
+                str(checkpoint_every),
+            ],
             cwd=ROOT,
         )
         try:
@@ -258,7 +276,7 @@ def _line(n: int, label: str, r: dict[str, float]) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6] == "True")
+        serve(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6] == "True", int(sys.argv[7]))
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", default="1000,100000")
@@ -266,9 +284,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument(
+        "--checkpoint-every",
+        default="500,1000000000",
+        help="the service's checkpoint interval(s) over HTTP: 500 is its default; a checkpoint hashes the whole "
+        "state under the lock, so 1000000000 (none in the run) shows what that costs a read",
+    )
+    parser.add_argument(
         "--gc-freeze",
         choices=["no", "yes", "both"],
-        default="both",
+        default="no",
         help="move the loaded state to the permanent GC generation in the server (gc.freeze)",
     )
     args = parser.parse_args()
@@ -279,7 +303,7 @@ def main() -> None:
         print(
             f"{n:>7,} accounts  one account p50 {r['one_p50_us']:7.1f} µs p99 {r['one_p99_us']:7.1f} µs | "
             f"page of 100 p50 {r['page_p50_us']:7.1f} µs p99 {r['page_p99_us']:7.1f} µs | "
-            f"old whole-state read {r['old_ms']:8.1f} ms"
+            f"old whole-state read {r['old_ms']:8.1f} ms | state_hash {r['state_hash_ms']:8.1f} ms"
         )
     lo, hi = min(sizes), max(sizes)
     ratio = got[hi]["one_p50_us"] / got[lo]["one_p50_us"]
@@ -290,10 +314,15 @@ def main() -> None:
     if shutil.which("wrk") is None:
         print("wrk: not installed (apt-get install -y wrk); HTTP part skipped")
         return
+    parser_checkpoints = [int(x) for x in args.checkpoint_every.split(",")]
     for freeze in {"no": [False], "yes": [True], "both": [False, True]}[args.gc_freeze]:
-        print(f"over HTTP (uvicorn, one worker, SQLite, gc.freeze {freeze}), load average {os.getloadavg()}")
-        for n in sizes:
-            over_http(n, args.seconds, freeze)
+        for every in parser_checkpoints:
+            print(
+                f"over HTTP (uvicorn, one worker, SQLite, gc.freeze {freeze}, checkpoint every {every:,} commands), "
+                f"load average {os.getloadavg()}"
+            )
+            for n in sizes:
+                over_http(n, args.seconds, freeze, every)
 
 
 if __name__ == "__main__":
