@@ -141,3 +141,53 @@ def test_dashboard_runs_a_simulation_and_shows_its_plots(served: tuple[str, Api]
         assert page.locator("#error").inner_text() == ""
         page.locator("section:has(#sim)").screenshot(path=str(shots / "dashboard-risk-lab.png"))
     assert (shots / "dashboard-risk-lab.png").stat().st_size > 10_000
+
+
+def _page_as(served: tuple[str, Api], role: str) -> Any:
+    """Headless chromium on the dashboard with `role`'s key, once the layers have drawn."""
+    from playwright.sync_api import sync_playwright
+
+    url, api = served
+    p = sync_playwright().start()
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{url}/#key={api.tokens[role]}")
+    page.wait_for_selector("#layers tbody tr")
+    page.wait_for_function("document.getElementById('meta').textContent.includes('commands')")
+    return p, browser, page
+
+
+@pytest.mark.parametrize(
+    ("role", "account", "claims", "mine", "sim"),
+    [
+        ("risk", None, ["clm-1"], False, True),
+        ("investor", "inv", ["clm-1"], True, False),
+        ("staker", "alice", [], True, False),
+        ("assessor", "assessor", ["clm-1"], True, False),
+    ],
+)
+def test_the_dashboard_shows_each_role_what_it_may_see(
+    served: tuple[str, Api], role: str, account: str | None, claims: list[str], mine: bool, sim: bool
+) -> None:
+    """Every role gets the public aggregates and the losses without a 403 on the page; admin and
+    risk get every claim, the positions' health and the risk lab; an owner its own account and
+    claims; an assessor every claim (docs/service.md, "Reads and roles")."""
+    p, browser, page = _page_as(served, role)
+    try:
+        page.wait_for_selector('[data-loss="loss-2"] svg.waterfall rect')
+        assert "safety" in page.locator("#layers").inner_text()
+        shown = [r.inner_text().split("\t")[0].strip() for r in page.locator("#claims tbody tr").all()]
+        assert shown == claims
+        assert page.locator("#mine").is_visible() == mine
+        assert page.locator("#simsec").is_visible() == sim
+        assert ("positions" in page.locator("#markets tbody").inner_text()) == sim
+        if mine:
+            page.wait_for_function(f"document.getElementById('mineacct').textContent === {account!r}")
+        if role == "staker":
+            assert "safety" in page.locator("#mylayers").inner_text()
+        if role == "investor":
+            assert "pol-1" in page.locator("#mypolicies").inner_text()
+        assert page.locator("#error").inner_text() == ""
+    finally:
+        browser.close()
+        p.stop()

@@ -115,7 +115,7 @@ def test_assessors_stake_vote_and_the_oracle_settles(api: Api) -> None:
     refused(
         api, "/v1/assessor_unstake", {"pool": "mutual", "account": "assessor", "amount": "500"}, 409, "at", "assessor"
     )
-    (claim,) = api.get("/v1/claims").json()
+    (claim,) = api.get("/v1/claims").json()["items"]
     assert claim["votes"] == [{"assessor": "assessor", "approve": True, "stake": "500"}]
     assert claim["deposit"] == "1" and claim["status"] == "pending"
     # the pool's capital pool took half the premium (1000 × 2.6% × 30/365, rounded up, halved)

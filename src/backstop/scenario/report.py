@@ -143,19 +143,7 @@ def state_json(engine: Engine) -> dict[str, Any]:
     state = engine.state
     f = Formatter(engine)
     ctx = Ctx(state, state.now, 0)
-    losses = [
-        {
-            "id": loss.id,
-            "market": loss.market,
-            "asset": loss.asset,
-            "amount": f.amt(loss.amount, loss.asset),
-            "cause": loss.cause,
-            "at": loss.at,
-            "incident": loss.incident,
-            "allocation": {k: f.amt(v, loss.asset) for k, v in loss.allocation.items()},
-        }
-        for loss in state.losses
-    ]
+    losses = [loss_json(f, loss) for loss in state.losses]
     layers = {lid: layer_json(f, layer.view(state)) for lid, layer in sorted(state.layers.items())}
     markets: dict[str, Any] = {}
     for mid, market in sorted(state.markets.items()):
@@ -164,41 +152,8 @@ def state_json(engine: Engine) -> dict[str, Any]:
     for (acct, asset), amount in sorted(state.ledger.balances.items()):
         if amount:
             ledger.setdefault(acct, {})[asset] = f.amt(amount, asset)
-    policies = []
-    for pid, pol in sorted(state.policies.items()):
-        asset = state.layers[pol.pool].config.asset or ""
-        policies.append(
-            {
-                "id": pid,
-                "pool": pol.pool,
-                "owner": pol.owner,
-                "market": pol.market,
-                "causes": list(pol.causes),
-                "amount": f.amt(pol.amount, asset),
-                "start": pol.start,
-                "end": pol.end,
-                "premium": f.amt(pol.premium, asset),
-                "paid": f.amt(pol.paid, asset),
-            }
-        )
-    claims = []
-    for cid, cl in sorted(state.claims.items()):
-        pol = state.policies[cl.policy]
-        asset = state.layers[pol.pool].config.asset or ""
-        claims.append(
-            {
-                "id": cid,
-                "policy": cl.policy,
-                "claimant": cl.claimant,
-                "incident": cl.incident,
-                "loss": f.amt(cl.claimed, asset),
-                "status": cl.status,
-                "paid": f.amt(cl.paid, asset),
-                "assessor": cl.assessor,
-                "reason": cl.reason,
-                **_claim_extras(f, cl, asset),
-            }
-        )
+    policies = [policy_json(f, state, pid) for pid in sorted(state.policies)]
+    claims = [claim_json(f, state, cid) for cid in sorted(state.claims)]
     return {
         "losses": losses,
         "layers": layers,
@@ -207,6 +162,54 @@ def state_json(engine: Engine) -> dict[str, Any]:
         "policies": policies,
         "claims": claims,
         "pnl": pnl_json(engine, f),
+    }
+
+
+def loss_json(f: Formatter, loss: Any) -> dict[str, Any]:
+    """One loss event and who paid it (the same row in `run --json` and the API's lists)."""
+    return {
+        "id": loss.id,
+        "market": loss.market,
+        "asset": loss.asset,
+        "amount": f.amt(loss.amount, loss.asset),
+        "cause": loss.cause,
+        "at": loss.at,
+        "incident": loss.incident,
+        "allocation": {k: f.amt(v, loss.asset) for k, v in loss.allocation.items()},
+    }
+
+
+def policy_json(f: Formatter, state: Any, pid: str) -> dict[str, Any]:
+    pol = state.policies[pid]
+    asset = state.layers[pol.pool].config.asset or ""
+    return {
+        "id": pid,
+        "pool": pol.pool,
+        "owner": pol.owner,
+        "market": pol.market,
+        "causes": list(pol.causes),
+        "amount": f.amt(pol.amount, asset),
+        "start": pol.start,
+        "end": pol.end,
+        "premium": f.amt(pol.premium, asset),
+        "paid": f.amt(pol.paid, asset),
+    }
+
+
+def claim_json(f: Formatter, state: Any, cid: str) -> dict[str, Any]:
+    cl = state.claims[cid]
+    asset = state.layers[state.policies[cl.policy].pool].config.asset or ""
+    return {
+        "id": cid,
+        "policy": cl.policy,
+        "claimant": cl.claimant,
+        "incident": cl.incident,
+        "loss": f.amt(cl.claimed, asset),
+        "status": cl.status,
+        "paid": f.amt(cl.paid, asset),
+        "assessor": cl.assessor,
+        "reason": cl.reason,
+        **_claim_extras(f, cl, asset),
     }
 
 

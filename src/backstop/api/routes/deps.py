@@ -48,6 +48,32 @@ def allow(key: KeyRecord, roles: frozenset[str], what: str) -> None:
         raise Forbidden("role", f"role: a {key.role} key may not {what}")
 
 
+SEES_ALL = frozenset({"admin", "risk"})
+"""Roles that read every account, the whole ledger, every policy and claim (docs/service.md)."""
+
+
+def sees_all(key: KeyRecord) -> bool:
+    return key.role in SEES_ALL
+
+
+def own_account(key: KeyRecord, field: str) -> str:
+    """The account a key that does not see everything reads for; 403 if it has none."""
+    if key.account is None:
+        raise Forbidden(field, f"{field}: this {key.role} key has no account to read")
+    return key.account
+
+
+def only_own(key: KeyRecord, account: str | None, field: str, what: str) -> str | None:
+    """The account a read is narrowed to: `account` as asked (None: all) for a key that sees
+    everything; else the key's own account, and 403 naming `field` if another one was asked."""
+    if sees_all(key):
+        return account
+    own = own_account(key, field)
+    if account is not None and account != own:
+        raise Forbidden(field, f"{field}: a {key.role} key reads only its own {what} ({own!r})")
+    return own
+
+
 def run_command(
     request: Request,
     key: KeyRecord,

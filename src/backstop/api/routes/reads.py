@@ -1,24 +1,40 @@
-"""`GET` routes: health, the caller's key, the state (whole or by part), P&L, one account, events.
+"""`GET` routes: health, the caller's key, one account, aggregates, and paged lists.
 
-Every read runs under the service lock, so it sees the engine between two group commits.
+Every read runs under the service lock (`Service.read`), so it sees the engine between two
+group commits, and holds it for one page at most: one account, the aggregates and each page
+cost O(what they return), not O(all accounts) (`api/readmodel.py`). `GET /v1/state`,
+`/v1/pnl` and `/v1/events` are the exceptions, for the roles that see everything.
+
+Who reads what is the role × endpoint matrix of docs/service.md ("Reads and roles"):
+admin and risk read everything; every key reads the public aggregates (layers, markets,
+losses) and its own account, policies and claims; an assessor reads every claim (it must
+assess them) and the policies claims were filed on.
 """
 
 # No `from __future__ import annotations`: FastAPI reads these signatures at run time.
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from ...engine import Engine
 from ...scenario.report import Formatter, event_json, pnl_json, state_json
 from ...store.base import KeyRecord
+from .. import readmodel as rm
 from .. import schemas as s
-from .deps import app_state, caller
+from ..errors import Forbidden
+from .deps import SEES_ALL, allow, app_state, caller, only_own, sees_all
 
 router = APIRouter()
 
-STATE_PARTS = ("layers", "markets", "losses", "claims", "policies", "ledger")
-"""The parts of `GET /v1/state` that each have a route of their own."""
+ASSESSORS = frozenset({"assessor"})
+
+Cursor = Query(
+    None,
+    max_length=1000,
+    pattern=r"^[A-Za-z0-9_-]+$",
+    description="`next_cursor` of the previous page; omit it for the first page",
+)
+Limit = Query(rm.DEFAULT_LIMIT, ge=1, le=rm.MAX_LIMIT, description=f"rows per page, 1..{rm.MAX_LIMIT}")
 
 
 @router.get("/v1/health", tags=["reads"])
@@ -31,52 +47,23 @@ def whoami(key: KeyRecord = Depends(caller)) -> dict[str, Any]:
     return {"key_id": key.key_id, "role": key.role, "account": key.account}
 
 
+# -- everything at once: the roles that see everything ------------------------------------------
 @router.get("/v1/state", tags=["reads"])
 def state(request: Request, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    """The whole state (the `run --json` object): O(state), under the lock for all of it."""
+    allow(key, SEES_ALL, "read the whole state")
     return app_state(request).service.read(
         lambda e: {"state_hash": e.state_hash(), "now": e.state.now, **state_json(e)}
     )
 
 
-def add_part(part: str) -> None:
-    """Register `GET /v1/<part>`: one part of the state."""
-
-    def read_part(request: Request, key: KeyRecord = Depends(caller)) -> Any:
-        return app_state(request).service.read(lambda e: state_json(e)[part])
-
-    read_part.__name__ = f"read_{part}"
-    router.get(f"/v1/{part}", tags=["reads"])(read_part)
-
-
-for _part in STATE_PARTS:
-    add_part(_part)
-
-
 @router.get("/v1/pnl", tags=["reads"])
 def pnl(request: Request, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    allow(key, SEES_ALL, "read every account's P&L")
     return app_state(request).service.read(lambda e: pnl_json(e, Formatter(e)))
 
 
-def account_view(engine: Engine, account: str) -> dict[str, Any]:
-    """Everything one account holds: wallet, layer deposits, positions, supplies, policies."""
-    full = state_json(engine)
-    markets = full["markets"]
-    return {
-        "account": account,
-        "wallet": full["ledger"].get(f"user:{account}", {}),
-        "layers": {lid: v["accounts"][account] for lid, v in full["layers"].items() if account in v["accounts"]},
-        "positions": {mid: m["positions"][account] for mid, m in markets.items() if account in m["positions"]},
-        "supplies": {mid: m["suppliers"][account] for mid, m in markets.items() if account in m["suppliers"]},
-        "policies": [p for p in full["policies"] if p["owner"] == account],
-    }
-
-
-@router.get("/v1/accounts/{account}", tags=["reads"])
-def account(request: Request, account: s.Id, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
-    return app_state(request).service.read(lambda e: account_view(e, account))
-
-
-def events_page(engine: Engine, after: int, limit: int) -> dict[str, Any]:
+def events_page(engine: Any, after: int, limit: int) -> dict[str, Any]:
     """Up to `limit` events after seq `after`; `next_after` is where the next page starts."""
     start = max(0, after + 1)
     items = [event_json(ev) for ev in engine.log[start : start + limit]]
@@ -85,6 +72,146 @@ def events_page(engine: Engine, after: int, limit: int) -> dict[str, Any]:
 
 
 @router.get("/v1/events", tags=["reads"])
-def events(request: Request, after: int = -1, limit: int = 100, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
-    limit = max(1, min(limit, 1000))
+def events(
+    request: Request,
+    after: int = -1,
+    limit: int = Query(100, ge=1, le=rm.MAX_LIMIT),
+    key: KeyRecord = Depends(caller),
+) -> dict[str, Any]:
+    allow(key, SEES_ALL, "read every account's events")
     return app_state(request).service.read(lambda e: events_page(e, after, limit))
+
+
+# -- public aggregates --------------------------------------------------------------------------------
+@router.get("/v1/layers", tags=["reads"])
+def layers(request: Request, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    """Every layer's totals (no per-account map: `/v1/layers/{id}/accounts` pages those)."""
+    return app_state(request).service.read(rm.layers)
+
+
+@router.get("/v1/layers/{layer_id}", tags=["reads"])
+def layer(request: Request, layer_id: s.Id, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    return app_state(request).service.read(lambda e: rm.layer_totals(Formatter(e), e, rm.layer_of(e, layer_id)))
+
+
+@router.get("/v1/markets", tags=["reads"])
+def markets(request: Request, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    """Every market's totals (positions and suppliers are paged under `/v1/markets/{id}/…`)."""
+    return app_state(request).service.read(rm.markets)
+
+
+@router.get("/v1/markets/{market_id}", tags=["reads"])
+def market(request: Request, market_id: s.Id, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    return app_state(request).service.read(lambda e: rm.market_totals(Formatter(e), rm.market_of(e, market_id), e))
+
+
+@router.get("/v1/losses", tags=["reads"])
+def losses(
+    request: Request, cursor: str | None = Cursor, limit: int = Limit, key: KeyRecord = Depends(caller)
+) -> dict[str, Any]:
+    """Losses with who paid them, in the order they happened."""
+    return app_state(request).service.read(lambda e: rm.losses(e, cursor, limit))
+
+
+# -- per-account lists: the roles that see everything ----------------------------------------------
+@router.get("/v1/layers/{layer_id}/accounts", tags=["reads"])
+def layer_accounts(
+    request: Request,
+    layer_id: s.Id,
+    cursor: str | None = Cursor,
+    limit: int = Limit,
+    key: KeyRecord = Depends(caller),
+) -> dict[str, Any]:
+    allow(key, SEES_ALL, "list other accounts")
+    return app_state(request).service.read(lambda e: rm.layer_accounts(e, layer_id, cursor, limit))
+
+
+@router.get("/v1/markets/{market_id}/positions", tags=["reads"])
+def market_positions(
+    request: Request,
+    market_id: s.Id,
+    cursor: str | None = Cursor,
+    limit: int = Limit,
+    key: KeyRecord = Depends(caller),
+) -> dict[str, Any]:
+    allow(key, SEES_ALL, "list other accounts")
+    return app_state(request).service.read(lambda e: rm.market_positions(e, market_id, cursor, limit))
+
+
+@router.get("/v1/markets/{market_id}/suppliers", tags=["reads"])
+def market_suppliers(
+    request: Request,
+    market_id: s.Id,
+    cursor: str | None = Cursor,
+    limit: int = Limit,
+    key: KeyRecord = Depends(caller),
+) -> dict[str, Any]:
+    allow(key, SEES_ALL, "list other accounts")
+    return app_state(request).service.read(lambda e: rm.market_suppliers(e, market_id, cursor, limit))
+
+
+@router.get("/v1/ledger", tags=["reads"])
+def ledger(
+    request: Request, cursor: str | None = Cursor, limit: int = Limit, key: KeyRecord = Depends(caller)
+) -> dict[str, Any]:
+    """Every ledger account's non-zero balances, in account order."""
+    allow(key, SEES_ALL, "read the whole ledger")
+    return app_state(request).service.read(lambda e: rm.ledger(e, cursor, limit))
+
+
+# -- one's own ----------------------------------------------------------------------------------------
+@router.get("/v1/accounts/{account}", tags=["reads"])
+def account(request: Request, account: s.Id, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    """Wallet, layer deposits, positions, supplies, policies and claims of one account."""
+    only_own(key, account, "account", "account")
+    return app_state(request).service.read(lambda e: rm.account(e, account))
+
+
+@router.get("/v1/policies", tags=["reads"])
+def policies(
+    request: Request,
+    owner: s.Id | None = Query(None, description="only this owner's (a key that does not see all: its own)"),
+    cursor: str | None = Cursor,
+    limit: int = Limit,
+    key: KeyRecord = Depends(caller),
+) -> dict[str, Any]:
+    """Policies in the order sold; a key that does not see everything gets its own."""
+    who = only_own(key, owner, "owner", "policies")
+    return app_state(request).service.read(lambda e: rm.policies(e, who, cursor, limit))
+
+
+@router.get("/v1/policies/{policy_id}", tags=["reads"])
+def policy(request: Request, policy_id: s.Id, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    def read(e: Any) -> dict[str, Any]:
+        found = rm.policy(e, policy_id)
+        if sees_all(key) or found["owner"] == key.account:
+            return found
+        if key.role in ASSESSORS and rm.claimed_policies(e).groups.get(policy_id):
+            return found
+        raise Forbidden("policy", f"policy: a {key.role} key reads only its own policies")
+
+    return app_state(request).service.read(read)
+
+
+@router.get("/v1/claims", tags=["reads"])
+def claims(
+    request: Request,
+    claimant: s.Id | None = Query(None, description="only this claimant's (an owner's key: its own)"),
+    cursor: str | None = Cursor,
+    limit: int = Limit,
+    key: KeyRecord = Depends(caller),
+) -> dict[str, Any]:
+    """Claims in the order filed; an assessor reads them all, an owner's key its own."""
+    who = claimant if key.role in ASSESSORS else only_own(key, claimant, "claimant", "claims")
+    return app_state(request).service.read(lambda e: rm.claims(e, who, cursor, limit))
+
+
+@router.get("/v1/claims/{claim_id}", tags=["reads"])
+def claim(request: Request, claim_id: s.Id, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    def read(e: Any) -> dict[str, Any]:
+        found = rm.claim(e, claim_id)
+        if sees_all(key) or key.role in ASSESSORS or found["claimant"] == key.account:
+            return found
+        raise Forbidden("claim", f"claim: a {key.role} key reads only its own claims")
+
+    return app_state(request).service.read(read)

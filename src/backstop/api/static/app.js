@@ -1,5 +1,6 @@
-// backstop dashboard: plain JS, no build step. Reads /v1/state with the API key from the URL
-// (#key=...) or the input box, and redraws every few seconds when "live" is on.
+// backstop dashboard: plain JS, no build step. Reads what the key's role may see (aggregates,
+// paged lists, its own account) with the API key from the URL (#key=...) or the input box, and
+// redraws every few seconds when "live" is on.
 const $ = (id) => document.getElementById(id);
 const keyBox = $("key");
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("key");
@@ -44,15 +45,52 @@ function healthSvg(positions) {
   return `<span class="health"><svg width="150" height="30">${bars}</svg></span>`;
 }
 
+const SEES_ALL = new Set(["admin", "risk"]);
+let me = null; // the key's /v1/whoami, read once per key
+
+async function all(path, maxPages = 10) {
+  // Every row of a paged list (docs/service.md, "Reads"), up to maxPages pages of 1,000.
+  const out = [];
+  let cursor = null;
+  for (let i = 0; i < maxPages; i++) {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await api(path + sep + "limit=1000" + (cursor ? "&cursor=" + cursor : ""));
+    out.push(...page.items);
+    cursor = page.next_cursor;
+    if (!cursor) break;
+  }
+  return out;
+}
+
+function showMine(a) {
+  // The key's own account: wallet, deposits, positions and supplies, policies.
+  $("mineacct").textContent = a.account;
+  $("wallet").textContent = "wallet: " + fmt(a.wallet);
+  rows("mylayers", Object.entries(a.layers).map(([id, l]) => [esc(id), esc(fmt(l.deposit)), esc(l.shares), esc(fmt(l.gains)), esc(l.queued_shares ?? "–")]));
+  const markets = [...new Set([...Object.keys(a.positions), ...Object.keys(a.supplies)])].sort();
+  rows("mypositions", markets.map((id) => { const p = a.positions[id] || {}; return [esc(id), esc(p.collateral ? fmt(p.collateral) : "–"), esc(p.debt ?? "–"), esc(p.health ?? "–"), esc(a.supplies[id] ?? "–")]; }));
+  rows("mypolicies", a.policies.map((p) => [esc(p.id), esc(p.pool), esc(p.market), esc(p.causes.join(", ")), esc(p.amount), esc(p.end), esc(p.paid)]));
+}
+
 async function refresh() {
   if (!keyBox.value) { $("meta").textContent = "enter an API key"; return; }
   try {
-    const s = await api("/v1/state");
-    $("meta").textContent = `t = ${s.now} s · state ${s.state_hash.slice(0, 12)}…`;
-    rows("layers", Object.entries(s.layers).map(([id, l]) => [esc(id), esc(l.kind), esc(fmt(l.total_assets)), esc(l.exchange_rate ?? "–"), esc(l.total_shares ?? "–"), esc(l.queued_shares ?? "–")]));
-    rows("markets", Object.entries(s.markets).map(([id, m]) => [esc(id), esc(m.kind), `${esc(m.total_debt)} ${esc(m.debt_asset)}`, esc(m.cash), esc(m.bad_debt), esc(m.socialized), healthSvg(m.positions) + ` ${Object.keys(m.positions).length} positions`]));
-    $("losses").innerHTML = s.losses.length ? s.losses.map((l) => `<div class="loss" data-loss="${esc(l.id)}"><b>${esc(l.id)}</b> ${esc(l.market)} · ${esc(l.cause)} · ${esc(l.amount)} ${esc(l.asset)}<br>${waterfallSvg(l)}</div>`).join("") : "no losses yet";
-    rows("claims", s.claims.map((c) => [esc(c.id), esc(c.policy), esc(c.claimant), esc(c.incident), esc(c.loss), esc(c.status), esc(c.paid), esc(c.assessor ?? "")]));
+    if (!me || me.token !== keyBox.value) me = { ...(await api("/v1/whoami")), token: keyBox.value };
+    // Each role sees what it may read: everyone the aggregates and losses; admin and risk every
+    // position, claim and the risk lab; an assessor every claim; an owner its own account and claims.
+    const seesAll = SEES_ALL.has(me.role);
+    const [health, layers, markets, losses, claims] = await Promise.all([
+      api("/v1/health"), api("/v1/layers"), api("/v1/markets"), all("/v1/losses"), all("/v1/claims")]);
+    $("meta").textContent = `${me.role}${me.account ? " · " + me.account : ""} · ${health.commands} commands`;
+    rows("layers", Object.entries(layers).map(([id, l]) => [esc(id), esc(l.kind), esc(fmt(l.total_assets)), esc(l.exchange_rate ?? "–"), esc(l.total_shares ?? "–"), esc(l.queued_shares ?? "–")]));
+    const positions = seesAll ? await Promise.all(Object.keys(markets).map((id) => all(`/v1/markets/${encodeURIComponent(id)}/positions`))) : [];
+    rows("markets", Object.entries(markets).map(([id, m], i) => [esc(id), esc(m.kind), `${esc(m.total_debt)} ${esc(m.debt_asset)}`, esc(m.cash), esc(m.bad_debt), esc(m.socialized), seesAll ? healthSvg(positions[i]) + ` ${positions[i].length} positions` : "–"]));
+    $("losses").innerHTML = losses.length ? losses.map((l) => `<div class="loss" data-loss="${esc(l.id)}"><b>${esc(l.id)}</b> ${esc(l.market)} · ${esc(l.cause)} · ${esc(l.amount)} ${esc(l.asset)}<br>${waterfallSvg(l)}</div>`).join("") : "no losses yet";
+    $("claimstitle").textContent = seesAll || me.role === "assessor" ? "Claims" : "My claims";
+    rows("claims", claims.map((c) => [esc(c.id), esc(c.policy), esc(c.claimant), esc(c.incident), esc(c.loss), esc(c.status), esc(c.paid), esc(c.assessor ?? "")]));
+    $("mine").hidden = !me.account || seesAll;
+    if (!$("mine").hidden) showMine(await api(`/v1/accounts/${encodeURIComponent(me.account)}`));
+    $("simsec").hidden = !seesAll;
     $("error").textContent = "";
   } catch (e) { $("error").textContent = e.message; }
 }

@@ -138,6 +138,23 @@ class Layer(Generic[C]):
     def view(self, state: Any) -> LayerView:
         return LayerView(self.kind, self.asset, self.holdings(state), {})
 
+    def account_view(self, state: Any, account: str) -> AccountView | None:
+        """`view(state).accounts.get(account)` in O(that account's records), for the API's
+        one-account read; a kind whose view lists accounts overrides it (tests/domain/
+        test_account_view.py holds every kind to the equality)."""
+        return None
+
+    def account_keys(self) -> dict[Any, Any]:
+        """The mapping whose keys name the accounts of `view(state).accounts` (an account, or an
+        `(account, asset)` pair): it only ever gains keys, so the API pages a layer's accounts
+        from an index it keeps up to date from the mapping's newest keys (`api/readmodel.py`)."""
+        return {}
+
+    def totals_view(self, state: Any) -> LayerView:
+        """`view(state)` without its per-account map, in O(1) in the number of accounts (the
+        API's `/v1/layers`); a kind whose view lists accounts overrides it."""
+        return self.view(state)
+
     def hash_state(self) -> Any:
         return {}
 

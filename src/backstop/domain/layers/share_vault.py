@@ -13,7 +13,7 @@ virtual position absorbs most of any donation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal, TypeVar
 
 from ..context import Ctx
@@ -268,28 +268,54 @@ class ShareVault(Layer[V]):
         held = self.total_assets(state) + c.virtual_assets
         return mul_div_down(held * c.virtual_shares, 10**6, (self.total_shares + c.virtual_shares) * c.virtual_assets)
 
+    def _row(self, account: str, total_assets: int) -> AccountView:
+        sh = self.shares.get(account, 0)
+        req = self.requests.get(account)
+        return self.extend_account(
+            account,
+            AccountView(
+                deposit=self.assets_for_shares(sh, total_assets),
+                shares=sh,
+                deposited=self.deposited.get(account, 0),
+                withdrawn=self.withdrawn.get(account, 0),
+                queued_shares=req.shares if req else 0,
+            ),
+        )
+
+    def extend(self, state: Any, base: ShareVaultView) -> ShareVaultView:
+        """A kind's own view fields on top of the vault's (the staking and cover pools' hook)."""
+        return base
+
+    def extend_account(self, account: str, row: AccountView) -> AccountView:
+        """A kind's own per-account fields on top of the vault's."""
+        return row
+
+    def totals_view(self, state: Any) -> ShareVaultView:
+        return self.extend(
+            state,
+            ShareVaultView(
+                self.kind,
+                self.asset,
+                self.holdings(state),
+                {},
+                total_shares=self.total_shares,
+                queued_shares=self.queued_shares,
+                exchange_rate=self.exchange_rate_e6(state),
+            ),
+        )
+
     def view(self, state: Any) -> ShareVaultView:
         ta = self.total_assets(state)
-        accounts: dict[str, AccountView] = {}
-        for acct in sorted(set(self.shares) | set(self.deposited)):
-            sh = self.shares.get(acct, 0)
-            req = self.requests.get(acct)
-            accounts[acct] = AccountView(
-                deposit=self.assets_for_shares(sh, ta),
-                shares=sh,
-                deposited=self.deposited.get(acct, 0),
-                withdrawn=self.withdrawn.get(acct, 0),
-                queued_shares=req.shares if req else 0,
-            )
-        return ShareVaultView(
-            self.kind,
-            self.asset,
-            self.holdings(state),
-            accounts,
-            total_shares=self.total_shares,
-            queued_shares=self.queued_shares,
-            exchange_rate=self.exchange_rate_e6(state),
-        )
+        accounts = {acct: self._row(acct, ta) for acct in sorted(set(self.shares) | set(self.deposited))}
+        return replace(self.totals_view(state), accounts=accounts)
+
+    def account_view(self, state: Any, account: str) -> AccountView | None:
+        if account not in self.shares and account not in self.deposited:
+            return None
+        return self._row(account, self.total_assets(state))
+
+    def account_keys(self) -> dict[Any, Any]:
+        return self.shares
 
     def hash_state(self) -> Any:
         return [

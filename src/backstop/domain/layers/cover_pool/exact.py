@@ -131,8 +131,7 @@ class CoverPool(ShareVault[CoverPoolConfig]):
         c = self.config
         return c.staker_reward_bps != BPS or c.claim_deposit_bps != 0 or bool(self.assessor_stake)
 
-    def view(self, state: Any) -> ShareVaultView:
-        base = super().view(state)
+    def extend(self, state: Any, base: ShareVaultView) -> ShareVaultView:
         if not self.uses_mutual():
             return base
         return CoverPoolView(

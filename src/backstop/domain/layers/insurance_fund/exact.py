@@ -96,6 +96,17 @@ class BalanceLayer(Layer[F]):
             accounts[acct] = AccountView(deposit=bag)
         return LayerView(self.kind, self.asset, self.holdings(state), accounts)
 
+    def account_view(self, state: Any, account: str) -> AccountView | None:
+        contributions = self.contributions
+        bag = {a: contributions[(account, a)] for a in sorted(state.assets) if (account, a) in contributions}
+        return AccountView(deposit=bag) if bag else None
+
+    def account_keys(self) -> dict[Any, Any]:
+        return self.contributions
+
+    def totals_view(self, state: Any) -> LayerView:
+        return LayerView(self.kind, self.asset, self.holdings(state), {})
+
     def hash_state(self) -> Any:
         return sorted([list(k), v] for k, v in self.contributions.items())
 

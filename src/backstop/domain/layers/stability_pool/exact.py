@@ -226,6 +226,32 @@ class StabilityPool(Layer[StabilityPoolConfig]):
             total_deposits=self.total_deposits,
         )
 
+    def account_view(self, state: Any, account: str) -> AccountView | None:
+        snap = self.deposits.get(account)
+        if snap is None:
+            return None
+        return AccountView(
+            deposit=self.compounded(snap),
+            gains={a: self.gain(snap, a) for a in self.collaterals},
+            deposited=self.deposited.get(account, 0),
+            withdrawn=self.withdrawn.get(account, 0),
+        )
+
+    def account_keys(self) -> dict[Any, Any]:
+        return self.deposits
+
+    def totals_view(self, state: Any) -> StabilityPoolView:
+        return StabilityPoolView(
+            self.kind,
+            self.asset,
+            self.holdings(state),
+            {},
+            P=self.P,
+            scale=self.scale,
+            epoch=self.epoch,
+            total_deposits=self.total_deposits,
+        )
+
     def hash_state(self) -> Any:
         return [
             self.P,

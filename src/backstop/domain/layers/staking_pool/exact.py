@@ -24,7 +24,7 @@ from ...errors import InsufficientFunds, InvalidAmount, InvalidConfig, NotPermit
 from ...ledger import user
 from ...loss import Loss
 from ...money import BPS, WAD, convert_down, convert_up, mul_div_down
-from ..base import pay_in_kind
+from ..base import AccountView, pay_in_kind
 from ..share_vault import ShareVault, ShareVaultConfig, ShareVaultView
 from ..spec import amount, bps, choice, flag, layer_ref
 from . import auction
@@ -254,15 +254,14 @@ class StakingPool(ShareVault[StakingPoolConfig]):
             ctx.j.set(self, "in_post_slashing_period", True)
 
     # -- views --------------------------------------------------------------------------------------
-    def view(self, state: Any) -> StakingPoolView:
-        base = super().view(state)
+    def extend_account(self, account: str, row: AccountView) -> AccountView:
+        if self.config.rewards == "separate" and self.claimable(account):
+            return replace(row, gains={self.asset: self.claimable(account)})
+        return row
+
+    def extend(self, state: Any, base: ShareVaultView) -> StakingPoolView:
         c = self.config
         accounts = base.accounts
-        if c.rewards == "separate":
-            accounts = {
-                a: replace(v, gains={self.asset: self.claimable(a)}) if self.claimable(a) else v
-                for a, v in accounts.items()
-            }
         return StakingPoolView(
             base.kind,
             base.asset,
