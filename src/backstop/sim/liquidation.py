@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .jit import kernel
 from .positions import Book
 from .search import searchsorted_left
 
@@ -126,6 +127,95 @@ def triggers(book: Book, minima: NewMinima | None, log_p0: float, n_paths: int) 
         z = np.zeros(0, dtype=np.int64)
         return Triggers(z, z, z, z)
     return Triggers(*(np.concatenate(x).astype(np.int64, copy=False) for x in (parts_p, parts_s, parts_b, parts_a)))
+
+
+def new_minima_pm(log_prices: np.ndarray, down: np.ndarray | None, log_p0: float) -> NewMinima:
+    """`new_minima_tm` by the compiled kernel, from path-major (paths, steps) log prices and a
+    path-major mask of the cells where the oracle is down (None: never down)."""
+    n_paths, n_steps = log_prices.shape
+    cap = n_paths * n_steps
+    rows = np.empty(cap, dtype=np.int64)
+    cols = np.empty(cap, dtype=np.int64)
+    values = np.empty(cap)
+    mask = np.zeros((0, 0), dtype=np.bool_) if down is None else down
+    count = _minima_kernel(log_prices, mask, down is not None, float(log_p0), rows, cols, values)
+    return NewMinima(rows[:count].copy(), cols[:count].copy(), values[:count].copy())
+
+
+@kernel
+def _minima_kernel(
+    log_prices: np.ndarray,
+    down: np.ndarray,
+    has_down: bool,
+    log_p0: float,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    values: np.ndarray,
+) -> int:
+    """Per path, the oracle's running minimum (a down cell counts as +inf, min with log p0 on the
+    first step) and every step where it falls, in path order; returns how many were written."""
+    n_paths, n_steps = log_prices.shape
+    count = 0
+    for p in range(n_paths):
+        prev = log_p0
+        for t in range(n_steps):
+            v = log_prices[p, t]
+            if has_down and down[p, t]:
+                v = np.inf
+            r = v if v < prev else prev
+            if r < prev:
+                rows[count] = p
+                cols[count] = t
+                values[count] = r
+                count += 1
+            prev = r
+    return count
+
+
+def triggers_pm(book: Book, minima: NewMinima | None, log_p0: float, n_paths: int) -> Triggers:
+    """`triggers`, the same arrays, with the bucket look-ups and the per-path scan compiled."""
+    if minima is None or not len(minima.rows):
+        return triggers(book, minima, log_p0, n_paths)
+    k0 = int(np.searchsorted(book.neg_log_liq, -log_p0, side="left"))
+    cap = len(minima.rows)
+    out = np.empty((4, cap), dtype=np.int64)
+    count = _triggers_kernel(
+        minima.rows, minima.cols, minima.values, np.ascontiguousarray(book.neg_log_liq, dtype=np.float64), k0, out
+    )
+    parts = [out[i, :count] for i in range(4)]
+    if k0 > 0:
+        head = (
+            np.arange(n_paths),
+            np.zeros(n_paths, dtype=np.int64),
+            np.zeros(n_paths, dtype=np.int64),
+            np.full(n_paths, k0, dtype=np.int64),
+        )
+        parts = [np.concatenate([h, x]) for h, x in zip(head, parts, strict=True)]
+    return Triggers(*(np.ascontiguousarray(x, dtype=np.int64) for x in parts))
+
+
+@kernel
+def _triggers_kernel(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, neg_log_liq: np.ndarray, k0: int, out: np.ndarray
+) -> int:
+    """For each new minimum (in path order), the buckets it reaches (`searchsorted` left of −value);
+    a range is triggered when it reaches further than the path's previous minimum (or k0)."""
+    count = 0
+    prev_row = -1
+    before = k0
+    for i in range(len(rows)):
+        k = np.searchsorted(neg_log_liq, -values[i])
+        if rows[i] != prev_row:
+            before = k0
+            prev_row = rows[i]
+        if k > before:
+            out[0, count] = rows[i]
+            out[1, count] = cols[i] + 1
+            out[2, count] = before
+            out[3, count] = k
+            count += 1
+        before = k
+    return count
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,20 @@ def outage_cells(
     return np.repeat(starts, span) + offsets, np.repeat(rows, span)
 
 
+def outage_mask_pm(
+    n_paths: int, n_steps: int, per_horizon: float, mean_steps: float, rng: np.random.Generator, out: np.ndarray
+) -> np.ndarray | None:
+    """`outage_mask` (paths, steps), from the very draws of `outage_cells`, written into `out` (a
+    bool scratch array of that shape); None when there are no outages at all."""
+    cells = outage_cells(n_paths, n_steps, per_horizon, mean_steps, rng)
+    if cells is None:
+        return None
+    out.fill(False)
+    steps, rows = cells
+    out[rows, steps] = True
+    return out
+
+
 def stale_oracle(log_prices: np.ndarray, down: np.ndarray, log_p0: float) -> np.ndarray:
     """The oracle's view of (paths, steps) log prices: the last price seen while it was up."""
     n_steps = log_prices.shape[1]

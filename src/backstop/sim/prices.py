@@ -21,6 +21,7 @@ import numpy as np
 
 from ..domain.errors import InvalidConfig
 from .config import JumpSpec, PricesSpec
+from .jit import kernel
 
 BUNDLED_SHOCKS = ("eth_black_thursday_2020", "crv_squeeze_2022")
 
@@ -353,3 +354,124 @@ def simulate_log_prices(
     """Log prices at the end of steps 1..T, shape (A, paths, T); the start price is step 0."""
     tm = simulate_log_prices_tm(model, n_paths, n_steps, rng_diffusion, rng_jumps, rng_shock)
     return np.ascontiguousarray(tm.transpose(0, 2, 1))
+
+
+# -- compiled path (Numba, see jit.py): path-major, one path at a time -------------------------------------------
+def simulate_log_prices_pm(
+    model: PriceModel,
+    n_paths: int,
+    n_steps: int,
+    rng_diffusion: np.random.Generator,
+    rng_jumps: np.random.Generator,
+    rng_shock: np.random.Generator,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """`simulate_log_prices`, bit for bit, by the compiled kernel: log prices of steps 1..T, path-major
+    (A, paths, T). The normals are drawn straight into `out` in the stream's (asset, path, step) order
+    (no transposition); the jumps and the shock start are the very draws of `simulate_log_prices_tm`."""
+    a_count = len(model.assets)
+    x = np.empty((a_count, n_paths, n_steps)) if out is None else out
+    assert x.shape == (a_count, n_paths, n_steps) and x.dtype == np.float64 and x.flags.c_contiguous
+    if a_count == 0 or n_paths == 0 or n_steps == 0:
+        return x
+    for j in range(a_count):
+        rng_diffusion.standard_normal(out=x[j])
+    ptr = np.zeros((a_count, n_paths + 1), dtype=np.int64)
+    steps_parts: list[np.ndarray] = []
+    sizes_parts: list[np.ndarray] = []
+    offset = 0
+    for j in range(a_count):
+        rate = model.jump_rate_step[j] * n_steps
+        counts = rng_jumps.poisson(rate, n_paths) if rate > 0 else None
+        total = int(counts.sum()) if counts is not None else 0
+        if counts is None or not total:
+            ptr[j] = offset
+            continue
+        cols = rng_jumps.integers(0, n_steps, total)
+        sizes = rng_jumps.normal(model.jump_mean[j], model.jump_std[j], total)
+        # rows come in path order; a stable sort by (path, step) keeps two jumps on one cell in draw order
+        order = np.argsort(np.repeat(np.arange(n_paths) * n_steps, counts) + cols, kind="stable")
+        steps_parts.append(cols[order])
+        sizes_parts.append(sizes[order])
+        ptr[j, 0] = offset
+        np.cumsum(counts, out=ptr[j, 1:])
+        ptr[j, 1:] += offset
+        offset += total
+    jump_steps = np.concatenate(steps_parts) if steps_parts else np.zeros(0, dtype=np.int64)
+    jump_sizes = np.concatenate(sizes_parts) if sizes_parts else np.zeros(0)
+    if model.shock is None:
+        shock = np.zeros((a_count, 0))
+        starts = np.zeros(n_paths, dtype=np.int64)
+    else:
+        shock = np.ascontiguousarray(model.shock, dtype=np.float64)
+        k = shock.shape[1]
+        if model.shock_start is None:
+            starts = rng_shock.integers(0, n_steps - k + 1, n_paths)
+        else:
+            starts = np.full(n_paths, model.shock_start, dtype=np.int64)
+    shock_on = np.array([bool(np.any(shock[j])) for j in range(a_count)], dtype=np.bool_)
+    _log_prices_kernel(
+        x,
+        np.ascontiguousarray(model.chol, dtype=np.float64),
+        np.ascontiguousarray(model.drift_step, dtype=np.float64),
+        np.ascontiguousarray(model.log_p0, dtype=np.float64),
+        ptr,
+        jump_steps.astype(np.int64, copy=False),
+        jump_sizes.astype(np.float64, copy=False),
+        shock,
+        shock_on,
+        starts.astype(np.int64, copy=False),
+    )
+    return x
+
+
+@kernel
+def _log_prices_kernel(
+    x: np.ndarray,
+    chol: np.ndarray,
+    drift: np.ndarray,
+    log_p0: np.ndarray,
+    jump_ptr: np.ndarray,
+    jump_steps: np.ndarray,
+    jump_sizes: np.ndarray,
+    shock: np.ndarray,
+    shock_on: np.ndarray,
+    starts: np.ndarray,
+) -> None:
+    """Normals in, log prices out, one path at a time; per element the operations of
+    `_correlate_jump_sum` (and of the shock branch) in their order: x_k ← c_kk·z_k (+ c_km·z_m, m
+    ascending) + drift_k, last asset first; then the path's jumps on that step in draw order; then
+    the shock's return; then the running sum, and + log p0."""
+    a_count, n_paths, n_steps = x.shape
+    k_shock = shock.shape[1]
+    acc = np.zeros(a_count)
+    pos = np.zeros(a_count, dtype=np.int64)
+    for p in range(n_paths):
+        for j in range(a_count):
+            pos[j] = jump_ptr[j, p]
+        for t in range(n_steps):
+            for k in range(a_count - 1, -1, -1):
+                v = x[k, p, t] * chol[k, k]
+                for m in range(k):
+                    c = chol[k, m]
+                    if c != 0.0:
+                        v += x[m, p, t] * c
+                v += drift[k]
+                x[k, p, t] = v
+            for j in range(a_count):
+                v = x[j, p, t]
+                q = pos[j]
+                end = jump_ptr[j, p + 1]
+                while q < end and jump_steps[q] == t:
+                    v += jump_sizes[q]
+                    q += 1
+                pos[j] = q
+                if shock_on[j]:
+                    s = t - starts[p]
+                    if s >= 0 and s < k_shock:
+                        v += shock[j, s]
+                if t == 0:
+                    acc[j] = v
+                else:
+                    acc[j] += v
+                x[j, p, t] = acc[j] + log_p0[j]

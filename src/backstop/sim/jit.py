@@ -1,0 +1,105 @@
+"""Optional compiled kernels: Numba when it is installed (`pip install 'backstop[fast]'`), NumPy otherwise.
+
+Phase A has two implementations that give the same numbers bit for bit: the NumPy one
+(time-major whole-row passes, always available) and path-by-path kernels compiled by Numba
+(`prices.log_prices_pm`, `liquidation.minima_pm`, `liquidation.triggers_pm`,
+`stakers.run_start_pm`). A kernel does per element the very float operations, in the very order,
+that the NumPy passes do (no `fastmath`, so no reassociation and no fused multiply-add), and the
+only transcendental function, `exp`, stays in NumPy on contiguous arrays. Tests run both and
+compare them (tests/sim/test_jit.py).
+
+Start-up is designed around the compiler, not paid per run:
+* `numba` is imported only when a kernel is first called, so `backstop run` and the service never
+  pay for it;
+* kernels are compiled with `cache=True`: the machine code is written next to the module (or
+  under `NUMBA_CACHE_DIR`) the first time and loaded afterwards; `backstop warmup` (also run by
+  `make`) compiles every kernel once per install, so no user run compiles;
+* worker processes are long-lived (`executors.py`): they load the kernels once.
+
+`BACKSTOP_JIT=0` forces the NumPy path (for comparisons and benchmarks); `BACKSTOP_JIT=1` (the
+default) uses Numba when it can be imported.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_KERNELS: list[Any] = []
+
+
+@functools.cache
+def available() -> bool:
+    """Numba can be imported (checked without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def enabled() -> bool:
+    """Phase A runs the compiled kernels: Numba is there and `BACKSTOP_JIT` does not say 0."""
+    return os.environ.get("BACKSTOP_JIT", "1") != "0" and available()
+
+
+class _Lazy:
+    """A kernel compiled on first call (`numba.njit(cache=True)`), so importing it costs nothing."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.compiled: Any = None
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any) -> Any:
+        if self.compiled is None:
+            import numba
+
+            self.compiled = numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)(self.fn)
+        return self.compiled(*args)
+
+    def py(self, *args: Any) -> Any:
+        """The same kernel run by the interpreter (slow; tests use it on small inputs without Numba)."""
+        return self.fn(*args)
+
+
+def kernel(fn: F) -> F:
+    """Mark a function as a compiled kernel (plain Python, typed scalars and NumPy arrays only)."""
+    lazy = _Lazy(fn)
+    _KERNELS.append(lazy)
+    return lazy  # type: ignore[return-value]
+
+
+def warmup() -> dict[str, Any]:
+    """Compile (or load from the on-disk cache) every phase-A kernel with the types a run uses, by
+    running one tiny chunk of a bundled example; returns what it did and how long it took."""
+    if not available():
+        return {"numba": None, "kernels": 0, "seconds": 0.0, "note": "numba is not installed: the NumPy path runs"}
+    import numba
+
+    from . import chunk, model
+
+    t0 = time.perf_counter()
+    previous = os.environ.get("BACKSTOP_JIT")
+    os.environ["BACKSTOP_JIT"] = "1"
+    try:
+        from ..bundled import example_path
+
+        for name in ("risk_lab_cdp", "risk_lab_black_thursday"):  # GBM with jumps; a historical shock
+            m = model.compile_model(example_path(name), seed=0)
+            chunk.run_chunk(m, 0, 64, keep_paths=2)
+    finally:
+        if previous is None:
+            os.environ.pop("BACKSTOP_JIT", None)
+        else:
+            os.environ["BACKSTOP_JIT"] = previous
+    compiled = [k for k in _KERNELS if k.compiled is not None]
+    return {
+        "numba": numba.__version__,
+        "kernels": len(compiled),
+        "signatures": sum(len(k.compiled.signatures) for k in compiled),
+        "seconds": time.perf_counter() - t0,
+        "cache_dir": numba.config.CACHE_DIR or "(next to each module, in __pycache__)",
+    }
