@@ -444,34 +444,53 @@ def _log_prices_kernel(
     the shock's return; then the running sum, and + log p0."""
     a_count, n_paths, n_steps = x.shape
     k_shock = shock.shape[1]
-    acc = np.zeros(a_count)
-    pos = np.zeros(a_count, dtype=np.int64)
     for p in range(n_paths):
+        # correlate and add the drift: rows of this path (in cache), last asset first
+        for k in range(a_count - 1, -1, -1):
+            xk = x[k, p]
+            ckk = chol[k, k]
+            for t in range(n_steps):
+                xk[t] *= ckk
+            for m in range(k):
+                c = chol[k, m]
+                if c != 0.0:
+                    xm = x[m, p]
+                    for t in range(n_steps):
+                        xk[t] += xm[t] * c
+            d = drift[k]
+            for t in range(n_steps):
+                xk[t] += d
+        # this path's jumps, sorted by step, two on one cell in draw order; then the shock's returns
         for j in range(a_count):
-            pos[j] = jump_ptr[j, p]
-        for t in range(n_steps):
-            for k in range(a_count - 1, -1, -1):
-                v = x[k, p, t] * chol[k, k]
-                for m in range(k):
-                    c = chol[k, m]
-                    if c != 0.0:
-                        v += x[m, p, t] * c
-                v += drift[k]
-                x[k, p, t] = v
-            for j in range(a_count):
-                v = x[j, p, t]
-                q = pos[j]
-                end = jump_ptr[j, p + 1]
-                while q < end and jump_steps[q] == t:
-                    v += jump_sizes[q]
-                    q += 1
-                pos[j] = q
-                if shock_on[j]:
-                    s = t - starts[p]
-                    if s >= 0 and s < k_shock:
-                        v += shock[j, s]
-                if t == 0:
-                    acc[j] = v
-                else:
-                    acc[j] += v
-                x[j, p, t] = acc[j] + log_p0[j]
+            xj = x[j, p]
+            for q in range(jump_ptr[j, p], jump_ptr[j, p + 1]):
+                xj[jump_steps[q]] += jump_sizes[q]
+            if shock_on[j]:
+                s0 = starts[p]
+                for s in range(k_shock):
+                    xj[s0 + s] += shock[j, s]
+        # running sums, two assets at a time (each sum is a chain of dependent additions)
+        j = 0
+        while j + 1 < a_count:
+            xa = x[j, p]
+            xb = x[j + 1, p]
+            acc_a = xa[0]
+            acc_b = xb[0]
+            la = log_p0[j]
+            lb = log_p0[j + 1]
+            xa[0] = acc_a + la
+            xb[0] = acc_b + lb
+            for t in range(1, n_steps):
+                acc_a += xa[t]
+                acc_b += xb[t]
+                xa[t] = acc_a + la
+                xb[t] = acc_b + lb
+            j += 2
+        if j < a_count:
+            xj = x[j, p]
+            acc = xj[0]
+            lp = log_p0[j]
+            xj[0] = acc + lp
+            for t in range(1, n_steps):
+                acc += xj[t]
+                xj[t] = acc + lp
