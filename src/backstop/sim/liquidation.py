@@ -198,16 +198,24 @@ def triggers_pm(book: Book, minima: NewMinima | None, log_p0: float, n_paths: in
 def _triggers_kernel(
     rows: np.ndarray, cols: np.ndarray, values: np.ndarray, neg_log_liq: np.ndarray, k0: int, out: np.ndarray
 ) -> int:
-    """For each new minimum (in path order), the buckets it reaches (`searchsorted` left of −value);
-    a range is triggered when it reaches further than the path's previous minimum (or k0)."""
+    """For each new minimum (in path order), the buckets it reaches (`searchsorted` left of −value:
+    the count of buckets whose −log L is below it); a range is triggered when it reaches further than
+    the path's previous minimum (or k0). Within a path the keys strictly rise, so after the first
+    look-up the answer is found by walking on from the previous one."""
     count = 0
     prev_row = -1
     before = k0
+    k = k0
+    n_buckets = len(neg_log_liq)
     for i in range(len(rows)):
-        k = np.searchsorted(neg_log_liq, -values[i])
-        if rows[i] != prev_row:
+        key = -values[i]
+        if rows[i] != prev_row:  # a path's first new minimum: binary search
+            k = np.searchsorted(neg_log_liq, key)
             before = k0
             prev_row = rows[i]
+        else:  # a path's minima fall, so the keys rise: walk on from the last answer (the same index)
+            while k < n_buckets and neg_log_liq[k] < key:
+                k += 1
         if k > before:
             out[0, count] = rows[i]
             out[1, count] = cols[i] + 1

@@ -22,6 +22,7 @@ from ..domain.layers.guarantor.vector import Vector as GuarantorVector
 from .buffers import work_buffer
 from .incidents import draw_incidents
 from .jit import enabled as jit_enabled
+from .jit import kernel
 from .liquidation import NewMinima, new_minima_pm, new_minima_tm, triggers, triggers_pm
 from .model import SimModel
 from .outages import outage_cells, outage_mask_pm
@@ -73,6 +74,8 @@ def _prices_at(
     """(events, assets) prices at (path, step); `log_prices` is time-major (rows, steps, paths), or
     path-major (rows, paths, steps) with `path_major`."""
     rows = model.price_rows
+    if path_major and log_prices.shape[2] > 0:
+        return _prices_at_pm(model, log_prices, paths, steps)
     at_start = np.nonzero(steps <= 0)[0]
     if path_major:
         flat = paths * log_prices.shape[2] + (steps - 1)
@@ -94,6 +97,31 @@ def _prices_at(
     # one pass writing the rows, rather than one strided pass per column
     out: np.ndarray = np.stack(columns, axis=1) if columns else np.empty((len(paths), 0))
     return out
+
+
+def _prices_at_pm(model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """`_prices_at` of path-major log prices: the gather compiled, into one contiguous row per simulated
+    asset, then `np.exp` over those rows (the same exp per element as on the time-major path)."""
+    n_rows = log_prices.shape[0]
+    lp = np.empty((n_rows, len(paths)))
+    _gather_log_prices(log_prices, paths, steps, np.ascontiguousarray(model.prices.log_p0, dtype=np.float64), lp)
+    np.exp(lp, out=lp)
+    out = np.empty((len(paths), len(model.assets)))
+    for a in range(len(model.assets)):
+        r = int(model.price_rows[a])
+        out[:, a] = model.prices0[a] if r < 0 else lp[r]
+    return out
+
+
+@kernel
+def _gather_log_prices(
+    log_prices: np.ndarray, paths: np.ndarray, steps: np.ndarray, log_p0: np.ndarray, out: np.ndarray
+) -> None:
+    """out[r, e] = log price of row r on path paths[e] at the end of step steps[e] (log p0 at step 0)."""
+    for r in range(out.shape[0]):
+        for e in range(len(paths)):
+            s = steps[e]
+            out[r, e] = log_p0[r] if s <= 0 else log_prices[r, paths[e], s - 1]
 
 
 def _end_prices(model: SimModel, log_prices: np.ndarray, path_major: bool = False) -> np.ndarray:
