@@ -72,34 +72,32 @@ def kernel(fn: F) -> F:
     return lazy  # type: ignore[return-value]
 
 
+def warmed() -> bool:
+    """Every kernel is compiled or loaded in this process."""
+    return all(k.compiled is not None for k in _KERNELS)
+
+
 def warmup() -> dict[str, Any]:
-    """Compile (or load from the on-disk cache) every phase-A kernel with the types a run uses, by
-    running one tiny chunk of a bundled example; returns what it did and how long it took."""
-    if not available():
-        return {"numba": None, "kernels": 0, "seconds": 0.0, "note": "numba is not installed: the NumPy path runs"}
+    """Compile (or load from the on-disk cache) every phase-A kernel with the argument types a run
+    uses, by running one tiny chunk of each bundled risk-lab example (GBM with jumps and outages; a
+    historical shock); returns what it did and how long it took."""
+    if not enabled():
+        why = "numba is not installed" if not available() else "BACKSTOP_JIT=0"
+        return {"numba": None, "kernels": 0, "seconds": 0.0, "note": f"{why}: the NumPy path runs"}
     import numba
 
+    from ..bundled import example_path
     from . import chunk, model
 
     t0 = time.perf_counter()
-    previous = os.environ.get("BACKSTOP_JIT")
-    os.environ["BACKSTOP_JIT"] = "1"
-    try:
-        from ..bundled import example_path
-
-        for name in ("risk_lab_cdp", "risk_lab_black_thursday"):  # GBM with jumps; a historical shock
-            m = model.compile_model(example_path(name), seed=0)
-            chunk.run_chunk(m, 0, 64, keep_paths=2)
-    finally:
-        if previous is None:
-            os.environ.pop("BACKSTOP_JIT", None)
-        else:
-            os.environ["BACKSTOP_JIT"] = previous
+    for name in ("risk_lab_cdp", "risk_lab_black_thursday"):
+        m = model.compile_model(example_path(name), seed=0)
+        chunk.run_chunk(m, 0, 64, keep_paths=2)
     compiled = [k for k in _KERNELS if k.compiled is not None]
     return {
         "numba": numba.__version__,
         "kernels": len(compiled),
-        "signatures": sum(len(k.compiled.signatures) for k in compiled),
-        "seconds": time.perf_counter() - t0,
-        "cache_dir": numba.config.CACHE_DIR or "(next to each module, in __pycache__)",
+        "of": len(_KERNELS),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "cache_dir": numba.config.CACHE_DIR or "__pycache__ beside each module (NUMBA_CACHE_DIR overrides)",
     }
