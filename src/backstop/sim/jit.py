@@ -27,6 +27,7 @@ import functools
 import importlib.util
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -34,6 +35,7 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., Any])
 
 _KERNELS: list[Any] = []
+_first_call = threading.RLock()
 
 
 @functools.cache
@@ -57,11 +59,15 @@ class _Lazy:
 
     def __call__(self, *args: Any) -> Any:
         if self.compiled is None:
-            import numba
+            with _first_call:  # threads (Dask workers in one process) set a kernel up one at a time
+                if self.compiled is None:
+                    import numba
 
-            self.compiled = numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)(self.fn)
-            with _without_scipy_blas():
-                return self.compiled(*args)  # the first call sets up Numba's target (and loads the cache)
+                    compiled = numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)(self.fn)
+                    with _without_scipy_blas():
+                        result = compiled(*args)  # the first call sets up Numba's target and loads the cache
+                    self.compiled = compiled
+                    return result
         return self.compiled(*args)
 
     def py(self, *args: Any) -> Any:
