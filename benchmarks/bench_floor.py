@@ -63,12 +63,69 @@ def best(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {k: min(r[k] for r in rows) for k in ("wall", "cpu", "rss_mb")}
 
 
+def phases(chunks: int) -> None:
+    """Per 10,000-path chunk, in this process: CPU ms of phase A and phase B on each path (best of
+    chunks 1..), the floor of one chunk (best of 5), and each kernel's CPU per chunk."""
+    import collections
+
+    import numpy as np
+
+    from backstop.sim import jit
+    from backstop.sim.model import compile_model
+    from backstop.sim.waterfall import run_backstop
+    from backstop.sim.world import simulate_world
+
+    spent: collections.Counter[str] = collections.Counter()
+    calls = jit._Lazy.__call__
+
+    def timed(self: Any, *a: Any) -> Any:
+        c = time.process_time()
+        try:
+            return calls(self, *a)
+        finally:
+            spent[self.__name__] += time.process_time() - c
+
+    model = compile_model(SCENARIO, seed=1)
+    n = model.chunk_paths
+    buf = np.empty((3, n, model.n_steps))
+    floor = []
+    for i in range(5):
+        c = time.process_time()
+        np.random.Generator(np.random.PCG64(i)).standard_normal(out=buf)
+        floor.append(time.process_time() - c)
+    settings = ("0", "1") if jit.available() else ("0",)
+    for s in settings:
+        os.environ["BACKSTOP_JIT"] = s
+        simulate_world(model, 0, n)  # first chunk: imports, kernels loaded
+        jit._Lazy.__call__ = timed  # type: ignore[method-assign]
+        spent.clear()
+        a, b = [], []
+        for i in range(1, chunks + 1):
+            c0 = time.process_time()
+            w = simulate_world(model, i, n)
+            c1 = time.process_time()
+            run_backstop(model, w)
+            b.append(time.process_time() - c1)
+            a.append(c1 - c0)
+        jit._Lazy.__call__ = calls  # type: ignore[method-assign]
+        kernels = ", ".join(f"{k} {1000 * v / chunks:.0f}" for k, v in spent.most_common())
+        print(
+            f"BACKSTOP_JIT={s}: per chunk of {n:,} paths, CPU ms (best of {chunks}): phase A {1000 * min(a):.0f}, "
+            f"phase B {1000 * min(b):.0f}; floor {1000 * min(floor):.0f}"
+            + (f"; kernels (mean): {kernels}" if kernels else "")
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--phases", type=int, default=0, help="only the per-chunk phase profile, over this many chunks")
     ap.add_argument("--paths", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--size-paths", type=int, default=20_000)
     args = ap.parse_args()
+    if args.phases:
+        phases(args.phases)
+        return
     base = dict(os.environ)
     base["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + base.get("PYTHONPATH", "")
     env = {s: {**base, "BACKSTOP_JIT": s} for s in ("1", "0")}
