@@ -37,6 +37,7 @@ bench: $(STAMP) services
 		|| echo "bench: wrk not installed; the service benchmark uses Python client threads only"
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_sim.py
+	$(BIN)/python benchmarks/bench_floor.py
 	$(BIN)/python benchmarks/bench_service.py
 
 soak: $(STAMP)
