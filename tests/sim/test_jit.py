@@ -164,3 +164,28 @@ def test_worker_pool_is_kept_across_runs() -> None:
         shutdown_pools()
     assert shared_pool(2) is not pool
     shutdown_pools()
+
+
+@pytest.mark.parametrize("with_pool", [True, False])
+def test_interpreted_settlement_is_the_numpy_one(with_pool: bool, interpreted_kernels: None) -> None:
+    """`settle` (phase B's liquidation sale) by the kernel, run in the interpreter, against NumPy's
+    passes, on ranges that reach every bucket, with a pool that absorbs none, part or all of them."""
+    from backstop.sim import liquidation
+    from backstop.sim.liquidation import settle, settle_compiled
+
+    model = compile_model(CDP, seed=2)
+    rng = np.random.default_rng(7)
+    for book in model.books:
+        n_b = book.n_buckets
+        kb = rng.integers(0, n_b, 400)
+        ka = np.minimum(kb + rng.integers(0, 40, 400), n_b)
+        price = model.prices0[book.asset_index] * np.exp(rng.normal(-0.3, 0.4, 400))
+        debt = book.cum_debt[ka] - book.cum_debt[kb]
+        dep = debt * rng.choice([0.0, 0.5, 2.0], 400) if with_pool else None
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(liquidation, "jit_enabled", lambda: False)
+            want = settle(book, kb, ka, price, dep)
+        got = settle_compiled(book, kb, ka, price, dep)
+        assert np.any(want.bad_debt > 0) and np.any(want.fee > 0)
+        for f in dataclasses.fields(want):
+            assert getattr(want, f.name).tobytes() == getattr(got, f.name).tobytes(), (book.collateral, f.name)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .jit import enabled as jit_enabled
 from .jit import kernel
 from .positions import Book
 from .search import searchsorted_left
@@ -244,6 +245,8 @@ def settle(
     book: Book, k_before: np.ndarray, k_after: np.ndarray, price: np.ndarray, pool_deposits: np.ndarray | None
 ) -> Settlement:
     """Settle bucket ranges at `price` (collateral, quote units); the pool absorbs first if given."""
+    if jit_enabled():
+        return settle_compiled(book, k_before, k_after, price, pool_deposits)
     cd, cc = book.cum_debt, book.cum_coll
     cd_before, cd_after, cc_before = cd[k_before], cd[k_after], cc[k_before]
     debt = cd_after - cd_before
@@ -274,3 +277,95 @@ def settle(
     proceeds = value_sold * (1.0 - impact) / pd
     fee = book.fee * proceeds * bonus / (1.0 + bonus)
     return Settlement(debt, absorbed, frac * coll, bad, fee, impact)
+
+
+def settle_compiled(
+    book: Book, k_before: np.ndarray, k_after: np.ndarray, price: np.ndarray, pool_deposits: np.ndarray | None
+) -> Settlement:
+    """`settle` by a kernel, event by event: the same float operations in the same order."""
+    n = len(k_before)
+    out = np.empty((6, n))
+    has_pool = pool_deposits is not None
+    _settle_kernel(
+        np.ascontiguousarray(book.cum_debt, dtype=np.float64),
+        np.ascontiguousarray(book.cum_coll, dtype=np.float64),
+        np.ascontiguousarray(book.neg_ratio, dtype=np.float64),
+        np.ascontiguousarray(k_before, dtype=np.int64),
+        np.ascontiguousarray(k_after, dtype=np.int64),
+        np.ascontiguousarray(price, dtype=np.float64),
+        np.ascontiguousarray(pool_deposits, dtype=np.float64) if has_pool else np.zeros(0),
+        has_pool,
+        float(book.debt_price),
+        float(book.bonus),
+        float(book.depth_value),
+        float(book.impact_k),
+        float(book.max_impact),
+        float(book.fee),
+        out,
+    )
+    return Settlement(out[0], out[1], out[2], out[3], out[4], out[5])
+
+
+@kernel
+def _settle_kernel(
+    cd: np.ndarray,
+    cc: np.ndarray,
+    neg_ratio: np.ndarray,
+    k_before: np.ndarray,
+    k_after: np.ndarray,
+    price: np.ndarray,
+    deposits: np.ndarray,
+    has_pool: bool,
+    pd: float,
+    bonus: float,
+    depth_value: float,
+    impact_k: float,
+    max_impact: float,
+    fee_share: float,
+    out: np.ndarray,
+) -> None:
+    """Rows of `out`: debt, absorbed, collateral to the pool, bad debt, fee, impact (see `settle`)."""
+    one_plus_bonus = 1.0 + bonus
+    pd_bonus = pd * one_plus_bonus  # `pd * (1.0 + bonus)` in settle
+    bonus_pd = one_plus_bonus * pd  # `(1.0 + bonus) * pd` in settle
+    for i in range(len(k_before)):
+        kb = k_before[i]
+        ka = k_after[i]
+        p = price[i]
+        cd_before = cd[kb]
+        cd_after = cd[ka]
+        cc_before = cc[kb]
+        debt = cd_after - cd_before
+        coll = cc[ka] - cc_before
+        absorbed = 0.0
+        frac = 0.0
+        if has_pool:
+            dep = deposits[i]
+            absorbed = debt if debt < dep else dep  # np.minimum(debt, dep)
+            frac = absorbed / debt if debt > 0 else 0.0
+        sold = 1.0 - frac
+        q_whole = p / pd_bonus
+        m = np.searchsorted(neg_ratio, -q_whole)
+        if m < kb:
+            m = kb
+        if m > ka:
+            m = ka
+        cd_m = cd[m]
+        debt_under = cd_m - cd_before
+        coll_under = cc[m] - cc_before
+        debt_above = cd_after - cd_m
+        value_sold = sold * (p * coll_under + bonus_pd * debt_above)
+        impact = 0.0
+        if depth_value > 0:
+            x = impact_k * value_sold / depth_value
+            impact = max_impact if max_impact <= x else x  # np.minimum(max_impact, x)
+        q = p * (1.0 - impact) / pd_bonus
+        short = debt_under - q * coll_under
+        bad = sold * (short if short > 0.0 else 0.0)
+        proceeds = value_sold * (1.0 - impact) / pd
+        out[0, i] = debt
+        out[1, i] = absorbed
+        out[2, i] = frac * coll
+        out[3, i] = bad
+        out[4, i] = fee_share * proceeds * bonus / one_plus_bonus
+        out[5, i] = impact
