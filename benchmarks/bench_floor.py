@@ -96,7 +96,7 @@ def phases(chunks: int) -> None:
     settings = ("0", "1") if jit.available() else ("0",)
     for s in settings:
         os.environ["BACKSTOP_JIT"] = s
-        simulate_world(model, 0, n)  # first chunk: imports, kernels loaded
+        run_backstop(model, simulate_world(model, 0, n))  # first chunk: imports, kernels loaded
         jit._Lazy.__call__ = timed  # type: ignore[method-assign]
         spent.clear()
         a, b = [], []

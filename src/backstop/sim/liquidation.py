@@ -345,11 +345,15 @@ def _settle_kernel(
             frac = absorbed / debt if debt > 0 else 0.0
         sold = 1.0 - frac
         q_whole = p / pd_bonus
-        m = np.searchsorted(neg_ratio, -q_whole)
-        if m < kb:
+        # clip(searchsorted(neg_ratio, key), kb, ka) is kb + the count of neg_ratio[kb:ka] below the key
+        # (the table is sorted); ranges are mostly a few buckets, so walk them, and bisect long ones
+        key = -q_whole
+        if ka - kb > 16:
+            m = kb + np.searchsorted(neg_ratio[kb:ka], key)
+        else:
             m = kb
-        if m > ka:
-            m = ka
+            while m < ka and neg_ratio[m] < key:
+                m += 1
         cd_m = cd[m]
         debt_under = cd_m - cd_before
         coll_under = cc[m] - cc_before
