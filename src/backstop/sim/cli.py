@@ -284,7 +284,7 @@ def add_warmup(app: typer.Typer) -> None:
     def warmup(
         as_json: bool = typer.Option(False, "--json", help="Print what was compiled as JSON"),
     ) -> None:
-        """Compile and cache the risk lab's kernels (Numba, `backstop[fast]`); a no-op without numba."""
+        """Compile and cache the risk lab's kernels (Numba, the `fast` extra); a no-op without numba."""
         from .jit import warmup as run_warmup
 
         info = run_warmup()
