@@ -4,13 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast screenshots lint bench soak services clean
+.PHONY: run test test-fast screenshots lint bench soak services clean warmup
 
+# The `fast` extra (Numba) is optional: where it cannot be installed the NumPy path runs, same numbers.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev,fast]' || $(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/backstop warmup
 	touch $(STAMP)
+
+# Compile the risk lab's kernels into Numba's on-disk cache (once per install; the install above runs it).
+warmup: $(STAMP)
+	$(BIN)/backstop warmup
 
 run: $(STAMP)
 	$(BIN)/backstop run examples/flagship.yaml --check
@@ -39,6 +45,7 @@ bench: $(STAMP) services
 		|| echo "bench: wrk not installed; the service benchmark uses Python client threads only"
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_sim.py
+	$(BIN)/python benchmarks/bench_floor.py
 	$(BIN)/python benchmarks/bench_service.py
 
 soak: $(STAMP)

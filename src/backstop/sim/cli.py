@@ -110,6 +110,8 @@ def _summary_table(summary: dict[str, Any], seconds: float, executor: str) -> No
 
 
 def add_commands(app: typer.Typer) -> None:
+    add_warmup(app)
+
     @app.command()
     def simulate(
         file: Path = typer.Argument(..., help="Scenario YAML with a `simulation:` section, or example:NAME"),
@@ -277,3 +279,26 @@ def add_commands(app: typer.Typer) -> None:
             f"P there {_pct(r.p_at_size.value)} ± {_pct(r.p_at_size.se)}, {r.evaluations} evaluations on the same "
             f"{paths:,} paths, {run.seconds:.1f} s"
         )
+
+
+def add_warmup(app: typer.Typer) -> None:
+    """`backstop warmup`: compile the risk lab's kernels into Numba's on-disk cache (once per install;
+    `make` runs it), so that no simulation pays for compiling. Without numba it says so and exits 0."""
+
+    @app.command()
+    def warmup(
+        as_json: bool = typer.Option(False, "--json", help="Print what was compiled as JSON"),
+    ) -> None:
+        """Compile and cache the risk lab's kernels (Numba, the `fast` extra); a no-op without numba."""
+        from .jit import warmup as run_warmup
+
+        info = run_warmup()
+        if as_json:
+            _print_json(info)
+        elif info["numba"] is None:
+            Console().print(f"warmup: {info['note']}")
+        else:
+            Console().print(
+                f"warmup: {info['kernels']} of {info['of']} kernels compiled or loaded with numba {info['numba']} "
+                f"in {info['seconds']:.2f} s; cache: {info['cache_dir']}"
+            )

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .jit import enabled as jit_enabled
+from .jit import kernel
 from .positions import Book
 from .search import searchsorted_left
 
@@ -119,6 +121,103 @@ def triggers(book: Book, minima: NewMinima | None, log_p0: float, n_paths: int) 
     return Triggers(*(np.concatenate(x).astype(np.int64, copy=False) for x in (parts_p, parts_s, parts_b, parts_a)))
 
 
+def new_minima_pm(log_prices: np.ndarray, down: np.ndarray | None, log_p0: float) -> NewMinima:
+    """`new_minima_tm` by the compiled kernel, from path-major (paths, steps) log prices and a
+    path-major mask of the cells where the oracle is down (None: never down)."""
+    n_paths, n_steps = log_prices.shape
+    cap = n_paths * n_steps
+    rows = np.empty(cap, dtype=np.int64)
+    cols = np.empty(cap, dtype=np.int64)
+    values = np.empty(cap)
+    mask = np.zeros((0, 0), dtype=np.bool_) if down is None else down
+    count = _minima_kernel(log_prices, mask, down is not None, float(log_p0), rows, cols, values)
+    return NewMinima(rows[:count].copy(), cols[:count].copy(), values[:count].copy())
+
+
+@kernel
+def _minima_kernel(
+    log_prices: np.ndarray,
+    down: np.ndarray,
+    has_down: bool,
+    log_p0: float,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    values: np.ndarray,
+) -> int:
+    """Per path, the oracle's running minimum (a down cell counts as +inf, min with log p0 on the
+    first step) and every step where it falls, in path order; returns how many were written."""
+    n_paths, n_steps = log_prices.shape
+    count = 0
+    for p in range(n_paths):
+        prev = log_p0
+        for t in range(n_steps):
+            v = log_prices[p, t]
+            if has_down and down[p, t]:
+                v = np.inf
+            r = v if v < prev else prev
+            if r < prev:
+                rows[count] = p
+                cols[count] = t
+                values[count] = r
+                count += 1
+            prev = r
+    return count
+
+
+def triggers_pm(book: Book, minima: NewMinima | None, log_p0: float, n_paths: int) -> Triggers:
+    """`triggers`, the same arrays, with the bucket look-ups and the per-path scan compiled."""
+    if minima is None or not len(minima.rows):
+        return triggers(book, minima, log_p0, n_paths)
+    k0 = int(np.searchsorted(book.neg_log_liq, -log_p0, side="left"))
+    cap = len(minima.rows)
+    out = np.empty((4, cap), dtype=np.int64)
+    count = _triggers_kernel(
+        minima.rows, minima.cols, minima.values, np.ascontiguousarray(book.neg_log_liq, dtype=np.float64), k0, out
+    )
+    parts = [out[i, :count] for i in range(4)]
+    if k0 > 0:
+        head = (
+            np.arange(n_paths),
+            np.zeros(n_paths, dtype=np.int64),
+            np.zeros(n_paths, dtype=np.int64),
+            np.full(n_paths, k0, dtype=np.int64),
+        )
+        parts = [np.concatenate([h, x]) for h, x in zip(head, parts, strict=True)]
+    return Triggers(*(np.ascontiguousarray(x, dtype=np.int64) for x in parts))
+
+
+@kernel
+def _triggers_kernel(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, neg_log_liq: np.ndarray, k0: int, out: np.ndarray
+) -> int:
+    """For each new minimum (in path order), the buckets it reaches (`searchsorted` left of −value:
+    the count of buckets whose −log L is below it); a range is triggered when it reaches further than
+    the path's previous minimum (or k0). Within a path the keys strictly rise, so after the first
+    look-up the answer is found by walking on from the previous one."""
+    count = 0
+    prev_row = -1
+    before = k0
+    k = k0
+    n_buckets = len(neg_log_liq)
+    for i in range(len(rows)):
+        key = -values[i]
+        if rows[i] != prev_row:  # a path's first new minimum: binary search
+            k = np.searchsorted(neg_log_liq, key)
+            before = k0
+            prev_row = rows[i]
+        else:  # a path's minima fall, so the keys rise: walk on from the last answer (the same index)
+            while k < n_buckets and neg_log_liq[k] < key:
+                k += 1
+        if k > before:
+            out[0, count] = rows[i]
+            out[1, count] = cols[i] + 1
+            out[2, count] = before
+            out[3, count] = k
+            count += 1
+        before = k
+    return count
+
+
 @dataclass(frozen=True)
 class Settlement:
     debt: np.ndarray
@@ -139,6 +238,8 @@ def settle(
     """Settle bucket ranges at `price` (collateral, quote units); the pool absorbs first if given."""
     if book.seize_all:
         return _settle_seize_all(book, k_before, k_after, price, pool_deposits)
+    if jit_enabled():
+        return settle_compiled(book, k_before, k_after, price, pool_deposits)
     cd, cc = book.cum_debt, book.cum_coll
     cd_before, cd_after, cc_before = cd[k_before], cd[k_after], cc[k_before]
     debt = cd_after - cd_before
@@ -210,3 +311,99 @@ def _settle_seize_all(
     excess = sold * np.maximum(0.0, coll_above * net - (1.0 + bonus) * debt_above)
     fee = book.fee * keeper_cut + excess
     return Settlement(debt, absorbed, frac * coll, bad, fee, impact)
+
+
+def settle_compiled(
+    book: Book, k_before: np.ndarray, k_after: np.ndarray, price: np.ndarray, pool_deposits: np.ndarray | None
+) -> Settlement:
+    """`settle` by a kernel, event by event: the same float operations in the same order."""
+    n = len(k_before)
+    out = np.empty((6, n))
+    has_pool = pool_deposits is not None
+    _settle_kernel(
+        np.ascontiguousarray(book.cum_debt, dtype=np.float64),
+        np.ascontiguousarray(book.cum_coll, dtype=np.float64),
+        np.ascontiguousarray(book.neg_ratio, dtype=np.float64),
+        np.ascontiguousarray(k_before, dtype=np.int64),
+        np.ascontiguousarray(k_after, dtype=np.int64),
+        np.ascontiguousarray(price, dtype=np.float64),
+        np.ascontiguousarray(pool_deposits, dtype=np.float64) if has_pool else np.zeros(0),
+        has_pool,
+        float(book.debt_price),
+        float(book.bonus),
+        float(book.depth_value),
+        float(book.impact_k),
+        float(book.max_impact),
+        float(book.fee),
+        out,
+    )
+    return Settlement(out[0], out[1], out[2], out[3], out[4], out[5])
+
+
+@kernel
+def _settle_kernel(
+    cd: np.ndarray,
+    cc: np.ndarray,
+    neg_ratio: np.ndarray,
+    k_before: np.ndarray,
+    k_after: np.ndarray,
+    price: np.ndarray,
+    deposits: np.ndarray,
+    has_pool: bool,
+    pd: float,
+    bonus: float,
+    depth_value: float,
+    impact_k: float,
+    max_impact: float,
+    fee_share: float,
+    out: np.ndarray,
+) -> None:
+    """Rows of `out`: debt, absorbed, collateral to the pool, bad debt, fee, impact (see `settle`)."""
+    one_plus_bonus = 1.0 + bonus
+    pd_bonus = pd * one_plus_bonus  # `pd * (1.0 + bonus)` in settle
+    bonus_pd = one_plus_bonus * pd  # `(1.0 + bonus) * pd` in settle
+    for i in range(len(k_before)):
+        kb = k_before[i]
+        ka = k_after[i]
+        p = price[i]
+        cd_before = cd[kb]
+        cd_after = cd[ka]
+        cc_before = cc[kb]
+        debt = cd_after - cd_before
+        coll = cc[ka] - cc_before
+        absorbed = 0.0
+        frac = 0.0
+        if has_pool:
+            dep = deposits[i]
+            absorbed = debt if debt < dep else dep  # np.minimum(debt, dep)
+            frac = absorbed / debt if debt > 0 else 0.0
+        sold = 1.0 - frac
+        q_whole = p / pd_bonus
+        # clip(searchsorted(neg_ratio, key), kb, ka) is kb + the count of neg_ratio[kb:ka] below the key
+        # (the table is sorted); ranges are mostly a few buckets, so walk them, and bisect long ones
+        key = -q_whole
+        if ka - kb > 16:
+            m = kb + np.searchsorted(neg_ratio[kb:ka], key)
+        else:
+            m = kb
+            while m < ka and neg_ratio[m] < key:
+                m += 1
+        cd_m = cd[m]
+        debt_under = cd_m - cd_before
+        coll_under = cc[m] - cc_before
+        debt_above = cd_after - cd_m
+        value_sold = sold * (p * coll_under + bonus_pd * debt_above)
+        impact = 0.0
+        if depth_value > 0:
+            x = impact_k * value_sold / depth_value
+            impact = max_impact if max_impact <= x else x  # np.minimum(max_impact, x)
+        q = p * (1.0 - impact) / pd_bonus
+        short = debt_under - q * coll_under
+        bad = sold * (short if short > 0.0 else 0.0)
+        proceeds = value_sold * (1.0 - impact) / pd
+        out[0, i] = debt
+        out[1, i] = absorbed
+        out[2, i] = frac * coll
+        out[3, i] = bad
+        out[4, i] = fee_share * proceeds * bonus / one_plus_bonus
+        out[5, i] = impact

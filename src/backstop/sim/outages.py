@@ -42,3 +42,17 @@ def outage_cells(
     first = np.cumsum(span) - span
     offsets = np.arange(int(span.sum())) - np.repeat(first, span)
     return np.repeat(starts, span) + offsets, np.repeat(rows, span)
+
+
+def outage_mask_pm(
+    n_paths: int, n_steps: int, per_horizon: float, mean_steps: float, rng: np.random.Generator, out: np.ndarray
+) -> np.ndarray | None:
+    """`outage_mask` (paths, steps), from the very draws of `outage_cells`, written into `out` (a
+    bool scratch array of that shape); None when there are no outages at all."""
+    cells = outage_cells(n_paths, n_steps, per_horizon, mean_steps, rng)
+    if cells is None:
+        return None
+    out.fill(False)
+    steps, rows = cells
+    out[rows, steps] = True
+    return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .jit import kernel
 from .model import RunSim
 
 
@@ -33,6 +34,31 @@ def run_start_tm(
     first = np.argmax(hit, axis=0) + 1
     out: np.ndarray = np.where(any_hit, first, -1)
     return out
+
+
+def run_start_pm(log_prices: np.ndarray, log_p0: float, log_trigger: float) -> np.ndarray:
+    """`run_start` of path-major (paths, steps) log prices by the compiled kernel (stops at the hit)."""
+    out = np.empty(log_prices.shape[0], dtype=np.int64)
+    _run_start_kernel(log_prices, float(log_p0), float(log_trigger), out)
+    return out
+
+
+@kernel
+def _run_start_kernel(log_prices: np.ndarray, log_p0: float, log_trigger: float, out: np.ndarray) -> None:
+    n_paths, n_steps = log_prices.shape
+    threshold = -log_trigger
+    for p in range(n_paths):
+        out[p] = -1
+        peak = log_p0
+        for t in range(n_steps):
+            v = log_prices[p, t]
+            if t == 0:
+                peak = v if v > log_p0 else log_p0
+            elif v > peak:
+                peak = v
+            if peak - v >= threshold:
+                out[p] = t + 1
+                break
 
 
 def withdrawal_schedule(rule: RunSim, delay_steps: int, horizon_steps: int) -> list[tuple[int, float]]:

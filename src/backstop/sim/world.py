@@ -21,11 +21,13 @@ import numpy as np
 from ..domain.layers.guarantor.vector import Vector as GuarantorVector
 from .buffers import work_buffer
 from .incidents import draw_incidents
-from .liquidation import NewMinima, new_minima_tm, triggers
+from .jit import enabled as jit_enabled
+from .jit import kernel
+from .liquidation import NewMinima, new_minima_pm, new_minima_tm, triggers, triggers_pm
 from .model import SimModel
-from .outages import outage_cells
-from .prices import simulate_log_prices_tm
-from .stakers import run_start_tm
+from .outages import outage_cells, outage_mask_pm
+from .prices import simulate_log_prices_pm, simulate_log_prices_tm
+from .stakers import run_start_pm, run_start_tm
 
 DIFFUSION, JUMPS, SHOCK, OUTAGES, INCIDENTS, DEFAULTS = range(6)
 
@@ -61,12 +63,19 @@ class World:
     """(simulated assets, kept paths, steps + 1) price paths kept for plots and tests."""
 
 
-def _prices_at(model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """(events, assets) prices at (path, step); `log_prices` is time-major (rows, steps, paths)."""
+def _prices_at(
+    model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps: np.ndarray, path_major: bool = False
+) -> np.ndarray:
+    """(events, assets) prices at (path, step); `log_prices` is time-major (rows, steps, paths), or
+    path-major (rows, paths, steps) with `path_major`."""
     rows = model.price_rows
-    n = log_prices.shape[2]
+    if path_major and log_prices.shape[2] > 0:
+        return _prices_at_pm(model, log_prices, paths, steps)
     at_start = np.nonzero(steps <= 0)[0]
-    flat = (steps - 1) * n + paths
+    if path_major:
+        flat = paths * log_prices.shape[2] + (steps - 1)
+    else:
+        flat = (steps - 1) * log_prices.shape[2] + paths
     flat[at_start] = 0
     columns = []
     for a in range(len(model.assets)):
@@ -74,7 +83,7 @@ def _prices_at(model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps
         if r < 0:
             columns.append(np.full(len(paths), model.prices0[a]))
             continue
-        if log_prices.shape[1] == 0:  # no steps: every event is at the start
+        if log_prices.shape[2 if path_major else 1] == 0:  # no steps: every event is at the start
             lp = np.full(len(paths), model.prices.log_p0[r])
         else:
             lp = np.take(log_prices[r].reshape(-1), flat)
@@ -85,36 +94,77 @@ def _prices_at(model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps
     return out
 
 
-def _end_prices(model: SimModel, log_prices: np.ndarray) -> np.ndarray:
+def _prices_at_pm(model: SimModel, log_prices: np.ndarray, paths: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """`_prices_at` of path-major log prices: the gather compiled, into one contiguous row per simulated
+    asset, then `np.exp` over those rows (the same exp per element as on the time-major path)."""
+    n_rows = log_prices.shape[0]
+    lp = np.empty((n_rows, len(paths)))
+    _gather_log_prices(log_prices, paths, steps, np.ascontiguousarray(model.prices.log_p0, dtype=np.float64), lp)
+    np.exp(lp, out=lp)
+    out = np.empty((len(paths), len(model.assets)))
+    for a in range(len(model.assets)):
+        r = int(model.price_rows[a])
+        out[:, a] = model.prices0[a] if r < 0 else lp[r]
+    return out
+
+
+@kernel
+def _gather_log_prices(
+    log_prices: np.ndarray, paths: np.ndarray, steps: np.ndarray, log_p0: np.ndarray, out: np.ndarray
+) -> None:
+    """out[r, e] = log price of row r on path paths[e] at the end of step steps[e] (log p0 at step 0)."""
+    for r in range(out.shape[0]):
+        for e in range(len(paths)):
+            s = steps[e]
+            out[r, e] = log_p0[r] if s <= 0 else log_prices[r, paths[e], s - 1]
+
+
+def _end_prices(model: SimModel, log_prices: np.ndarray, path_major: bool = False) -> np.ndarray:
     """(paths, assets) prices at the horizon."""
-    n = log_prices.shape[2]
+    n = log_prices.shape[1 if path_major else 2]
     out = np.empty((n, len(model.assets)))
     for a in range(len(model.assets)):
         r = int(model.price_rows[a])
-        out[:, a] = model.prices0[a] if r < 0 else np.exp(log_prices[r, -1])
+        if r < 0:
+            out[:, a] = model.prices0[a]
+        else:  # exp of a contiguous row, as on the time-major path (a strided exp may take another loop)
+            last = np.ascontiguousarray(log_prices[r, :, -1]) if path_major else log_prices[r, -1]
+            out[:, a] = np.exp(last)
     return out
 
 
 def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 0) -> World:
+    """Phase A of one chunk: by the compiled kernels (path-major) when `jit.enabled()`, else by NumPy's
+    whole-row passes (time-major); the two give the same World bit for bit."""
     seed, T = model.seed, model.n_steps
-    # (rows, steps, paths): time-major, so scans over time are row operations over all paths
-    logp = simulate_log_prices_tm(
-        model.prices,
-        n_paths,
-        T,
-        component_rng(seed, chunk, DIFFUSION),
-        component_rng(seed, chunk, JUMPS),
-        component_rng(seed, chunk, SHOCK),
-        out=work_buffer("log_prices", (len(model.prices.assets), T, n_paths)),
-    )
-    work = (
-        work_buffer("time_major", (T, n_paths)),
-        work_buffer("mask", (T, n_paths), bool),
-        work_buffer("mask_by_path", (n_paths, T), bool),
-    )
-    down = outage_cells(
-        n_paths, T, model.outages_per_horizon, model.outage_mean_steps, component_rng(seed, chunk, OUTAGES)
-    )
+    pm = jit_enabled()
+    a_count = len(model.prices.assets)
+    rngs = (component_rng(seed, chunk, DIFFUSION), component_rng(seed, chunk, JUMPS), component_rng(seed, chunk, SHOCK))
+    if pm:  # (rows, paths, steps): path-major, one path at a time in compiled code
+        logp = simulate_log_prices_pm(
+            model.prices, n_paths, T, *rngs, out=work_buffer("log_prices_pm", (a_count, n_paths, T))
+        )
+        rng_out = component_rng(seed, chunk, OUTAGES)
+        down_pm = outage_mask_pm(
+            n_paths,
+            T,
+            model.outages_per_horizon,
+            model.outage_mean_steps,
+            rng_out,
+            work_buffer("mask_pm", (n_paths, T), bool),
+        )
+    else:  # (rows, steps, paths): time-major, so scans over time are row operations over all paths
+        logp = simulate_log_prices_tm(
+            model.prices, n_paths, T, *rngs, out=work_buffer("log_prices", (a_count, T, n_paths))
+        )
+        work = (
+            work_buffer("time_major", (T, n_paths)),
+            work_buffer("mask", (T, n_paths), bool),
+            work_buffer("mask_by_path", (n_paths, T), bool),
+        )
+        down = outage_cells(
+            n_paths, T, model.outages_per_horizon, model.outage_mean_steps, component_rng(seed, chunk, OUTAGES)
+        )
 
     paths, steps, kinds, refs, kb, ka, amounts = [], [], [], [], [], [], []
     minima: dict[int, NewMinima] = {}
@@ -123,9 +173,9 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         row = book.price_row
         if row >= 0 and row not in minima:
             lp0 = float(model.prices.log_p0[row])
-            minima[row] = new_minima_tm(logp[row], down, lp0, work)
+            minima[row] = new_minima_pm(logp[row], down_pm, lp0) if pm else new_minima_tm(logp[row], down, lp0, work)
         lp0 = float(np.log(model.prices0[book.asset_index]))
-        trig = triggers(book, minima.get(row), lp0, n_paths)
+        trig = (triggers_pm if pm else triggers)(book, minima.get(row), lp0, n_paths)
         paths.append(trig.path)
         steps.append(np.minimum(trig.step + delay, T))
         kinds.append(np.full(len(trig.path), KIND_LIQUIDATION, dtype=np.int64))
@@ -145,10 +195,14 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
 
     ev_path = np.concatenate(paths).astype(np.int64, copy=False)
     ev_step = np.concatenate(steps).astype(np.int64, copy=False)
-    ev_prices = _prices_at(model, logp, ev_path, ev_step)
+    ev_prices = _prices_at(model, logp, ev_path, ev_step, pm)
     if model.run is not None:
         r = model.run.price_row
-        starts = run_start_tm(logp[r], float(model.prices.log_p0[r]), model.run.log_trigger, work[0])
+        lp0_run = float(model.prices.log_p0[r])
+        if pm:
+            starts = run_start_pm(logp[r], lp0_run, model.run.log_trigger)
+        else:
+            starts = run_start_tm(logp[r], lp0_run, model.run.log_trigger, work[0])
     else:
         starts = np.full(n_paths, -1, dtype=np.int64)
     rng_def = component_rng(seed, chunk, DEFAULTS)
@@ -159,14 +213,14 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
             draw = rng_def.random(n_paths)
             defaulted[:, j] = layer.defaulted0 | (draw < layer.default_probability)
     end_prices = (
-        _prices_at(model, logp, np.arange(n_paths), np.full(n_paths, T)) if T == 0 else _end_prices(model, logp)
+        _prices_at(model, logp, np.arange(n_paths), np.full(n_paths, T), pm) if T == 0 else _end_prices(model, logp, pm)
     )
     sample = None
     if keep_paths > 0 and len(model.prices.assets):
         k = min(keep_paths, n_paths)
         sample = np.empty((len(model.prices.assets), k, T + 1))
         sample[:, :, 0] = model.prices.log_p0[:, None]
-        sample[:, :, 1:] = logp[:, :, :k].transpose(0, 2, 1)
+        sample[:, :, 1:] = logp[:, :k, :] if pm else logp[:, :, :k].transpose(0, 2, 1)
         np.exp(sample, out=sample)
     return World(
         n_paths=n_paths,

@@ -1,0 +1,216 @@
+"""The risk lab against its floor (issue 15): whole commands, side by side with the RNG floor in one run.
+
+Run: `.venv/bin/python benchmarks/bench_floor.py [--paths N] [--rounds R]` (also run by `make bench`).
+
+Each figure is measured with the compiled kernels (`BACKSTOP_JIT=1`, numba installed and warm)
+and with the NumPy path (`BACKSTOP_JIT=0`, what a machine without numba runs), interleaved round
+by round with the floor, and the best of the rounds is kept (wall and CPU separately):
+
+* floor: the run's normals (assets × paths × steps) drawn chunk by chunk with PCG64 into one
+  preallocated buffer (`bench_sim.rng_floor`, best of 3);
+* whole command: `backstop simulate examples/risk_lab_cdp.yaml --paths N --seed 1 --json` as a
+  child process (interpreter start, imports, model, all chunks, the summary, the JSON), its CPU
+  time (user + system) and peak RSS from `wait4`;
+* in-process: `api.simulate` on the compiled model inside a child (`bench_sim.py --child-run 1`);
+* cold start: the whole command with an empty Numba cache (`NUMBA_CACHE_DIR` a new directory):
+  every kernel is compiled in that run; and `backstop warmup` cold and warm;
+* 1 → 2 workers: the whole command with `--workers 2`;
+* sizing: `backstop size examples/risk_lab_cdp.yaml --layer fund --target-p 0.01 --paths 20000
+  --seed 1 --json` (the example's own sizing command).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "examples" / "risk_lab_cdp.yaml"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_sim  # noqa: E402  (the floor and the in-process child run)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def run(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Wall seconds, CPU seconds (user + system, the child and its own children) and peak RSS (MB)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=ROOT)
+    out = proc.stdout.read() if proc.stdout else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"failed ({status}): {' '.join(cmd)}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss_mb": usage.ru_maxrss / 1024.0, "out": out}  # type: ignore[dict-item]
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "backstop.cli", *args]
+
+
+def best(rows: list[dict[str, Any]]) -> dict[str, float]:
+    return {k: min(r[k] for r in rows) for k in ("wall", "cpu", "rss_mb")}
+
+
+def phases(chunks: int) -> None:
+    """Per 10,000-path chunk, in this process: CPU ms of phase A and phase B on each path (best of
+    chunks 1..), the floor of one chunk (best of 5), and each kernel's CPU per chunk."""
+    import collections
+
+    import numpy as np
+
+    from backstop.sim import jit
+    from backstop.sim.model import compile_model
+    from backstop.sim.waterfall import run_backstop
+    from backstop.sim.world import simulate_world
+
+    spent: collections.Counter[str] = collections.Counter()
+    calls = jit._Lazy.__call__
+
+    def timed(self: Any, *a: Any) -> Any:
+        c = time.process_time()
+        try:
+            return calls(self, *a)
+        finally:
+            spent[self.__name__] += time.process_time() - c
+
+    model = compile_model(SCENARIO, seed=1)
+    n = model.chunk_paths
+    buf = np.empty((3, n, model.n_steps))
+    floor = []
+    for i in range(5):
+        c = time.process_time()
+        np.random.Generator(np.random.PCG64(i)).standard_normal(out=buf)
+        floor.append(time.process_time() - c)
+    settings = ("0", "1") if jit.available() else ("0",)
+    for s in settings:
+        os.environ["BACKSTOP_JIT"] = s
+        run_backstop(model, simulate_world(model, 0, n))  # first chunk: imports, kernels loaded
+        jit._Lazy.__call__ = timed  # type: ignore[method-assign]
+        spent.clear()
+        a, b = [], []
+        for i in range(1, chunks + 1):
+            c0 = time.process_time()
+            w = simulate_world(model, i, n)
+            c1 = time.process_time()
+            run_backstop(model, w)
+            b.append(time.process_time() - c1)
+            a.append(c1 - c0)
+        jit._Lazy.__call__ = calls  # type: ignore[method-assign]
+        kernels = ", ".join(f"{k} {1000 * v / chunks:.0f}" for k, v in spent.most_common())
+        print(
+            f"BACKSTOP_JIT={s}: per chunk of {n:,} paths, CPU ms (best of {chunks}): phase A {1000 * min(a):.0f}, "
+            f"phase B {1000 * min(b):.0f}; floor {1000 * min(floor):.0f}"
+            + (f"; kernels (mean): {kernels}" if kernels else "")
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--phases", type=int, default=0, help="only the per-chunk phase profile, over this many chunks")
+    ap.add_argument("--paths", type=int, default=100_000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--size-paths", type=int, default=20_000)
+    args = ap.parse_args()
+    if args.phases:
+        phases(args.phases)
+        return
+    base = dict(os.environ)
+    base["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + base.get("PYTHONPATH", "")
+    env = {s: {**base, "BACKSTOP_JIT": s} for s in ("1", "0")}
+    from backstop.sim import jit
+
+    if not jit.available():
+        log("numba is not installed: only the NumPy path is measured")
+        env.pop("1")
+    started = time.perf_counter()
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if "1" in env:
+        warm = run(cli("warmup", "--json"), env["1"])
+        log(f"warmup (cache as it is): {warm['wall']:.2f} s")
+    sim = cli("simulate", str(SCENARIO), "--paths", str(args.paths), "--seed", "1", "--json")
+    size = cli(
+        "size", str(SCENARIO), "--layer", "fund", "--target-p", "0.01", "--paths", str(args.size_paths), "--seed", "1"
+    )
+    child = [sys.executable, str(ROOT / "benchmarks" / "bench_sim.py"), "--child-run", "1", "--paths", str(args.paths)]
+    floors: list[tuple[float, float]] = []
+    whole: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
+    inproc: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
+    two: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
+    sizing: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
+    outputs: dict[str, bytes] = {}
+    for r in range(args.rounds):
+        for s in env:
+            floors.append(bench_sim.rng_floor(3, args.paths, 365, 10_000))
+            res = run(sim, env[s])
+            outputs[s] = res.pop("out")  # type: ignore[arg-type]
+            whole[s].append(res)
+            log(f"round {r}: BACKSTOP_JIT={s} whole command {res['wall']:.2f} s (CPU {res['cpu']:.2f} s)")
+            out = subprocess.run(child, env=env[s], check=True, capture_output=True, text=True, cwd=ROOT)
+            got = json.loads(out.stdout.strip().splitlines()[-1])
+            inproc[s].append({"wall": got["seconds"], "cpu": got["cpu_seconds"], "rss_mb": got["rss_self_mb"]})
+            res2 = run([*sim, "--workers", "2"], env[s])
+            res2.pop("out")
+            two[s].append(res2)
+            res3 = run(size, env[s])
+            res3.pop("out")
+            sizing[s].append(res3)
+            log(f"round {r}: BACKSTOP_JIT={s} 2 workers {res2['wall']:.2f} s, size {res3['wall']:.2f} s")
+    floor_wall = min(f[0] for f in floors)
+    floor_cpu = min(f[1] for f in floors)
+    cold: dict[str, Any] = {}
+    if "1" in env:
+        with tempfile.TemporaryDirectory() as tmp:
+            cold_env = {**env["1"], "NUMBA_CACHE_DIR": tmp}
+            cold["warmup_cold"] = run(cli("warmup", "--json"), {**env["1"], "NUMBA_CACHE_DIR": tmp + "/w"})
+            cold["warmup_warm"] = run(cli("warmup", "--json"), {**env["1"], "NUMBA_CACHE_DIR": tmp + "/w"})
+            cold["command"] = run(sim, cold_env)
+            cold["command"].pop("out")
+    same = len(set(outputs.values())) == 1
+    print(
+        f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; load average at start "
+        f"{load}; {args.paths:,} paths of {SCENARIO.name}; best of {args.rounds} rounds, interleaved with the floor"
+    )
+    print(
+        f"floor ({3 * args.paths * 365 / 1e6:.1f} M normals, PCG64, preallocated): "
+        f"{floor_wall:.2f} s wall, {floor_cpu:.2f} s CPU"
+    )
+    names = {"1": "compiled (numba)", "0": "NumPy path"}
+    for s in env:
+        w, i, t, z = best(whole[s]), best(inproc[s]), best(two[s]), best(sizing[s])
+        print(
+            f"{names[s]:<17} whole command {w['wall']:6.2f} s = {w['wall'] / floor_wall:4.2f}× floor "
+            f"(CPU {w['cpu']:5.2f} s = {w['cpu'] / floor_cpu:4.2f}×), peak RSS {w['rss_mb']:,.0f} MB"
+        )
+        print(
+            f"{'':<17} in-process    {i['wall']:6.2f} s = {i['wall'] / floor_wall:4.2f}× floor "
+            f"(CPU {i['cpu']:5.2f} s = {i['cpu'] / floor_cpu:4.2f}×), peak RSS {i['rss_mb']:,.0f} MB"
+        )
+        print(
+            f"{'':<17} 2 workers     {t['wall']:6.2f} s (1 → 2: {w['wall'] / t['wall']:.2f}×), CPU {t['cpu']:.2f} s, "
+            f"peak RSS of one process {t['rss_mb']:,.0f} MB"
+        )
+        print(f"{'':<17} size (fund, {args.size_paths:,} paths) {z['wall']:6.2f} s, CPU {z['cpu']:.2f} s")
+    if cold:
+        c = cold["command"]
+        print(
+            f"cold start (empty Numba cache): whole command {c['wall']:.2f} s (CPU {c['cpu']:.2f} s); "
+            f"backstop warmup cold {cold['warmup_cold']['wall']:.2f} s, warm {cold['warmup_warm']['wall']:.2f} s"
+        )
+    print(f"JSON output identical on both paths: {same}")
+    print(f"(benchmark wall time {time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Optional compiled kernels: Numba when it is installed (`pip install 'backstop[fast]'`), NumPy otherwise.
+
+Phase A has two implementations that give the same numbers bit for bit: the NumPy one
+(time-major whole-row passes, always available) and path-by-path kernels compiled by Numba
+(`prices.log_prices_pm`, `liquidation.minima_pm`, `liquidation.triggers_pm`,
+`stakers.run_start_pm`). A kernel does per element the very float operations, in the very order,
+that the NumPy passes do (no `fastmath`, so no reassociation and no fused multiply-add), and the
+only transcendental function, `exp`, stays in NumPy on contiguous arrays. Tests run both and
+compare them (tests/sim/test_jit.py).
+
+Start-up is designed around the compiler, not paid per run:
+* `numba` is imported only when a kernel is first called, so `backstop run` and the service never
+  pay for it;
+* kernels are compiled with `cache=True`: the machine code is written next to the module (or
+  under `NUMBA_CACHE_DIR`) the first time and loaded afterwards; `backstop warmup` (also run by
+  `make`) compiles every kernel once per install, so no user run compiles;
+* worker processes are long-lived (`executors.py`): they load the kernels once.
+
+`BACKSTOP_JIT=0` forces the NumPy path (for comparisons and benchmarks); `BACKSTOP_JIT=1` (the
+default) uses Numba when it can be imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib.util
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_KERNELS: list[Any] = []
+_first_call = threading.RLock()
+
+
+@functools.cache
+def available() -> bool:
+    """Numba can be imported (checked without importing it)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def enabled() -> bool:
+    """Phase A runs the compiled kernels: Numba is there and `BACKSTOP_JIT` does not say 0."""
+    return os.environ.get("BACKSTOP_JIT", "1") != "0" and available()
+
+
+class _Lazy:
+    """A kernel compiled on first call (`numba.njit(cache=True)`), so importing it costs nothing."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+        self.compiled: Any = None
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: Any) -> Any:
+        if self.compiled is None:
+            with _first_call:  # threads (Dask workers in one process) set a kernel up one at a time
+                if self.compiled is None:
+                    import numba
+
+                    compiled = numba.njit(cache=True, nogil=True, error_model="numpy", boundscheck=False)(self.fn)
+                    with _without_scipy_blas():
+                        result = compiled(*args)  # the first call sets up Numba's target and loads the cache
+                    self.compiled = compiled
+                    return result
+        return self.compiled(*args)
+
+    def py(self, *args: Any) -> Any:
+        """The same kernel run by the interpreter (slow; tests use it on small inputs without Numba)."""
+        return self.fn(*args)
+
+
+@contextlib.contextmanager
+def _without_scipy_blas() -> Iterator[None]:
+    """While Numba sets up its CPU target it imports `scipy.linalg` (if SciPy is installed) to find
+    BLAS for `np.dot` in compiled code, about 0.15 s of CPU per process. No kernel here uses BLAS,
+    so unless SciPy's linalg is already loaded, its two Cython modules are hidden for that moment
+    (a `None` entry in `sys.modules` makes the import fail, which Numba takes as "no BLAS")."""
+    names = ("scipy.linalg.cython_blas", "scipy.linalg.cython_lapack")
+    if "scipy.linalg" in sys.modules or any(n in sys.modules for n in names):
+        yield
+        return
+    for n in names:
+        sys.modules[n] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        for n in names:
+            if sys.modules.get(n, 0) is None:
+                del sys.modules[n]
+
+
+def kernel(fn: F) -> F:
+    """Mark a function as a compiled kernel (plain Python, typed scalars and NumPy arrays only)."""
+    lazy = _Lazy(fn)
+    _KERNELS.append(lazy)
+    return lazy  # type: ignore[return-value]
+
+
+def warmed() -> bool:
+    """Every kernel is compiled or loaded in this process."""
+    return all(k.compiled is not None for k in _KERNELS)
+
+
+def warmup() -> dict[str, Any]:
+    """Compile (or load from the on-disk cache) every phase-A kernel with the argument types a run
+    uses, by running one tiny chunk of each bundled risk-lab example (GBM with jumps and outages; a
+    historical shock); returns what it did and how long it took."""
+    if not enabled():
+        why = "numba is not installed" if not available() else "BACKSTOP_JIT=0"
+        return {"numba": None, "kernels": 0, "seconds": 0.0, "note": f"{why}: the NumPy path runs"}
+    import numba
+
+    from ..bundled import example_path
+    from . import chunk, model
+
+    t0 = time.perf_counter()
+    for name in ("risk_lab_cdp", "risk_lab_black_thursday"):
+        m = model.compile_model(example_path(name), seed=0)
+        chunk.run_chunk(m, 0, 64, keep_paths=2)
+    compiled = [k for k in _KERNELS if k.compiled is not None]
+    return {
+        "numba": numba.__version__,
+        "kernels": len(compiled),
+        "of": len(_KERNELS),
+        "seconds": round(time.perf_counter() - t0, 3),
+        "cache_dir": numba.config.CACHE_DIR or "__pycache__ beside each module (NUMBA_CACHE_DIR overrides)",
+    }
