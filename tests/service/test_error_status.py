@@ -14,7 +14,6 @@ from backstop.api import errors as api_errors
 from backstop.api.errors import STATUS, status_of
 from backstop.api.jobs import JobTable, find_scenario
 from backstop.api.keys import KeyCache, new_key
-from backstop.api.schemas import SimulationBody
 from backstop.domain import errors as d
 from backstop.scenario.errors import ScenarioError
 from backstop.store import MemoryStore
@@ -85,18 +84,20 @@ def test_the_key_cache_keeps_hits_and_forgets_misses() -> None:
 
 
 def test_the_job_table_names_one_job_per_id() -> None:
-    table = JobTable()
+    table = JobTable(MemoryStore(), max_jobs=1)
     with pytest.raises(d.UnknownEntity):
         table.get("j1")
-    body = SimulationBody(scenario="risk_lab_cdp", paths=10, horizon_days=5, seed=1)
-    job = table.start("j1", find_scenario(body.scenario), body)
-    assert table.start("j1", find_scenario(body.scenario), body) is job  # a retry: the same job
+    request = {"source": "example", "name": "risk_lab_cdp", "paths": 10, "horizon_days": 5, "seed": 1}
+    path = find_scenario("risk_lab_cdp")
+    job = table.submit("j1", "k", request, lambda: (path, None))
+    assert table.submit("j1", "k", request, lambda: (path, None)) is job  # a retry: the same job
     for _ in range(600):
-        if job.status != "running":
+        if table.get("j1").status not in ("queued", "running"):
             break
         time.sleep(0.05)
+    job = table.get("j1")
     assert job.status == "done" and job.progress == 1.0, job.error
-    public = table.get("j1").public()
+    public = job.public()
     assert public["has_report"] is True and "report_html" not in public
     assert table.report("j1") == job.report_html
     with pytest.raises(d.UnknownEntity):

@@ -78,6 +78,10 @@ def add_commands(app: typer.Typer) -> None:
         demo: bool = typer.Option(False, "--demo", help="Fresh SQLite file with the flagship example and demo keys"),
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8000, "--port"),
+        max_jobs: int | None = typer.Option(
+            None, "--max-jobs", min=1, help="Simulations run at once (default: cores - 1)"
+        ),
+        scheduler: str | None = typer.Option(None, "--scheduler", help="Run simulations on Dask: tcp://host:8786"),
     ) -> None:
         """Run the HTTP API and the dashboard (rebuilds the engine from the store first)."""
         import uvicorn
@@ -109,7 +113,9 @@ def add_commands(app: typer.Typer) -> None:
             viewer = next(t for w, t in keys.items() if w.startswith("risk"))
             console.print(f"\ndashboard: http://{host}:{port}/#key={viewer}")
         console.print(f"API docs:  http://{host}:{port}/docs   state_hash {service.state_hash()[:16]}…")
-        uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+        web = create_app(service)
+        web.state.backstop.jobs.configure(max_jobs=max_jobs, scheduler=scheduler)
+        uvicorn.run(web, host=host, port=port, log_level="warning")
 
     @keys_app.command("create")
     def create_key(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import IdempotencyRecord, KeyRecord, StoredEvent
+from .jobs import JobRecord, ProfileRecord
 
 
 class MemoryStore:
@@ -47,3 +48,22 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+    # -- risk desk: jobs and the risk profile ---------------------------------------------------
+    def save_job(self, job: JobRecord) -> None:
+        self.__dict__.setdefault("_jobs", {})[job.id] = job
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        found: JobRecord | None = self.__dict__.get("_jobs", {}).get(job_id)
+        return found
+
+    def jobs_with_status(self, statuses: tuple[str, ...]) -> list[JobRecord]:
+        jobs: dict[str, JobRecord] = self.__dict__.get("_jobs", {})
+        return sorted((j for j in jobs.values() if j.status in statuses), key=lambda j: j.created_at)
+
+    def put_risk_profile(self, record: ProfileRecord) -> None:
+        self.__dict__["_risk_profile"] = record
+
+    def get_risk_profile(self) -> ProfileRecord | None:
+        found: ProfileRecord | None = self.__dict__.get("_risk_profile")
+        return found
