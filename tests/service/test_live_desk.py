@@ -250,3 +250,49 @@ def test_jobs_survive_a_restart_and_interrupted_ones_fail_with_the_reason(tmp_pa
 def test_job_table_limits_are_checked() -> None:
     with pytest.raises(Exception, match="max_jobs"):
         JobTable(MemoryStore(), max_jobs=0)
+
+
+@pytest.mark.slow  # a local Dask cluster listening on a loopback TCP port
+@pytest.mark.xdist_group("processes")
+def test_jobs_run_on_dask_when_a_scheduler_is_given(cdp_api: Api) -> None:
+    from distributed import LocalCluster
+
+    api = cdp_api
+    body = {"source": "example", "paths": 200, "horizon_days": 10, "seed": 3}
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1", dashboard_address=None
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        api.client.app.state.backstop.jobs.configure(max_jobs=1, scheduler=address)
+        (worker,) = cluster.workers.values()
+        job = wait(api, api.post("/v1/simulations", body, who="risk").json()["id"])
+        ran_on_cluster = worker.state.executed_count
+    assert job["status"] == "done", job
+    assert ran_on_cluster == 1  # 200 paths: one chunk, run by the cluster's worker
+    assert job["result"] == simulate_summary(CDP, paths=200, horizon_days=10, seed=3)
+
+
+def test_serve_refuses_max_jobs_below_one() -> None:
+    r = CliRunner().invoke(cli_app, ["serve", "--max-jobs", "0"])
+    assert r.exit_code == 2 and "max-jobs" in r.output
+
+
+def test_the_store_keeps_jobs_and_the_profile(db_url: str) -> None:
+    from backstop.store.jobs import ProfileRecord
+
+    store = SqlStore(db_url)
+    try:
+        assert store.get_job("a") is None and store.get_risk_profile() is None
+        row = JobRecord("a", "k", "queued", 0.0, "{}", "h" * 64, created_at=1, updated_at=1)
+        store.save_job(row)
+        store.save_job(JobRecord("b", "k", "done", 1.0, "{}", None, '{"x": 1}', "<html>", None, 2, 3))
+        assert store.get_job("a") == row
+        store.save_job(JobRecord("a", "k", "running", 0.5, "{}", "h" * 64, created_at=1, updated_at=4))
+        assert [j.id for j in store.jobs_with_status(("queued", "running"))] == ["a"]
+        assert store.get_job("b") is not None and store.get_job("b").report_html == "<html>"  # type: ignore[union-attr]
+        store.put_risk_profile(ProfileRecord('{"horizon_days": 9}', 5, "k"))
+        store.put_risk_profile(ProfileRecord('{"horizon_days": 10}', 6, "k2"))
+        assert store.get_risk_profile() == ProfileRecord('{"horizon_days": 10}', 6, "k2")
+    finally:
+        store.close()
