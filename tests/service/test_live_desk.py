@@ -296,3 +296,145 @@ def test_the_store_keeps_jobs_and_the_profile(db_url: str) -> None:
         assert store.get_risk_profile() == ProfileRecord('{"horizon_days": 10}', 6, "k2")
     finally:
         store.close()
+
+
+# -- item 4: risk history and alerts -------------------------------------------------------------
+
+
+class Receiver:
+    """A real local HTTP receiver: refuses the first `fail_first` POSTs with 500, keeps the rest."""
+
+    def __init__(self, fail_first: int = 1) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.got: list[tuple[dict[str, str], bytes]] = []
+        self.calls = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.calls += 1
+                if outer.calls <= fail_first:
+                    self.send_response(500)
+                else:
+                    outer.got.append(({k: v for k, v in self.headers.items()}, body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_history_points_and_alerts_with_a_signed_retried_webhook(cdp_api: Api) -> None:
+    import hashlib
+    import hmac
+    import json
+
+    from backstop.api.alerts import SIGNATURE_HEADER, Webhook
+
+    api = cdp_api
+    receiver = Receiver(fail_first=1)
+    try:
+        api.client.app.state.backstop.jobs.configure(
+            max_jobs=1, webhook=Webhook(receiver.url, "s3cret", attempts=4, backoff_seconds=0.05)
+        )
+        assert api.client.put("/v1/risk/profile", json=PROFILE, headers=api.headers("risk")).status_code == 200
+        rules = [{"metric": "p_exhausted:sp", "above": 0.01}, {"metric": "p_bad_debt", "above": 0.999}]
+        assert api.client.put("/v1/risk/alerts", json=rules, headers=api.headers("risk")).status_code == 200
+        example = wait(api, api.post("/v1/simulations", {"paths": 60, "horizon_days": 5}, who="risk").json()["id"])
+        body = {"source": "live", "paths": 300, "seed": 5, "horizon_days": 30}
+        live_id = api.post("/v1/simulations", body, who="risk").json()["id"]
+        job = wait(api, live_id)
+        assert example["status"] == job["status"] == "done"
+
+        points = api.get("/v1/risk/history", who="risk").json()["points"]
+        assert [p["job"] for p in points] == [live_id]  # the example job is not the live book
+        (point,) = points
+        s = job["result"]
+        assert point["state_hash"] == api.service.state_hash()
+        assert point["p_bad_debt"] == {"value": s["p_bad_debt"]["value"], "se": s["p_bad_debt"]["se"]}
+        assert point["var99"] == {"value": s["loss"]["var99"], "se": s["loss"]["se"]["var99"]}
+        p_sp = s["by_layer"]["sp"]["p_exhausted"]
+        assert p_sp > 0.01  # the reference run above: 0.2467 for this seed
+        assert point["layers"]["sp"] == {"p_exhausted": p_sp, "se": (p_sp * (1 - p_sp) / 300) ** 0.5}
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not receiver.got:
+            time.sleep(0.05)
+        fired = api.get("/v1/risk/alerts", who="risk").json()
+        assert fired["rules"] == rules
+        (alert,) = [a for a in fired["fired"]]
+        assert alert["id"] == f"{live_id}:p_exhausted:sp" and alert["value"] == p_sp and alert["above"] == 0.01
+        (headers, raw) = receiver.got[0]
+        assert receiver.calls == 2 and len(receiver.got) == 1  # one refusal, one retry
+        expected = "sha256=" + hmac.new(b"s3cret", raw, hashlib.sha256).hexdigest()
+        assert headers[SIGNATURE_HEADER] == expected
+        assert headers["Idempotency-Key"] == alert["id"] and json.loads(raw)["id"] == alert["id"]
+        for _ in range(100):
+            alert = api.get("/v1/risk/alerts", who="risk").json()["fired"][0]
+            if alert["delivery"] != "pending":
+                break
+            time.sleep(0.05)
+        assert alert["delivery"] == "delivered" and alert["attempts"] == 2
+    finally:
+        receiver.close()
+
+
+def test_alert_rules_bad_input_is_refused_and_changes_nothing(cdp_api: Api) -> None:
+    api = cdp_api
+    good = [{"metric": "cvar99", "above": 1000}]
+    assert api.client.put("/v1/risk/alerts", json=good, headers=api.headers("risk")).status_code == 200
+    for bad, field in (
+        ({"metric": "cvar99", "above": 1}, "alerts"),
+        ([{"metric": "p_ruin", "above": 0.1}], "alerts.0.metric"),
+        ([good[0], {"metric": "var99", "above": -1}], "alerts.1.above"),
+        ([{"metric": "var99", "above": True}], "alerts.0.above"),
+        ([{"metric": "var99", "above": 1, "below": 2}], "alerts.0.below"),
+        (["var99"], "alerts.0"),
+        (None, "alerts"),
+    ):
+        r = api.client.put("/v1/risk/alerts", json=bad, headers=api.headers("risk"))
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["error"]["field"] == field, r.json()
+    assert api.get("/v1/risk/alerts", who="risk").json() == {"rules": good, "fired": []}
+    assert api.get("/v1/risk/history", who="staker").status_code == 403
+    assert api.client.put("/v1/risk/alerts", json=good, headers=api.headers("investor")).status_code == 403
+
+
+def test_the_schedule_runs_the_live_job(cdp_api: Api) -> None:
+    api = cdp_api
+    jobs = api.client.app.state.backstop.jobs
+    assert (
+        api.client.put("/v1/risk/profile", json=PROFILE | {"horizon_days": 5}, headers=api.headers("risk")).status_code
+        == 200
+    )
+    stop = jobs.run_every(api.service, 0.2, 40)
+    try:
+        deadline = time.monotonic() + 60
+        points: list[Any] = []
+        while time.monotonic() < deadline and not points:
+            points = api.get("/v1/risk/history", who="risk").json()["points"]
+            time.sleep(0.1)
+    finally:
+        stop.set()
+    assert points and points[0]["paths"] == 40 and points[0]["state_hash"] == api.service.state_hash()
+
+
+def test_durations_and_serve_options() -> None:
+    from backstop.api.jobs import parse_duration
+    from backstop.domain.errors import BackstopError
+
+    assert [parse_duration(t) for t in ("90s", "30m", "1h", "1d", "45")] == [90, 1800, 3600, 86_400, 45]
+    for bad in ("", "h", "0m", "1.5h", "-1h", "1w"):
+        with pytest.raises(BackstopError, match="risk_every"):
+            parse_duration(bad)

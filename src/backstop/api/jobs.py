@@ -28,7 +28,8 @@ from ..bundled import example_path
 from ..domain.commands import Command
 from ..domain.errors import BackstopError, UnknownEntity
 from ..store.base import StoredEvent, StoredLog
-from ..store.jobs import UNFINISHED, JobRecord, ProfileRecord
+from ..store.jobs import UNFINISHED, AlertRecord, JobRecord, ProfileRecord
+from .alerts import Alerts, Webhook
 from .errors import Conflict, RateLimited
 
 RETRY_AFTER_SECONDS = 5
@@ -69,6 +70,16 @@ class JobStore(Protocol):
     def put_risk_profile(self, record: ProfileRecord) -> None: ...
 
     def load_events(self) -> list[StoredEvent]: ...
+
+    def done_jobs(self) -> list[JobRecord]: ...
+
+    def put_alert_rules(self, rules: str, updated_at: int, updated_by: str) -> None: ...
+
+    def get_alert_rules(self) -> str | None: ...
+
+    def save_alert(self, alert: AlertRecord) -> None: ...
+
+    def alerts(self) -> list[AlertRecord]: ...
 
 
 def stored_commands(store: Any) -> list[Command]:
@@ -140,13 +151,20 @@ class JobTable:
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job] = queue.Queue()
         self._workers: list[threading.Thread] = []
+        self.alerts = Alerts(store)
         self.configure(max_jobs, max_queued, scheduler)
         self._fail_interrupted()
 
     def configure(
-        self, max_jobs: int | None = None, max_queued: int | None = None, scheduler: str | None = None
+        self,
+        max_jobs: int | None = None,
+        max_queued: int | None = None,
+        scheduler: str | None = None,
+        webhook: Webhook | None = None,
     ) -> None:
-        """Set the limits (`serve --max-jobs`) and the Dask scheduler (`serve --scheduler`)."""
+        """Set the limits (`serve --max-jobs`), the Dask scheduler (`serve --scheduler`) and the
+        alert webhook (`serve --alert-webhook`)."""
+        self.alerts.webhook = webhook
         self.max_jobs = default_max_jobs() if max_jobs is None else max_jobs
         if self.max_jobs < 1:
             raise BackstopError("max_jobs", f"max_jobs: must be at least 1, got {self.max_jobs}")
@@ -288,8 +306,29 @@ class JobTable:
                 raise
         else:
             self._save(job, status="done", progress=1.0, result=result, report_html=report)
+            try:
+                self.alerts.on_done(job.row)
+            except Exception:
+                pass
         finally:
             job.source = None
+
+    # -- the risk desk's schedule (`serve --risk-every`) -------------------------------------------
+    def run_every(self, service: Any, seconds: float, paths: int, seed: int = 0) -> threading.Event:
+        """Start a live job every `seconds` (skipped, and tried again next time, while there is no
+        risk profile or the queue is full). Setting the returned event stops the schedule."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(seconds):
+                request = {"source": "live", "paths": paths, "seed": seed}
+                try:
+                    self.submit(f"every-{int(self.clock())}", "schedule", request, lambda: live_source(service))
+                except BackstopError:
+                    continue
+
+        threading.Thread(target=loop, name="backstop-risk-every", daemon=True).start()
+        return stop
 
     @staticmethod
     def _scenario(source: Any) -> Any:
@@ -315,3 +354,16 @@ def live_source(service: Any) -> tuple[dict[str, Any], str]:
         commands, json.loads(profile.profile), name="live", description=f"the live state at state_hash {state_hash}"
     )
     return data, state_hash
+
+
+DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_duration(text: str, field: str = "risk_every") -> int:
+    """`90s`, `30m`, `1h`, `1d` (or plain seconds) as whole seconds, at least 1."""
+    text = text.strip()
+    unit = DURATION.get(text[-1:])
+    number = text[:-1] if unit else text
+    if not number.isdigit() or int(number) * (unit or 1) < 1:
+        raise BackstopError(field, f"{field}: a duration such as 90s, 30m, 1h or 1d, got {text!r}")
+    return int(number) * (unit or 1)

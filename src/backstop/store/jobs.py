@@ -40,6 +40,29 @@ risk_profile = Table(
     Column("updated_by", String(40), nullable=False),
 )
 
+alert_rules = Table(
+    "alert_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("rules", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(40), nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(120), primary_key=True),
+    Column("job_id", String(40), nullable=False),
+    Column("metric", String(80), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("above", Float, nullable=False),
+    Column("state_hash", String(64), nullable=True),
+    Column("at", BigInteger, nullable=False),
+    Column("delivery", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False),
+)
+
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 UNFINISHED = ("queued", "running")
 
@@ -68,3 +91,19 @@ class ProfileRecord:
     profile: str
     updated_at: int
     updated_by: str
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    """An alert rule that fired on a finished live job. `id` is `<job id>:<metric>`, so a rule
+    fires once per job; `delivery` is `none` (no webhook), `pending`, `delivered` or `failed`."""
+
+    id: str
+    job_id: str
+    metric: str
+    value: float
+    above: float
+    state_hash: str | None
+    at: int
+    delivery: str
+    attempts: int = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import IdempotencyRecord, KeyRecord, StoredEvent
-from .jobs import JobRecord, ProfileRecord
+from .jobs import AlertRecord, JobRecord, ProfileRecord
 
 
 class MemoryStore:
@@ -67,3 +67,22 @@ class MemoryStore:
     def get_risk_profile(self) -> ProfileRecord | None:
         found: ProfileRecord | None = self.__dict__.get("_risk_profile")
         return found
+
+    def done_jobs(self) -> list[JobRecord]:
+        jobs: dict[str, JobRecord] = self.__dict__.get("_jobs", {})
+        done = [j for j in jobs.values() if j.status == "done"]
+        return sorted(done, key=lambda j: (j.updated_at, j.id))
+
+    def put_alert_rules(self, rules: str, updated_at: int, updated_by: str) -> None:
+        self.__dict__["_alert_rules"] = rules
+
+    def get_alert_rules(self) -> str | None:
+        found: str | None = self.__dict__.get("_alert_rules")
+        return found
+
+    def save_alert(self, alert: AlertRecord) -> None:
+        self.__dict__.setdefault("_alerts", {})[alert.id] = alert
+
+    def alerts(self) -> list[AlertRecord]:
+        found: dict[str, AlertRecord] = self.__dict__.get("_alerts", {})
+        return sorted(found.values(), key=lambda a: (a.at, a.id))

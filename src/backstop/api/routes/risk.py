@@ -17,6 +17,7 @@ from ...domain.errors import UnknownEntity
 from ...sim.config import parse_simulation
 from ...store.base import KeyRecord
 from ...store.jobs import ProfileRecord
+from ..alerts import history_point, is_live, parse_rules
 from ..jobs import JobStore
 from .deps import allow, app_state, caller
 
@@ -57,3 +58,36 @@ def put_risk_profile(
     record = ProfileRecord(json.dumps(body), int(time.time()), key.key_id)
     desk_store(request).put_risk_profile(record)
     return _public(record)
+
+
+@router.get("/v1/risk/history", tags=["risk"])
+def get_risk_history(request: Request, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    """One point per finished live simulation, oldest first: time, state hash, P(bad debt),
+    P(socialized), VaR99 and CVaR99 of loss, each layer's P(exhausted), with standard errors."""
+    allow(key, RISK_ROLES, "read the risk history")
+    points = [history_point(job) for job in desk_store(request).done_jobs() if is_live(job)]
+    return {"points": points}
+
+
+@router.put("/v1/risk/alerts", tags=["risk"])
+def put_risk_alerts(
+    request: Request,
+    key: KeyRecord = Depends(caller),
+    body: Any = Body(None, examples=[[{"metric": "p_bad_debt", "above": 0.05}]]),
+) -> dict[str, Any]:
+    """Replace the alert rules: `[{metric, above}]`, metric one of p_bad_debt, p_socialized, var99,
+    cvar99 or p_exhausted:<layer>. Each finished live job is checked against them."""
+    allow(key, RISK_ROLES, "set alert rules")
+    rules = parse_rules(body)  # raises InvalidConfig naming the field
+    desk_store(request).put_alert_rules(json.dumps(rules), int(time.time()), key.key_id)
+    return {"rules": rules}
+
+
+@router.get("/v1/risk/alerts", tags=["risk"])
+def get_risk_alerts(request: Request, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
+    """The rules and every alert that fired, oldest first, with its webhook delivery status."""
+    allow(key, RISK_ROLES, "read alerts")
+    store = desk_store(request)
+    raw = store.get_alert_rules()
+    fired = [a.__dict__ for a in store.alerts()]
+    return {"rules": [] if raw is None else json.loads(raw), "fired": fired}

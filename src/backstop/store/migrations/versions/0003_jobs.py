@@ -1,4 +1,4 @@
-"""The risk desk's tables: simulation jobs and the risk profile.
+"""The risk desk's tables: simulation jobs, the risk profile, alert rules and fired alerts.
 
 Revision ID: 0003_jobs
 Revises: 0002_history (0001 until that revision is present)
@@ -43,8 +43,30 @@ def upgrade() -> None:
         sa.Column("updated_by", sa.String(40), nullable=False),
     )
 
+    op.create_table(
+        "alert_rules",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("rules", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.BigInteger, nullable=False),
+        sa.Column("updated_by", sa.String(40), nullable=False),
+    )
+    op.create_table(
+        "alerts",
+        sa.Column("id", sa.String(120), primary_key=True),
+        sa.Column("job_id", sa.String(40), nullable=False),
+        sa.Column("metric", sa.String(80), nullable=False),
+        sa.Column("value", sa.Float, nullable=False),
+        sa.Column("above", sa.Float, nullable=False),
+        sa.Column("state_hash", sa.String(64), nullable=True),
+        sa.Column("at", sa.BigInteger, nullable=False),
+        sa.Column("delivery", sa.String(20), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("alerts")
+    op.drop_table("alert_rules")
     op.drop_table("risk_profile")
     op.drop_index("jobs_status", "jobs")
     op.drop_table("jobs")
