@@ -90,7 +90,9 @@ def test_the_job_table_names_one_job_per_id() -> None:
     request = {"source": "example", "name": "risk_lab_cdp", "paths": 10, "horizon_days": 5, "seed": 1}
     path = find_scenario("risk_lab_cdp")
     job = table.submit("j1", "k", request, lambda: (path, None))
-    assert table.submit("j1", "k", request, lambda: (path, None)) is job  # a retry: the same job
+    retry = table.submit("j1", "k", request, lambda: (path, None))  # a retry: the same job
+    assert retry.row.id == job.row.id and retry.row.created_at == job.row.created_at
+    assert len(table.store.jobs_with_status(("queued", "running", "done"))) == 1
     for _ in range(600):
         if table.get("j1").status not in ("queued", "running"):
             break

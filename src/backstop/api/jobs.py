@@ -209,11 +209,12 @@ class JobTable:
         return job
 
     def _known(self, job_id: str) -> Job | None:
+        """The job in memory (queued or running here), else as stored (finished: not kept in
+        memory, so reading old jobs and their reports never grows the process)."""
         job = self._jobs.get(job_id)
         if job is None:
             row = self.store.get_job(job_id)
-            if row is not None:
-                job = self._jobs[job_id] = Job(row)
+            job = None if row is None else Job(row)
         return job
 
     def _start_workers(self) -> None:
