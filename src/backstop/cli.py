@@ -12,10 +12,12 @@ from rich.console import Console
 from .bundled import resolve
 from .domain.errors import BackstopError
 from .examples_cli import examples_app
+from .export_cli import export as export_live
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Exact DeFi backstop engine and risk lab.")
 err_console = Console(stderr=True, soft_wrap=True)
 app.add_typer(examples_app, name="examples")
+app.command("export")(export_live)
 
 
 def fail(exc: BackstopError) -> None:

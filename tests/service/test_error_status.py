@@ -14,7 +14,6 @@ from backstop.api import errors as api_errors
 from backstop.api.errors import STATUS, status_of
 from backstop.api.jobs import JobTable, find_scenario
 from backstop.api.keys import KeyCache, new_key
-from backstop.api.schemas import SimulationBody
 from backstop.domain import errors as d
 from backstop.scenario.errors import ScenarioError
 from backstop.store import MemoryStore
@@ -85,18 +84,22 @@ def test_the_key_cache_keeps_hits_and_forgets_misses() -> None:
 
 
 def test_the_job_table_names_one_job_per_id() -> None:
-    table = JobTable()
+    table = JobTable(MemoryStore(), max_jobs=1)
     with pytest.raises(d.UnknownEntity):
         table.get("j1")
-    body = SimulationBody(scenario="risk_lab_cdp", paths=10, horizon_days=5, seed=1)
-    job = table.start("j1", find_scenario(body.scenario), body)
-    assert table.start("j1", find_scenario(body.scenario), body) is job  # a retry: the same job
+    request = {"source": "example", "name": "risk_lab_cdp", "paths": 10, "horizon_days": 5, "seed": 1}
+    path = find_scenario("risk_lab_cdp")
+    job = table.submit("j1", "k", request, lambda: (path, None))
+    retry = table.submit("j1", "k", request, lambda: (path, None))  # a retry: the same job
+    assert retry.row.id == job.row.id and retry.row.created_at == job.row.created_at
+    assert len(table.store.jobs_with_status(("queued", "running", "done"))) == 1
     for _ in range(600):
-        if job.status != "running":
+        if table.get("j1").status not in ("queued", "running"):
             break
         time.sleep(0.05)
+    job = table.get("j1")
     assert job.status == "done" and job.progress == 1.0, job.error
-    public = table.get("j1").public()
+    public = job.public()
     assert public["has_report"] is True and "report_html" not in public
     assert table.report("j1") == job.report_html
     with pytest.raises(d.UnknownEntity):

@@ -78,6 +78,14 @@ def add_commands(app: typer.Typer) -> None:
         demo: bool = typer.Option(False, "--demo", help="Fresh SQLite file with the flagship example and demo keys"),
         host: str = typer.Option("127.0.0.1", "--host"),
         port: int = typer.Option(8000, "--port"),
+        max_jobs: int | None = typer.Option(
+            None, "--max-jobs", min=1, help="Simulations run at once (default: cores - 1)"
+        ),
+        scheduler: str | None = typer.Option(None, "--scheduler", help="Run simulations on Dask: tcp://host:8786"),
+        risk_every: str | None = typer.Option(None, "--risk-every", help="Simulate the live book every 1h, 30m, …"),
+        risk_paths: int = typer.Option(10_000, "--risk-paths", min=1, help="Paths of each scheduled live simulation"),
+        alert_webhook: str | None = typer.Option(None, "--alert-webhook", help="POST fired alerts to this URL"),
+        alert_secret: str = typer.Option("", "--alert-secret", envvar="BACKSTOP_ALERT_SECRET", help="HMAC key"),
     ) -> None:
         """Run the HTTP API and the dashboard (rebuilds the engine from the store first)."""
         import uvicorn
@@ -109,7 +117,20 @@ def add_commands(app: typer.Typer) -> None:
             viewer = next(t for w, t in keys.items() if w.startswith("risk"))
             console.print(f"\ndashboard: http://{host}:{port}/#key={viewer}")
         console.print(f"API docs:  http://{host}:{port}/docs   state_hash {service.state_hash()[:16]}…")
-        uvicorn.run(create_app(service), host=host, port=port, log_level="warning")
+        from .alerts import Webhook
+        from .jobs import parse_duration
+
+        web = create_app(service)
+        jobs = web.state.backstop.jobs
+        try:
+            every = None if risk_every is None else parse_duration(risk_every)
+            jobs.configure(max_jobs, None, scheduler, Webhook(alert_webhook, alert_secret) if alert_webhook else None)
+        except BackstopError as exc:
+            console.print(f"[red]error[/red]: {exc}")
+            raise typer.Exit(code=2) from None
+        if every is not None:
+            jobs.run_every(service, every, risk_paths)
+        uvicorn.run(web, host=host, port=port, log_level="warning")
 
     @keys_app.command("create")
     def create_key(

@@ -1,105 +1,370 @@
-"""Background risk-lab jobs for `POST /v1/simulations`.
+"""Risk-lab jobs for `POST /v1/simulations`: durable rows, a bounded queue, workers, cancel.
 
-Jobs live in memory: a job does not survive a restart; its inputs are small and it can simply
-be run again. The same (API key, Idempotency-Key) names the same job, so a retried POST does
-not start a second one.
+A job is a row in the store (`store/jobs.py`) from the moment it is accepted, so its status,
+progress, result and HTML report outlive the process. A restart cannot resume a half-run job
+(its inputs, such as the live state it started from, may be gone), so on start every job left
+`queued` or `running` is marked `failed` with that reason; the caller can start it again.
+
+At most `max_jobs` jobs run at once, each on a worker thread of its own (default: cores − 1, at
+least 1), and at most `max_queued` more wait; past that a new job is refused with 429 and a
+`Retry-After` (docs/service.md). With a Dask `scheduler` address the chunks of every job run on
+that cluster instead of in the worker thread. The same (API key, Idempotency-Key) names the
+same job, so a retried POST does not start a second one.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import queue
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..bundled import example_path
-from ..domain.errors import UnknownEntity
+from ..domain.commands import Command
+from ..domain.errors import BackstopError, UnknownEntity
+from ..store.base import StoredEvent, StoredLog
+from ..store.jobs import UNFINISHED, AlertRecord, JobRecord, ProfileRecord
+from .alerts import Alerts, Webhook
+from .errors import Conflict, RateLimited
+
+RETRY_AFTER_SECONDS = 5
+"""What a 429 for a full queue asks the caller to wait: about one chunk of a typical job."""
+
+DEFAULT_EXAMPLE = "risk_lab_cdp"
 
 
 def find_scenario(name: str) -> Path:
     return example_path(name, "scenario")
 
 
+def default_max_jobs() -> int:
+    """Cores − 1, at least 1: one core stays free for the API and the group commit."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class QueueFull(RateLimited):
+    """Every job slot and every queue place is taken."""
+
+
+class Cancelled(BaseException):
+    """Raised inside a job's progress callback to stop it (a BaseException, so no
+    `except Exception` on the way out can swallow it)."""
+
+
+class JobStore(Protocol):
+    """What the job table needs of the store (SqlStore and MemoryStore have it)."""
+
+    def save_job(self, job: JobRecord) -> None: ...
+
+    def get_job(self, job_id: str) -> JobRecord | None: ...
+
+    def jobs_with_status(self, statuses: tuple[str, ...]) -> list[JobRecord]: ...
+
+    def get_risk_profile(self) -> ProfileRecord | None: ...
+
+    def put_risk_profile(self, record: ProfileRecord) -> None: ...
+
+    def load_events(self) -> list[StoredEvent]: ...
+
+    def done_jobs(self) -> list[JobRecord]: ...
+
+    def put_alert_rules(self, rules: str, updated_at: int, updated_by: str) -> None: ...
+
+    def get_alert_rules(self) -> str | None: ...
+
+    def save_alert(self, alert: AlertRecord) -> None: ...
+
+    def alerts(self) -> list[AlertRecord]: ...
+
+
+def stored_commands(store: Any) -> list[Command]:
+    """Every command of the stored log, in order: what made the live state."""
+    log = StoredLog()
+    return [cmd for row in store.load_events() if (cmd := log.command(row)) is not None]
+
+
 @dataclass
 class Job:
-    """One simulation: its request, its progress, then its summary and HTML report (or error)."""
+    """One simulation: its stored row, plus what only the running process holds (its input)."""
 
-    request: dict[str, Any]
-    status: str = "running"
-    progress: float = 0.0
-    result: Any = None
-    """What `backstop simulate --json` prints."""
-    error: str | None = None
-    report_html: str | None = None
-    """The self-contained HTML report (served by `GET /v1/simulations/{id}/report`)."""
+    row: JobRecord
+    source: Any = None
+    """A scenario path (example) or mapping (live), to simulate; None once finished or restored."""
+    cancel_requested: bool = False
+    last_saved: float = field(default=0.0)
 
-    def fields(self) -> dict[str, Any]:
-        """The job as the API shows it, the report included once there is one."""
-        out: dict[str, Any] = {
-            "status": self.status,
-            "progress": self.progress,
-            "request": self.request,
-            "result": self.result,
-        }
-        if self.error is not None:
-            out["error"] = self.error
-        if self.report_html is not None:
-            out["report_html"] = self.report_html
-        return out
+    @property
+    def status(self) -> str:
+        return self.row.status
+
+    @property
+    def progress(self) -> float:
+        return self.row.progress
+
+    @property
+    def error(self) -> str | None:
+        return self.row.error
+
+    @property
+    def report_html(self) -> str | None:
+        return self.row.report_html
 
     def public(self) -> dict[str, Any]:
-        """The job without its report (which has its own route), as plain JSON."""
-        body = {k: v for k, v in self.fields().items() if k != "report_html"}
-        return {"has_report": self.report_html is not None, **json.loads(json.dumps(body, default=str))}
+        """The job as the API shows it, without its report (which has its own route)."""
+        r = self.row
+        out: dict[str, Any] = {
+            "status": r.status,
+            "progress": r.progress,
+            "request": json.loads(r.request),
+            "state_hash": r.state_hash,
+            "result": None if r.result is None else json.loads(r.result),
+            "has_report": r.report_html is not None,
+            "created_at": r.created_at,
+            "updated_at": r.updated_at,
+        }
+        if r.error is not None:
+            out["error"] = r.error
+        if self.cancel_requested and r.status in UNFINISHED:
+            out["cancel_requested"] = True
+        return out
 
 
 class JobTable:
-    """The service's simulations by id, each run on a thread of its own."""
+    """The service's simulations by id: stored rows, a bounded queue and `max_jobs` workers."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        store: Any,
+        max_jobs: int | None = None,
+        max_queued: int | None = None,
+        scheduler: str | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        self.store: JobStore = store
+        self.clock = clock
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._queue: queue.Queue[Job] = queue.Queue()
+        self._workers: list[threading.Thread] = []
+        self.alerts = Alerts(store)
+        self.configure(max_jobs, max_queued, scheduler)
+        self._fail_interrupted()
 
-    def start(self, job_id: str, path: Path, body: Any) -> Job:
-        """Start a job, or hand back the one already started under this id."""
+    def configure(
+        self,
+        max_jobs: int | None = None,
+        max_queued: int | None = None,
+        scheduler: str | None = None,
+        webhook: Webhook | None = None,
+    ) -> None:
+        """Set the limits (`serve --max-jobs`), the Dask scheduler (`serve --scheduler`) and the
+        alert webhook (`serve --alert-webhook`)."""
+        self.alerts.webhook = webhook
+        self.max_jobs = default_max_jobs() if max_jobs is None else max_jobs
+        if self.max_jobs < 1:
+            raise BackstopError("max_jobs", f"max_jobs: must be at least 1, got {self.max_jobs}")
+        self.max_queued = self.max_jobs if max_queued is None else max_queued
+        self.scheduler = scheduler
+
+    def _fail_interrupted(self) -> None:
+        now = int(self.clock())
+        for row in self.store.jobs_with_status(UNFINISHED):
+            reason = f"interrupted: the service restarted while the job was {row.status}; start it again"
+            self.store.save_job(replace(row, status="failed", error=reason, updated_at=now))
+
+    # -- submit --------------------------------------------------------------------------------
+    def submit(
+        self, job_id: str, key_id: str, request: dict[str, Any], prepare: Callable[[], tuple[Any, str | None]]
+    ) -> Job:
+        """Queue a job, or hand back the one already started under this id (409 if the request
+        differs); 429 (`QueueFull`) when every slot and queue place is taken. `prepare` gives the
+        job's input and the state hash it starts from; it runs only for a job accepted as new."""
+        text = json.dumps(request, sort_keys=True)
         with self._lock:
-            job = self._jobs.get(job_id)
+            job = self._known(job_id)
             if job is not None:
+                if job.row.request != text:
+                    raise Conflict("idempotency-key", "idempotency-key: this key already started another simulation")
                 return job
-            job = self._jobs[job_id] = Job(request=body.model_dump())
-        threading.Thread(target=run_job, args=(job, path, body), daemon=True).start()
+            active = sum(1 for j in self._jobs.values() if j.status in UNFINISHED)
+            if active >= self.max_jobs + self.max_queued:
+                raise QueueFull(
+                    "queue",
+                    f"queue: {active} simulations are running or waiting (at most {self.max_jobs} run at once, "
+                    f"{self.max_queued} wait); retry in {RETRY_AFTER_SECONDS} s",
+                    RETRY_AFTER_SECONDS,
+                )
+            source, state_hash = prepare()
+            now = int(self.clock())
+            row = JobRecord(job_id, key_id, "queued", 0.0, text, state_hash, created_at=now, updated_at=now)
+            self.store.save_job(row)
+            job = self._jobs[job_id] = Job(row, source)
+            self._start_workers()
+        self._queue.put(job)
         return job
 
-    def get(self, job_id: str) -> Job:
+    def _known(self, job_id: str) -> Job | None:
+        """The job in memory (queued or running here), else as stored (finished: not kept in
+        memory, so reading old jobs and their reports never grows the process)."""
         job = self._jobs.get(job_id)
+        if job is None:
+            row = self.store.get_job(job_id)
+            job = None if row is None else Job(row)
+        return job
+
+    def _start_workers(self) -> None:
+        self._workers = [t for t in self._workers if t.is_alive()]
+        while len(self._workers) < self.max_jobs:
+            worker = threading.Thread(target=self._work, name=f"backstop-job-{len(self._workers)}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+
+    # -- read, cancel -----------------------------------------------------------------------------
+    def get(self, job_id: str) -> Job:
+        with self._lock:
+            job = self._known(job_id)
         if job is None:
             raise UnknownEntity("id", f"id: unknown simulation {job_id!r}")
         return job
 
     def report(self, job_id: str) -> str:
-        job = self._jobs.get(job_id)
+        with self._lock:
+            job = self._known(job_id)
         if job is None or job.report_html is None:
             raise UnknownEntity("id", f"id: no finished simulation {job_id!r}")
         return job.report_html
 
+    def cancel(self, job_id: str) -> Job:
+        """Cancel a queued job at once, a running one when its current chunk ends; 409 once finished."""
+        job = self.get(job_id)
+        with self._lock:
+            if job.status not in UNFINISHED:
+                raise Conflict("id", f"id: simulation {job_id!r} is already {job.status}")
+            job.cancel_requested = True
+            if job.status == "queued":
+                self._save(job, status="cancelled", error="cancelled before it started")
+        return job
 
-def run_job(job: Job, path: Path, body: Any) -> None:
-    """Run one job to its summary and report, or to a failure it reports."""
-    try:
-        from ..sim.api import simulate
-        from ..sim.report import build_report
-    except ImportError:
-        job.status, job.error = "failed", "the risk lab (backstop.sim) is not available"
-        return
+    # -- run ------------------------------------------------------------------------------------
+    def _save(self, job: Job, **changes: Any) -> None:
+        job.row = replace(job.row, updated_at=int(self.clock()), **changes)
+        self.store.save_job(job.row)
+        job.last_saved = time.monotonic()
 
-    def progress(done: int, total: int) -> None:
-        job.progress = done / max(1, total)
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            try:
+                self._run(job)
+            except Exception as exc:  # the store failed while saving: keep the worker alive
+                job.row = replace(job.row, status="failed", error=f"{type(exc).__name__}: {exc}")
+            with self._lock:  # a finished job is read back from the store: memory stays bounded
+                if job.status not in UNFINISHED and self._jobs.get(job.row.id) is job:
+                    del self._jobs[job.row.id]
 
-    try:
-        res = simulate(path, paths=body.paths, horizon_days=body.horizon_days, seed=body.seed, progress=progress)
-        job.result = res.summary()
-        job.report_html = build_report(res)
-        job.status, job.progress = "done", 1.0
-    except Exception as exc:  # a job reports its failure instead of dying silently
-        job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+    def _run(self, job: Job) -> None:
+        with self._lock:
+            if job.cancel_requested or job.status != "queued":
+                return
+            self._save(job, status="running")
+        try:
+            from ..sim.api import simulate
+            from ..sim.report import build_report
+        except ImportError:
+            self._save(job, status="failed", error="the risk lab (backstop.sim) is not available")
+            return
+
+        def progress(done: int, total: int) -> None:
+            if job.cancel_requested:
+                raise Cancelled
+            job.row = replace(job.row, progress=done / max(1, total))
+            if time.monotonic() - job.last_saved >= 1.0 and done < total:
+                self._save(job)
+
+        request = json.loads(job.row.request)
+        try:
+            res = simulate(
+                self._scenario(job.source),
+                paths=request["paths"],
+                seed=request["seed"],
+                horizon_days=request.get("horizon_days"),
+                scheduler=self.scheduler,
+                progress=progress,
+            )
+            result = json.dumps(res.summary(), allow_nan=False)
+            report = build_report(res)
+        except Cancelled:
+            self._save(job, status="cancelled", error="cancelled while running")
+        except BaseException as exc:  # a job reports its failure instead of dying silently
+            message = exc.message if isinstance(exc, BackstopError) else f"{type(exc).__name__}: {exc}"
+            self._save(job, status="failed", error=message)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            self._save(job, status="done", progress=1.0, result=result, report_html=report)
+            try:
+                self.alerts.on_done(job.row)
+            except Exception:
+                pass
+        finally:
+            job.source = None
+
+    # -- the risk desk's schedule (`serve --risk-every`) -------------------------------------------
+    def run_every(self, service: Any, seconds: float, paths: int, seed: int = 0) -> threading.Event:
+        """Start a live job every `seconds` (skipped, and tried again next time, while there is no
+        risk profile or the queue is full). Setting the returned event stops the schedule."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.wait(seconds):
+                request = {"source": "live", "paths": paths, "seed": seed}
+                try:
+                    self.submit(f"every-{int(self.clock())}", "schedule", request, lambda: live_source(service))
+                except BackstopError:
+                    continue
+
+        threading.Thread(target=loop, name="backstop-risk-every", daemon=True).start()
+        return stop
+
+    @staticmethod
+    def _scenario(source: Any) -> Any:
+        if isinstance(source, dict):
+            from ..scenario.loader import scenario_from_data
+
+            return scenario_from_data(source)
+        return source
+
+
+def live_source(service: Any) -> tuple[dict[str, Any], str]:
+    """The live state as a scenario mapping (`scenario/export.py`) with the stored risk profile as
+    its `simulation:` section, and the state hash it was taken at; 409 without a profile."""
+    from ..scenario.export import export_scenario
+
+    profile = service.store.get_risk_profile()
+    if profile is None:
+        raise Conflict("source", "source: a live simulation needs a risk profile; PUT /v1/risk/profile first")
+    with service.lock:  # the store holds exactly what the engine applied while the lock is held
+        state_hash = service.engine.state_hash()
+        commands = stored_commands(service.store)
+    data = export_scenario(
+        commands, json.loads(profile.profile), name="live", description=f"the live state at state_hash {state_hash}"
+    )
+    return data, state_hash
+
+
+DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+
+
+def parse_duration(text: str, field: str = "risk_every") -> int:
+    """`90s`, `30m`, `1h`, `1d` (or plain seconds) as whole seconds, at least 1."""
+    text = text.strip()
+    unit = DURATION.get(text[-1:])
+    number = text[:-1] if unit else text
+    if not number.isdigit() or int(number) * (unit or 1) < 1:
+        raise BackstopError(field, f"{field}: a duration such as 90s, 30m, 1h or 1d, got {text!r}")
+    return int(number) * (unit or 1)

@@ -253,3 +253,19 @@ class SimulationBody(Body):
     paths: int = Field(1000, ge=1, le=1_000_000)
     horizon_days: int = Field(365, ge=1, le=3650)
     seed: int = Field(0, ge=0, le=2**32)
+
+
+class SimulationRequest(Body):
+    """`POST /v1/simulations`: the live book with the stored risk profile, or a bundled example."""
+
+    source: Literal["live", "example"] = "example"
+    """`live`: the service's current state, with the risk profile (`PUT /v1/risk/profile`) as its
+    model; `example`: a bundled example scenario, named by `name`."""
+    name: Annotated[str, Field(max_length=200)] | None = None
+    """source=example: the example's name (default `risk_lab_cdp`)."""
+    scenario: Annotated[str, Field(max_length=200)] | None = None
+    """The former name of `name`, still accepted."""
+    paths: int = Field(1000, ge=1, le=1_000_000)
+    horizon_days: int | None = Field(None, ge=1, le=3650)
+    """Overrides the model's `horizon_days` (default: the profile's or the example's own)."""
+    seed: int = Field(0, ge=0, le=2**32)

@@ -23,4 +23,4 @@ class AppState:
 
     @classmethod
     def create(cls, service: Service, rate_per_second: float, burst: int) -> AppState:
-        return cls(service, RateLimiter(rate_per_second, burst), KeyCache(service.store), JobTable())
+        return cls(service, RateLimiter(rate_per_second, burst), KeyCache(service.store), JobTable(service.store))

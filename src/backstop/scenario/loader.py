@@ -21,7 +21,7 @@ from ..domain.layers.registry import KINDS
 from ..domain.layers.spec import AMOUNT, LayerConfig, unit_of
 from ..domain.money import parse_units
 from .errors import ScenarioError
-from .model import ScenarioSpec
+from .model import MarketSpec, ScenarioSpec
 
 SECONDS_PER_DAY = 86_400
 _LAYER_ADAPTERS = {name: TypeAdapter(k.config) for name, k in KINDS.items()}
@@ -468,3 +468,40 @@ class _Builder:
         if isinstance(block, bool) or not isinstance(block, int) or block < 0:
             raise self.fail("block", f"must be a non-negative whole number of blocks, got {block!r}")
         return c.FillAuction(at, str(layer), str(account), block)
+
+    # -- set-up as steps (`backstop export` writes set-up that came after the start this way) --
+    def v_add_asset(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        symbol, decimals = self.take(raw, "symbol", "decimals")
+        if not isinstance(symbol, str) or not symbol:
+            raise self.fail("symbol", f"must be a name (string), got {symbol!r}")
+        if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= 36:
+            raise self.fail("decimals", f"must be a whole number in [0, 36], got {decimals!r}")
+        if not self.expecting_error:
+            self.decimals[symbol] = decimals
+        return c.AddAsset(at, symbol, decimals)
+
+    def v_add_layer(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        (layer,) = self.take(raw, "layer")
+        fields = {k: v for k, v in raw.items() if k != "layer"}
+        self.used = set(raw)
+        config = self.layer_config(str(layer), fields)
+        if not self.expecting_error:
+            self.spec.layers[str(layer)] = fields  # later steps read the layer's asset from here
+        return c.AddLayer(at, str(layer), config)
+
+    def v_add_market(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        (market,) = self.take(raw, "market")
+        fields = {k: v for k, v in raw.items() if k != "market"}
+        self.used = set(raw)
+        try:
+            spec = MarketSpec.model_validate(fields)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise self.fail(field, str(err["msg"])) from None
+        if not self.expecting_error:
+            self.spec.markets[str(market)] = spec
+        return c.AddMarket(at, str(market), self.market_config(str(market), spec))

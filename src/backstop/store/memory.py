@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .base import IdempotencyRecord, KeyRecord, StoredEvent
+from .jobs import AlertRecord, JobRecord, ProfileRecord
 
 
 class MemoryStore:
@@ -47,3 +48,41 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+    # -- risk desk: jobs and the risk profile ---------------------------------------------------
+    def save_job(self, job: JobRecord) -> None:
+        self.__dict__.setdefault("_jobs", {})[job.id] = job
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        found: JobRecord | None = self.__dict__.get("_jobs", {}).get(job_id)
+        return found
+
+    def jobs_with_status(self, statuses: tuple[str, ...]) -> list[JobRecord]:
+        jobs: dict[str, JobRecord] = self.__dict__.get("_jobs", {})
+        return sorted((j for j in jobs.values() if j.status in statuses), key=lambda j: j.created_at)
+
+    def put_risk_profile(self, record: ProfileRecord) -> None:
+        self.__dict__["_risk_profile"] = record
+
+    def get_risk_profile(self) -> ProfileRecord | None:
+        found: ProfileRecord | None = self.__dict__.get("_risk_profile")
+        return found
+
+    def done_jobs(self) -> list[JobRecord]:
+        jobs: dict[str, JobRecord] = self.__dict__.get("_jobs", {})
+        done = [j for j in jobs.values() if j.status == "done"]
+        return sorted(done, key=lambda j: (j.updated_at, j.id))
+
+    def put_alert_rules(self, rules: str, updated_at: int, updated_by: str) -> None:
+        self.__dict__["_alert_rules"] = rules
+
+    def get_alert_rules(self) -> str | None:
+        found: str | None = self.__dict__.get("_alert_rules")
+        return found
+
+    def save_alert(self, alert: AlertRecord) -> None:
+        self.__dict__.setdefault("_alerts", {})[alert.id] = alert
+
+    def alerts(self) -> list[AlertRecord]:
+        found: dict[str, AlertRecord] = self.__dict__.get("_alerts", {})
+        return sorted(found.values(), key=lambda a: (a.at, a.id))

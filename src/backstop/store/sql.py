@@ -24,8 +24,10 @@ from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import DBAPIError
 
 from ..domain.errors import BackstopError
+from . import jobs as job_tables
 from . import schema
 from .base import IdempotencyRecord, KeyRecord, StoredEvent
+from .jobs import AlertRecord, JobRecord, ProfileRecord
 
 T = TypeVar("T")
 RETRY_SQLSTATES = {"40001", "40P01"}
@@ -169,6 +171,87 @@ class SqlStore:
         with self.engine.connect() as conn:
             r = conn.execute(select(t).order_by(t.c.seq.desc()).limit(1)).first()
         return None if r is None else (int(r.seq), r.state_hash)
+
+    # -- risk desk: jobs and the risk profile (store/jobs.py) -----------------------------------
+    def save_job(self, job: JobRecord) -> None:
+        """Insert the job, or replace the stored row of the same id."""
+        t = job_tables.jobs
+        row = dict(job.__dict__)
+
+        def work(conn: Connection) -> None:
+            if conn.execute(t.update().where(t.c.id == job.id).values(**row)).rowcount == 0:
+                conn.execute(insert(t).values(**row))
+
+        self._tx(work)
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        t = job_tables.jobs
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t).where(t.c.id == job_id)).first()
+        return None if r is None else JobRecord(**r._asdict())
+
+    def jobs_with_status(self, statuses: tuple[str, ...]) -> list[JobRecord]:
+        t = job_tables.jobs
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).where(t.c.status.in_(statuses)).order_by(t.c.created_at)).all()
+        return [JobRecord(**r._asdict()) for r in rows]
+
+    def put_risk_profile(self, record: ProfileRecord) -> None:
+        t = job_tables.risk_profile
+        row = {"id": 1, **record.__dict__}
+
+        def work(conn: Connection) -> None:
+            if conn.execute(t.update().where(t.c.id == 1).values(**row)).rowcount == 0:
+                conn.execute(insert(t).values(**row))
+
+        self._tx(work)
+
+    def get_risk_profile(self) -> ProfileRecord | None:
+        t = job_tables.risk_profile
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t).where(t.c.id == 1)).first()
+        return None if r is None else ProfileRecord(r.profile, int(r.updated_at), r.updated_by)
+
+    def done_jobs(self) -> list[JobRecord]:
+        """Finished jobs, oldest first, without their reports (the risk history reads these)."""
+        t = job_tables.jobs
+        cols = [c for c in t.c if c.name != "report_html"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*cols).where(t.c.status == "done").order_by(t.c.updated_at, t.c.id)).all()
+        return [JobRecord(**r._asdict()) for r in rows]
+
+    def put_alert_rules(self, rules: str, updated_at: int, updated_by: str) -> None:
+        t = job_tables.alert_rules
+        row = {"id": 1, "rules": rules, "updated_at": updated_at, "updated_by": updated_by}
+
+        def work(conn: Connection) -> None:
+            if conn.execute(t.update().where(t.c.id == 1).values(**row)).rowcount == 0:
+                conn.execute(insert(t).values(**row))
+
+        self._tx(work)
+
+    def get_alert_rules(self) -> str | None:
+        t = job_tables.alert_rules
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t.c.rules).where(t.c.id == 1)).first()
+        return None if r is None else str(r.rules)
+
+    def save_alert(self, alert: AlertRecord) -> None:
+        """Insert the alert, or replace the stored row of the same id (its delivery status)."""
+        t = job_tables.alerts
+        row = dict(alert.__dict__)
+
+        def work(conn: Connection) -> None:
+            if conn.execute(t.update().where(t.c.id == alert.id).values(**row)).rowcount == 0:
+                conn.execute(insert(t).values(**row))
+
+        self._tx(work)
+
+    def alerts(self) -> list[AlertRecord]:
+        t = job_tables.alerts
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).order_by(t.c.at, t.c.id)).all()
+        return [AlertRecord(**r._asdict()) for r in rows]
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -9,6 +9,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import commands, dashboard, reads, setup, simulations
+from . import commands, dashboard, reads, risk, setup, simulations
 
-ROUTERS: tuple[APIRouter, ...] = (commands.router, setup.router, reads.router, simulations.router, dashboard.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    commands.router,
+    setup.router,
+    reads.router,
+    simulations.router,
+    risk.router,
+    dashboard.router,
+)

@@ -112,7 +112,7 @@ $("simrun").addEventListener("click", async () => {
     const job = await api("/v1/simulations", { method: "POST", body: JSON.stringify({ paths: 1000, horizon_days: 365 }), headers: { "Idempotency-Key": "dash-" + Date.now() } });
     const poll = async () => {
       const j = await api("/v1/simulations/" + job.id);
-      if (j.status === "running") {
+      if (j.status === "running" || j.status === "queued") {
         $("simout").textContent = `running ${Math.round(100 * j.progress)}%`;
         setTimeout(poll, 500);
       } else if (j.status === "done") {
