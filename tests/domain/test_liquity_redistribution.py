@@ -20,8 +20,8 @@ from backstop.domain.errors import InvalidConfig
 from backstop.domain.layers.redistribution import Redistribution
 from backstop.engine import Engine
 
-from .helpers import E18, bal, engine, layer, ok
-from .test_liquity_vectors import GAS_COMPENSATION, liquity_trove
+from .helpers import E18, bal, ok
+from .test_liquity_vectors import GAS_COMPENSATION, liquity_trove, liquity_world
 
 COMMIT = "5174ecd0da4842157aba989499200d690b7e374f"
 
@@ -32,32 +32,7 @@ def fee(coll: int) -> int:
 
 
 def world() -> Engine:
-    e = engine(
-        c.AddAsset(0, "LUSD", 18),
-        c.AddAsset(0, "ETH", 18),
-        c.SetPrice(0, "LUSD", E18),
-        c.SetPrice(0, "ETH", 200 * E18),
-    )
-    layer(e, "sp", "stability_pool", asset="LUSD")
-    layer(e, "redist", "redistribution")
-    layer(e, "rest", "socialize")
-    e.apply(
-        c.AddMarket(
-            0,
-            "troves",
-            c.MarketConfig(
-                kind="cdp",
-                debt_asset="LUSD",
-                collateral=(c.CollateralConfig("ETH", 9091, 9091, 0),),
-                waterfall=("sp", "redist", "rest"),
-                min_collateral_ratio_bps=11_000,
-                gas_compensation=GAS_COMPENSATION,
-                gas_compensation_collateral_bps=50,
-                recovery_ccr_bps=15_000,
-            ),
-        )
-    )
-    return e
+    return liquity_world(200, redistribution=True)
 
 
 def open_at(e: Engine, who: str, icr_pct: int, at: int = 0) -> tuple[int, int]:

@@ -45,9 +45,10 @@ def liquity_trove(icr_e18: int, price: int, extra: int = 0, fee: bool = True) ->
     return coll, (total_debt if fee else lusd + GAS_COMPENSATION)
 
 
-def liquity_world(eth_price: int = 200) -> Engine:
+def liquity_world(eth_price: int = 200, redistribution: bool = False) -> Engine:
     """Liquity's market: MCR 110% (liquidation below it: threshold 9091 bps), CCR 150%, 200 LUSD
-    and 0.5% of the collateral to the liquidator, a stability pool first."""
+    and 0.5% of the collateral to the liquidator, a stability pool first (then, with
+    `redistribution`, a redistribution layer named `redist`)."""
     e = engine(
         c.AddAsset(0, "LUSD", 18),
         c.AddAsset(0, "ETH", 18),
@@ -55,6 +56,8 @@ def liquity_world(eth_price: int = 200) -> Engine:
         c.SetPrice(0, "ETH", eth_price * E18),
     )
     layer(e, "sp", "stability_pool", asset="LUSD")
+    if redistribution:
+        layer(e, "redist", "redistribution")
     layer(e, "rest", "socialize")
     e.apply(
         c.AddMarket(
@@ -64,7 +67,7 @@ def liquity_world(eth_price: int = 200) -> Engine:
                 kind="cdp",
                 debt_asset="LUSD",
                 collateral=(c.CollateralConfig("ETH", 9091, 9091, 0),),
-                waterfall=("sp", "rest"),
+                waterfall=("sp", "redist", "rest") if redistribution else ("sp", "rest"),
                 min_collateral_ratio_bps=11_000,
                 gas_compensation=GAS_COMPENSATION,
                 gas_compensation_collateral_bps=50,

@@ -232,6 +232,16 @@ class Settlement:
     impact: np.ndarray
 
 
+def pool_share(debt: np.ndarray, pool_deposits: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(debt the stability pool absorbs, that share of the range) — min(debt, deposits), pro rata."""
+    if pool_deposits is None:
+        return np.zeros_like(debt), np.zeros_like(debt)
+    absorbed = np.minimum(debt, pool_deposits)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(debt > 0, absorbed / debt, 0.0)
+    return absorbed, frac
+
+
 def settle(
     book: Book, k_before: np.ndarray, k_after: np.ndarray, price: np.ndarray, pool_deposits: np.ndarray | None
 ) -> Settlement:
@@ -244,13 +254,7 @@ def settle(
     cd_before, cd_after, cc_before = cd[k_before], cd[k_after], cc[k_before]
     debt = cd_after - cd_before
     coll = cc[k_after] - cc_before
-    if pool_deposits is not None:
-        absorbed = np.minimum(debt, pool_deposits)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frac = np.where(debt > 0, absorbed / debt, 0.0)
-    else:
-        absorbed = np.zeros_like(debt)
-        frac = np.zeros_like(debt)
+    absorbed, frac = pool_share(debt, pool_deposits)
     sold = 1.0 - frac
     pd, bonus = book.debt_price, book.bonus
     q_whole = price / (pd * (1.0 + bonus))
@@ -287,13 +291,7 @@ def _settle_seize_all(
     debt = cd[k_after] - cd_before
     keep = 1.0 - book.gas_collateral
     coll = (cc[k_after] - cc_before) * keep
-    if pool_deposits is not None:
-        absorbed = np.minimum(debt, pool_deposits)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frac = np.where(debt > 0, absorbed / debt, 0.0)
-    else:
-        absorbed = np.zeros_like(debt)
-        frac = np.zeros_like(debt)
+    absorbed, frac = pool_share(debt, pool_deposits)
     sold = 1.0 - frac
     pd, bonus = book.debt_price, book.bonus
     value_sold = sold * price * coll
