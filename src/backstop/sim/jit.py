@@ -129,5 +129,6 @@ def warmup() -> dict[str, Any]:
         "kernels": len(compiled),
         "of": len(_KERNELS),
         "seconds": round(time.perf_counter() - t0, 3),
-        "cache_dir": numba.config.CACHE_DIR or "__pycache__ beside each module (NUMBA_CACHE_DIR overrides)",
+        "cache_dir": getattr(numba.config, "CACHE_DIR", None)
+        or "__pycache__ beside each module (NUMBA_CACHE_DIR overrides)",
     }
