@@ -23,7 +23,7 @@ STATE_PARTS = ("layers", "markets", "losses", "claims", "policies", "ledger")
 
 @router.get("/v1/health", tags=["reads"])
 def health(request: Request) -> dict[str, Any]:
-    return app_state(request).service.read(lambda e: {"ok": True, "commands": e.commands_applied, "events": len(e.log)})
+    return app_state(request).service.health()
 
 
 @router.get("/v1/whoami", tags=["reads"])
@@ -76,15 +76,7 @@ def account(request: Request, account: s.Id, key: KeyRecord = Depends(caller)) -
     return app_state(request).service.read(lambda e: account_view(e, account))
 
 
-def events_page(engine: Engine, after: int, limit: int) -> dict[str, Any]:
-    """Up to `limit` events after seq `after`; `next_after` is where the next page starts."""
-    start = max(0, after + 1)
-    items = [event_json(ev) for ev in engine.log[start : start + limit]]
-    nxt = items[-1]["seq"] if items and start + limit < len(engine.log) else None
-    return {"events": items, "next_after": nxt, "total": len(engine.log)}
-
-
 @router.get("/v1/events", tags=["reads"])
 def events(request: Request, after: int = -1, limit: int = 100, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
     limit = max(1, min(limit, 1000))
-    return app_state(request).service.read(lambda e: events_page(e, after, limit))
+    return app_state(request).service.events_page(after, limit)
