@@ -2,9 +2,10 @@
 
 A command joins a queue; the thread holding the writer lock takes a group of queued commands,
 applies each to the in-memory engine (all-or-nothing per command, its idempotency record
-looked up first), and writes the group's events, the balance rows they touched and the
-idempotency records in one database transaction, each event chained to the one before by its hash. If that commit fails the
-group is undone in the engine, so memory never runs ahead of the disk.
+looked up first, all of the group's in one query), and writes the group's events, each
+chained to the one before by its hash, the balance rows they touched and the idempotency
+records in one database transaction. If that commit fails the group is undone in the engine,
+so memory never runs ahead of the disk.
 
 The engine keeps no history (`keep_log=False`): the events live in the store, `/v1/events`
 pages them from there, and memory is the state plus one page. Every `snapshot_every` commands

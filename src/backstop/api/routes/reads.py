@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from ...engine import Engine
-from ...scenario.report import Formatter, event_json, pnl_json, state_json
+from ...scenario.report import Formatter, pnl_json, state_json
 from ...store.base import KeyRecord
 from .. import schemas as s
 from .deps import app_state, caller
