@@ -100,9 +100,7 @@ def add_commands(app: typer.Typer) -> None:
                 Path(DEMO_DB + suffix).unlink(missing_ok=True)
             db = f"sqlite:///{DEMO_DB}"
         try:
-            service = Service(
-                open_store(_db_url(db)), snapshot_every=snapshot_every, snapshot_seconds=snapshot_seconds
-            )
+            service = Service(open_store(_db_url(db)), snapshot_every=snapshot_every, snapshot_seconds=snapshot_seconds)
         except (BackstopError, RebuildMismatch) as exc:
             console.print(f"[red]error[/red]: {exc}")
             raise typer.Exit(code=2) from None
@@ -143,7 +141,9 @@ def add_commands(app: typer.Typer) -> None:
         typer.echo(token)
 
     @app.command()
-    def verify(db: str = typer.Option(DEFAULT_DB, "--db", help="SQLite file/URL or postgresql+psycopg://… URL")) -> None:
+    def verify(
+        db: str = typer.Option(DEFAULT_DB, "--db", help="SQLite file/URL or postgresql+psycopg://… URL"),
+    ) -> None:
         """Replay the whole log from empty; check its hash chain, every snapshot and checkpoint.
 
         Exit 0 when all is well, 1 naming the first bad row, 2 when the store cannot be opened.

@@ -39,24 +39,31 @@ class _BadRow(Exception):
     pass
 
 
+@dataclass
+class _Cursor:
+    """How far the stream got: the next seq expected and the last good row's chain hash."""
+
+    next: int = 0
+    prev: str = GENESIS
+
+
 def verify_store(store: Store) -> Verdict:
     metas = {m.seq: m for m in store.snapshots()}
     checkpoints = store.checkpoints()
     heads: dict[int, str] = {}
-    cursor = {"next": 0, "prev": GENESIS}
+    cursor = _Cursor()
 
     def rows() -> Iterator[StoredEvent]:
         for row in store.iter_events():
-            seq = cursor["next"]
-            assert isinstance(seq, int)
+            seq = cursor.next
             if row.seq != seq:
                 raise _BadRow(f"events row seq {seq}: missing (the next row has seq {row.seq}): deleted")
-            if event_hash(str(cursor["prev"]), row) != row.hash:
+            if event_hash(cursor.prev, row) != row.hash:
                 raise _BadRow(
                     f"events row seq {row.seq}: its hash does not extend the chain (altered, or moved from elsewhere)"
                 )
-            cursor["prev"] = row.hash
-            cursor["next"] = seq + 1
+            cursor.prev = row.hash
+            cursor.next = seq + 1
             if row.seq in metas:
                 heads[row.seq] = row.hash
             yield row
@@ -65,9 +72,7 @@ def verify_store(store: Store) -> Verdict:
     engine = Engine(keep_log=False)
 
     def verdict(problem: str | None) -> Verdict:
-        return Verdict(
-            int(cursor["next"]), engine.commands_applied, len(metas), str(cursor["prev"]), engine.state_hash(), problem
-        )
+        return Verdict(cursor.next, engine.commands_applied, len(metas), cursor.prev, engine.state_hash(), problem)
 
     try:
         Engine.replay(rows(), fmt=StoredLog(), checkpoints=checks, base=engine)
@@ -80,13 +85,13 @@ def verify_store(store: Store) -> Verdict:
             table = "snapshots" if seq in metas else "checkpoints"
             return verdict(f"{table} row seq {seq}: the recorded state hash is not the replayed state's")
         found = re.search(r"event (\d+)", str(exc))
-        seq = int(found.group(1)) if found else int(cursor["next"]) - 1
+        seq = int(found.group(1)) if found else cursor.next - 1
         return verdict(f"events row seq {seq}: does not replay ({exc})")
     except BackstopError as exc:
-        return verdict(f"events row seq {int(cursor['next']) - 1}: the engine refuses its command ({exc})")
+        return verdict(f"events row seq {cursor.next - 1}: the engine refuses its command ({exc})")
     for seq in sorted(metas):
         meta = metas[seq]
-        if seq >= int(cursor["next"]):
+        if seq >= cursor.next:
             return verdict(f"snapshots row seq {seq}: beyond the last event (events were deleted from the end)")
         if heads.get(seq) != meta.head_hash:
             return verdict(f"snapshots row seq {seq}: its head hash is not the log's hash at that seq")
@@ -98,7 +103,7 @@ def verify_store(store: Store) -> Verdict:
         except snapshots.SnapshotError as exc:
             return verdict(f"snapshots row seq {seq}: {exc}")
     for seq in checkpoints:
-        if seq >= int(cursor["next"]):
+        if seq >= cursor.next:
             return verdict(f"checkpoints row seq {seq}: beyond the last event (events were deleted from the end)")
     live = {k: v for k, v in engine.state.ledger.balances.items() if v}
     projected = {k: v for k, v in store.balances().items() if v}
