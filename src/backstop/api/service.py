@@ -189,6 +189,7 @@ class Service:
         """Up to `limit` stored events after seq `after`, read from the store (not under the
         write lock); `next_after` is where the next page starts, None on the last page."""
         last = self.head[0]
+        after = max(-1, min(after, last))  # any integer is a valid cursor; the database's are 64-bit
         rows = [r for r in self.store.events_page(after, limit) if r.seq <= last]
         items = [event_json(_decode(r)) for r in rows]
         nxt = rows[-1].seq if rows and rows[-1].seq < last else None
