@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from backstop.api.cli import FALLBACK, load_demo
+from backstop.api.cli import FALLBACK, FLAGSHIP, load_demo
 from backstop.api.service import RebuildMismatch, Service
 from backstop.engine import Engine
 from backstop.scenario.loader import load_scenario
 from backstop.scenario.report import event_json
-from backstop.store import SqlStore
+from backstop.store import MemoryStore, SqlStore
 from backstop.store import snapshot as snapshots
 from backstop.store.base import GENESIS, StoredEvent, event_hash
 from backstop.store.verify import verify_store
@@ -273,6 +273,9 @@ def test_a_store_written_before_the_hash_chain_migrates_and_replays_to_its_hash(
     assert service.state_hash() == FIXTURE_FACTS["state_hash"]
     assert service.engine.commands_applied == FIXTURE_FACTS["commands"]
     assert verify_store(store).ok
+    fresh = Service(MemoryStore(), snapshot_every=0)  # the same commands written by today's code
+    load_demo(fresh, FLAGSHIP)
+    assert service.head == fresh.head  # the migration chained the old rows as a live write does
     store.close()
 
 
