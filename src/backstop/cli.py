@@ -91,7 +91,7 @@ def replay(file: Path = typer.Argument(..., help="JSON written by `backstop run 
     if got != expected:
         err_console.print(f"[red]mismatch[/red]: replayed {n} commands to {got}, the log says {expected}")
         raise typer.Exit(code=1)
-    Console().print(f"replayed {n} commands, {len(engine.log)} events: state_hash {got} matches")
+    Console().print(f"replayed {n} commands, {engine.next_seq} events: state_hash {got} matches")
 
 
 def _register_optional() -> None:

@@ -49,8 +49,13 @@ def serve_in_thread(service: Service, **app_kwargs: Any) -> Iterator[str]:
 class ServerProcess:
     """`backstop serve` in a child process, killable with SIGKILL and restartable on the same DB."""
 
-    def __init__(self, db_url: str, log: Path) -> None:
+    def __init__(
+        self, db_url: str, log: Path, args: tuple[str, ...] = (), entry: tuple[str, ...] = ("-m", "backstop.cli")
+    ) -> None:
         self.db_url = db_url
+        self.args = args
+        self.entry = entry
+        """What runs `backstop`: the real CLI, or a test wrapper around it."""
         self.port = free_port()
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
@@ -60,7 +65,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        cmd = [sys.executable, "-m", "backstop.cli", "serve", "--db", self.db_url, "--port", str(self.port)]
+        cmd = [sys.executable, *self.entry, "serve", "--db", self.db_url, "--port", str(self.port), *self.args]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout

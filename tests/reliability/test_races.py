@@ -4,6 +4,7 @@ than its cover; a slash racing a withdrawal sees the queued shares."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -124,7 +125,7 @@ def test_concurrent_liquidations_of_one_position_liquidate_once(world: Any) -> N
     assert _post(url, admin, "/v1/prices", {"asset": "ETH", "price": "1500"}, "p") == 200
     codes = _race(url, admin, "/v1/liquidate", {"market": "troves", "account": "t1"}, "l")
     assert codes.count(200) == 1
-    liquidations = [e for e in service.engine.log if e.kind == "liquidated"]
+    liquidations = [e for e in service.store.iter_events() if e.kind == "liquidated"]
     assert len(liquidations) == 1
     assert check(service.engine.state) == []
 
@@ -156,7 +157,7 @@ def test_a_slash_racing_a_withdrawal_sees_the_queued_shares(world: Any) -> None:
         leave = ex.submit(_post, url, t["staker"], "/v1/withdraw", {"layer": "safety", "account": "alice"}, "w")
         assert slash.result() == 200 and leave.result() == 200
     got = service.engine.state.ledger.balance("user:alice", "USDC")
-    slashed = sum(e.data["amount"] for e in service.engine.log if e.kind == "slashed")
+    slashed = sum(json.loads(e.data)["amount"] for e in service.store.iter_events() if e.kind == "slashed")
     after = service.engine.state.ledger.balance(pool.account, "USDC")
     assert before == got + slashed + after  # every unit accounted for, whichever came first
     if got < 10_000 * 10**6:  # the slash came first: alice bore her share of it

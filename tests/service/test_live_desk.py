@@ -16,7 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from backstop.api.jobs import JobTable
+from backstop.api.jobs import JobTable, stored_commands
 from backstop.bundled import example_path
 from backstop.cli import app as cli_app
 from backstop.scenario.loader import load_scenario, scenario_from_data
@@ -135,7 +135,7 @@ def test_export_round_trip_reproduces_the_live_state(tmp_path: Path) -> None:
         assert {"add_asset", "add_layer", "add_market"} <= set(verbs)
         result = run_scenario(load_scenario(out), check=True)
         assert result.engine.state_hash() == api.service.state_hash()
-        assert result.engine.commands() == api.service.engine.commands()
+        assert result.engine.commands() == stored_commands(api.store)
         ran = CliRunner().invoke(cli_app, ["run", str(out), "--json"])
         assert ran.exit_code == 0 and yaml.safe_load(ran.stdout)["state_hash"] == api.service.state_hash()
     finally:

@@ -2,10 +2,17 @@
 
 A command joins a queue; the thread holding the writer lock takes a group of queued commands,
 applies each to the in-memory engine (all-or-nothing per command, its idempotency record
-looked up first), and writes the group's events, the balance rows they touched and the
-idempotency records in one database transaction. If that commit fails the group is undone in
-the engine, so memory never runs ahead of the disk. On start the engine is rebuilt with
-`Engine.replay` over the stored log: every derived event must come out byte-identical, and the
+looked up first, all of the group's in one query), and writes the group's events, each
+chained to the one before by its hash, the balance rows they touched and the idempotency
+records in one database transaction. If that commit fails the group is undone in the engine,
+so memory never runs ahead of the disk.
+
+The engine keeps no history (`keep_log=False`): the events live in the store, `/v1/events`
+pages them from there, and memory is the state plus one page. Every `snapshot_every` commands
+or `snapshot_seconds` seconds the state is written as a snapshot. On start the newest snapshot
+that passes its checks is restored and `Engine.replay` streams only the tail of the log after
+it (a snapshot that fails a check is skipped with a warning, down to the full log): every
+derived event must come out byte-identical, every tail row must extend the hash chain, and the
 last checkpoint's state hash and the balance projection must match (docs/service.md).
 """
 
@@ -13,24 +20,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..domain.codec import command_from_dict
 from ..domain.commands import Command
 from ..domain.errors import BackstopError
 from ..domain.events import Event
 from ..domain.journal import Journal
 from ..engine import Engine, ReplayMismatch
 from ..scenario.report import event_json
-from ..store.base import IdempotencyRecord, KeyRecord, Store, StoredLog, encode_event
+from ..store import snapshot as snapshots
+from ..store.base import GENESIS, IdempotencyRecord, KeyRecord, Store, StoredEvent, StoredLog, encode_event, event_hash
 from ..store.sql import StoreError
 from .errors import Conflict, InternalError, error_body, status_of
 
 T = TypeVar("T")
 Answer = tuple[int, dict[str, Any]]
 """An HTTP status and its JSON body."""
+
+log = logging.getLogger("backstop.service")
 
 _REUSED = Conflict("idempotency-key", "idempotency-key: this key was already used with a different request")
 
@@ -71,26 +84,55 @@ class _Group:
 
 
 class Service:
-    def __init__(self, store: Store, checkpoint_every: int = 500, max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        store: Store,
+        checkpoint_every: int = 500,
+        max_batch: int = 64,
+        *,
+        snapshot_every: int = 10_000,
+        snapshot_seconds: float = 300.0,
+        snapshots_kept: int = 3,
+    ) -> None:
         self.store = store
-        self.engine = Engine()
+        self.engine = Engine(keep_log=False)
         self.lock = threading.RLock()
         self.checkpoint_every = checkpoint_every
         self.max_batch = max_batch
+        self.snapshot_every = snapshot_every
+        """Commands between two snapshots; 0 turns snapshots off."""
+        self.snapshot_seconds = snapshot_seconds
+        self.snapshots_kept = max(1, snapshots_kept)
+        self.warnings: list[str] = []
+        """What start-up skipped (a snapshot that failed a check), for the operator."""
+        self.head: tuple[int, str] = (-1, GENESIS)
+        """The last stored event's seq and chain hash."""
+        self.tail_replayed = 0
         self._queue: list[_Pending] = []
         self._queue_lock = threading.Lock()
         self.rebuild()
         self._checkpointed = self.engine.commands_applied // checkpoint_every
-        # The service is the only writer, so an in-memory index of used idempotency keys answers
-        # the common case (a new key) without a database round trip; a hit reads the stored answer.
-        self.idem_index: dict[tuple[str, str], str] = store.idempotency_keys()
+        self._snap_commands = self.engine.commands_applied
+        self._snap_time = time.monotonic()
+        if snapshot_every and self.tail_replayed >= snapshot_every:
+            self.snapshot()  # a long tail was replayed: spare the next start the same work
 
     def rebuild(self) -> None:
-        """Replace the engine by one replayed from the store, or raise RebuildMismatch."""
+        """Replace the engine by one restored from the newest good snapshot and the log's tail,
+        or raise RebuildMismatch."""
+        base, prev = self._restore_snapshot()
+        start = base.commands_applied if base is not None else 0
         checkpoint = self.store.last_checkpoint()
+        floor = base.next_seq - 1 if base is not None else -1
+        checks = dict([checkpoint]) if checkpoint and checkpoint[0] > floor else None
+        chain = _Chain(prev)
         try:
             engine = Engine.replay(
-                self.store.load_events(), fmt=StoredLog(), checkpoints=dict([checkpoint]) if checkpoint else None
+                chain.check(self.store.iter_events(after=floor)),
+                fmt=StoredLog(),
+                checkpoints=checks,
+                base=base,
+                keep_log=False,
             )
         except ReplayMismatch as exc:
             raise RebuildMismatch(f"the stored log does not replay: {exc}") from exc
@@ -99,6 +141,59 @@ class Service:
         if live != projected:
             raise RebuildMismatch("the balance projection differs from the replayed ledger")
         self.engine = engine
+        self.head = (engine.next_seq - 1, chain.prev)
+        self.tail_replayed = engine.commands_applied - start
+
+    def _restore_snapshot(self) -> tuple[Engine | None, str]:
+        """The newest snapshot that passes every check, as an engine, and its chain hash."""
+        for meta in self.store.snapshots():
+            row = self.store.event_at(meta.seq)
+            snap = self.store.load_snapshot(meta.seq)
+            try:
+                if row is None or row.hash != meta.head_hash:
+                    raise snapshots.SnapshotError(f"snapshot at seq {meta.seq}: does not match the log's hash there")
+                if snap is None:
+                    raise snapshots.SnapshotError(f"snapshot at seq {meta.seq}: vanished")
+                return snapshots.restore(snap), meta.head_hash
+            except snapshots.SnapshotError as exc:
+                self.warnings.append(f"{exc}; trying an older one")
+                log.warning("%s; trying an older one", exc)
+        return None, GENESIS
+
+    def snapshot(self) -> None:
+        """Write the state as a snapshot now (the caller holds the lock or is the constructor).
+        A failure is logged, not raised: the commands are durable in the log regardless."""
+        self._snap_commands = self.engine.commands_applied
+        self._snap_time = time.monotonic()
+        if self.engine.next_seq == 0:
+            return
+        try:
+            self.store.save_snapshot(snapshots.take(self.engine, self.head[1]))
+            self.store.prune_snapshots(self.snapshots_kept)
+        except Exception as exc:  # the log is the truth; a missing snapshot only costs replay time
+            log.warning("snapshot at seq %d not written: %s", self.engine.next_seq - 1, exc)
+
+    def _maybe_snapshot(self) -> None:
+        if not self.snapshot_every:
+            return
+        since = self.engine.commands_applied - self._snap_commands
+        if since >= self.snapshot_every or (since and time.monotonic() - self._snap_time >= self.snapshot_seconds):
+            self.snapshot()
+
+    def health(self) -> dict[str, Any]:
+        with self.lock:
+            seq, head = self.head
+            return {"ok": True, "commands": self.engine.commands_applied, "events": seq + 1, "head_hash": head}
+
+    def events_page(self, after: int, limit: int) -> dict[str, Any]:
+        """Up to `limit` stored events after seq `after`, read from the store (not under the
+        write lock); `next_after` is where the next page starts, None on the last page."""
+        last = self.head[0]
+        after = max(-1, min(after, last))  # any integer is a valid cursor; the database's are 64-bit
+        rows = [r for r in self.store.events_page(after, limit) if r.seq <= last]
+        items = [event_json(_decode(r)) for r in rows]
+        nxt = rows[-1].seq if rows and rows[-1].seq < last else None
+        return {"events": items, "next_after": nxt, "total": last + 1}
 
     def state_hash(self) -> str:
         with self.lock:
@@ -132,8 +227,9 @@ class Service:
     # -- one group ---------------------------------------------------------------------------
     def _run_batch(self, batch: list[_Pending]) -> None:
         group = _Group()
+        seen = self.store.idempotency_many(list({item.idem for item in batch}))
         for item in batch:
-            self._admit(item, group)
+            self._admit(item, group, seen)
         if group.records and not self._commit(batch, group):
             return
         for item, first in group.duplicates:
@@ -141,22 +237,23 @@ class Service:
             item.result = first.result if item.digest == first.digest else (409, error_body(_REUSED))
         if group.applied and self.engine.commands_applied // self.checkpoint_every != self._checkpointed:
             self._checkpointed = self.engine.commands_applied // self.checkpoint_every
-            self.store.checkpoint(len(self.engine.log) - 1, self.engine.state_hash())
+            self.store.checkpoint(self.engine.next_seq - 1, self.engine.state_hash())
+        if group.applied:
+            self._maybe_snapshot()
 
-    def _admit(self, item: _Pending, group: _Group) -> None:
+    def _admit(self, item: _Pending, group: _Group, stored: dict[tuple[str, str], IdempotencyRecord]) -> None:
         """Answer a retry from its stored record, or apply the command to the engine."""
         first = group.new_keys.get(item.idem)
         if first is not None:  # the same key twice in one group: answered like a retry
             group.duplicates.append((item, first))
             return
-        if item.idem in self.idem_index:
-            seen = self.store.get_idempotency(*item.idem)
-            if seen is not None:
-                if seen.body_hash != item.digest:
-                    item.result = (409, error_body(_REUSED))
-                else:
-                    item.result = (seen.status, json.loads(seen.response))
-                return
+        seen = stored.get(item.idem)
+        if seen is not None:
+            if seen.body_hash != item.digest:
+                item.result = (409, error_body(_REUSED))
+            else:
+                item.result = (seen.status, json.loads(seen.response))
+            return
         group.new_keys[item.idem] = item
         self._apply(item, group)
 
@@ -189,8 +286,14 @@ class Service:
                 for acct in (e.data["credit"], e.data["debit"]):
                     touched[(acct, e.data["asset"])] = 0
         touched = {k: balances.get(k, 0) for k in touched}
+        rows: list[StoredEvent] = []
+        prev = self.head[1]
+        for e in group.events:
+            row = encode_event(e).chained(prev)
+            rows.append(row)
+            prev = row.hash
         try:
-            self.store.append([encode_event(e) for e in group.events], touched, group.records)
+            self.store.append(rows, touched, group.records)
         except BaseException as exc:
             self.engine.undo(group.applied)
             failure = exc if isinstance(exc, BackstopError) else StoreError("store", f"store: {exc}")
@@ -199,6 +302,28 @@ class Service:
             if not isinstance(exc, Exception):
                 raise
             return False
-        for r in group.records:
-            self.idem_index[(r.key_id, r.idem_key)] = r.body_hash
+        if rows:
+            self.head = (rows[-1].seq, rows[-1].hash)
         return True
+
+
+class _Chain:
+    """Checks, as rows stream past, that each extends the hash chain; remembers the last hash."""
+
+    def __init__(self, prev: str) -> None:
+        self.prev = prev
+
+    def check(self, rows: Iterable[StoredEvent]) -> Iterator[StoredEvent]:
+        for row in rows:
+            if event_hash(self.prev, row) != row.hash:
+                raise ReplayMismatch(f"event {row.seq}: its hash does not extend the chain (altered or out of order)")
+            self.prev = row.hash
+            yield row
+
+
+def _decode(row: StoredEvent) -> Event:
+    """A stored row as the engine's `Event` (its command decoded), for `event_json`."""
+    data = json.loads(row.data)
+    if row.kind == "command":
+        data["command"] = command_from_dict(data["command"])
+    return Event(row.seq, row.at, row.kind, data)

@@ -53,6 +53,16 @@ class JsonLog:
     def encode(event: Event) -> dict[str, Any]:
         return event_json(event)
 
+    @staticmethod
+    def same(rebuilt: dict[str, Any], logged: dict[str, Any]) -> bool:
+        """Equal as written, or the same command written by an earlier version."""
+        if rebuilt.get("kind") != "command" or logged.get("kind") != "command":
+            return rebuilt == logged
+        strip = {k: v for k, v in rebuilt.items() if k != "data"}
+        return strip == {k: v for k, v in logged.items() if k != "data"} and command_from_dict(
+            rebuilt["data"]["command"]
+        ) == command_from_dict(logged["data"]["command"])
+
 
 def _ints_to_str(value: Any) -> Any:
     if isinstance(value, bool) or value is None:

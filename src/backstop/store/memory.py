@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .base import IdempotencyRecord, KeyRecord, StoredEvent
+import bisect
+from collections.abc import Iterator
+
+from .base import IdempotencyRecord, KeyRecord, Snapshot, SnapshotMeta, StoredEvent
 from .jobs import AlertRecord, JobRecord, ProfileRecord
 
 
@@ -11,11 +14,28 @@ class MemoryStore:
         self.events: list[StoredEvent] = []
         self.idem: dict[tuple[str, str], IdempotencyRecord] = {}
         self.keys: dict[str, KeyRecord] = {}
-        self.checkpoints: list[tuple[int, str]] = []
+        self._checkpoints: list[tuple[int, str]] = []
+        self._snapshots: dict[int, Snapshot] = {}
         self._balances: dict[tuple[str, str], int] = {}
 
     def load_events(self) -> list[StoredEvent]:
         return list(self.events)
+
+    def _index_after(self, after: int) -> int:
+        return bisect.bisect_right([e.seq for e in self.events], after) if self.events else 0
+
+    def iter_events(self, after: int = -1, page: int = 5000) -> Iterator[StoredEvent]:
+        yield from self.events[self._index_after(after) :]
+
+    def events_page(self, after: int, limit: int) -> list[StoredEvent]:
+        start = self._index_after(after)
+        return self.events[start : start + limit]
+
+    def head(self) -> tuple[int, str] | None:
+        return (self.events[-1].seq, self.events[-1].hash) if self.events else None
+
+    def event_at(self, seq: int) -> StoredEvent | None:
+        return next((e for e in self.events if e.seq == seq), None)
 
     def append(
         self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idems: list[IdempotencyRecord]
@@ -31,6 +51,9 @@ class MemoryStore:
     def get_idempotency(self, key_id: str, idem_key: str) -> IdempotencyRecord | None:
         return self.idem.get((key_id, idem_key))
 
+    def idempotency_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], IdempotencyRecord]:
+        return {k: self.idem[k] for k in keys if k in self.idem}
+
     def add_key(self, key: KeyRecord) -> None:
         self.keys[key.key_id] = key
 
@@ -38,10 +61,26 @@ class MemoryStore:
         return self.keys.get(key_id)
 
     def checkpoint(self, seq: int, state_hash: str) -> None:
-        self.checkpoints.append((seq, state_hash))
+        self._checkpoints.append((seq, state_hash))
 
     def last_checkpoint(self) -> tuple[int, str] | None:
-        return self.checkpoints[-1] if self.checkpoints else None
+        return self._checkpoints[-1] if self._checkpoints else None
+
+    def checkpoints(self) -> dict[int, str]:
+        return dict(self._checkpoints)
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        self._snapshots[snapshot.meta.seq] = snapshot
+
+    def snapshots(self) -> list[SnapshotMeta]:
+        return [self._snapshots[s].meta for s in sorted(self._snapshots, reverse=True)]
+
+    def load_snapshot(self, seq: int) -> Snapshot | None:
+        return self._snapshots.get(seq)
+
+    def prune_snapshots(self, keep: int) -> None:
+        for seq in sorted(self._snapshots, reverse=True)[keep:]:
+            del self._snapshots[seq]
 
     def balances(self) -> dict[tuple[str, str], int]:
         return dict(self._balances)

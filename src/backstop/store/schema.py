@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, Numeric, String, Table, Text
+from sqlalchemy import BigInteger, Column, Integer, LargeBinary, MetaData, Numeric, String, Table, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -39,6 +39,7 @@ events = Table(
     Column("at", BigInteger, nullable=False),
     Column("kind", String(40), nullable=False),
     Column("data", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
 )
 
 balances = Table(
@@ -73,4 +74,17 @@ checkpoints = Table(
     metadata,
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("state_hash", String(64), nullable=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("commands", BigInteger, nullable=False),
+    Column("state_hash", String(64), nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("fmt", String(20), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("blob", LargeBinary, nullable=False),
 )

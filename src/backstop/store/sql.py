@@ -11,13 +11,13 @@ writes a database: on PostgreSQL an advisory lock held for the life of the store
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, create_engine, event, insert, select, text
+from sqlalchemy import Connection, create_engine, delete, event, insert, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine as SqlEngine
@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from ..domain.errors import BackstopError
 from . import jobs as job_tables
 from . import schema
-from .base import IdempotencyRecord, KeyRecord, StoredEvent
+from .base import IdempotencyRecord, KeyRecord, Snapshot, SnapshotMeta, StoredEvent
 from .jobs import AlertRecord, JobRecord, ProfileRecord
 
 T = TypeVar("T")
@@ -110,9 +110,35 @@ class SqlStore:
 
     # -- events -------------------------------------------------------------------------------
     def load_events(self) -> list[StoredEvent]:
+        return list(self.iter_events())
+
+    def events_page(self, after: int, limit: int) -> list[StoredEvent]:
+        t = schema.events
         with self.engine.connect() as conn:
-            rows = conn.execute(select(schema.events).order_by(schema.events.c.seq)).all()
-        return [StoredEvent(int(r.seq), int(r.at), r.kind, r.data) for r in rows]
+            rows = conn.execute(select(t).where(t.c.seq > after).order_by(t.c.seq).limit(limit)).all()
+        return [StoredEvent(int(r.seq), int(r.at), r.kind, r.data, r.hash) for r in rows]
+
+    def iter_events(self, after: int = -1, page: int = 5000) -> Iterator[StoredEvent]:
+        """Keyset pages (`seq > last LIMIT page`): each page is one short query, so memory stays
+        at one page and no transaction is held open across the whole log."""
+        while True:
+            rows = self.events_page(after, page)
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].seq
+
+    def head(self) -> tuple[int, str] | None:
+        t = schema.events
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t.c.seq, t.c.hash).order_by(t.c.seq.desc()).limit(1)).first()
+        return None if r is None else (int(r.seq), r.hash)
+
+    def event_at(self, seq: int) -> StoredEvent | None:
+        t = schema.events
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t).where(t.c.seq == seq)).first()
+        return None if r is None else StoredEvent(int(r.seq), int(r.at), r.kind, r.data, r.hash)
 
     def append(
         self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idems: list[IdempotencyRecord]
@@ -121,7 +147,7 @@ class SqlStore:
             if events:
                 conn.execute(
                     insert(schema.events),
-                    [{"seq": e.seq, "at": e.at, "kind": e.kind, "data": e.data} for e in events],
+                    [{"seq": e.seq, "at": e.at, "kind": e.kind, "data": e.data, "hash": e.hash} for e in events],
                 )
             if balances:
                 conn.execute(
@@ -151,6 +177,17 @@ class SqlStore:
         with self.engine.connect() as conn:
             r = conn.execute(select(t).where(t.c.key_id == key_id, t.c.idem_key == idem_key)).first()
         return None if r is None else IdempotencyRecord(r.key_id, r.idem_key, r.body_hash, int(r.status), r.response)
+
+    def idempotency_many(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], IdempotencyRecord]:
+        if not keys:
+            return {}
+        t = schema.idempotency
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t).where(tuple_(t.c.key_id, t.c.idem_key).in_(keys))).all()
+        return {
+            (r.key_id, r.idem_key): IdempotencyRecord(r.key_id, r.idem_key, r.body_hash, int(r.status), r.response)
+            for r in rows
+        }
 
     # -- keys -----------------------------------------------------------------------------------
     def add_key(self, key: KeyRecord) -> None:
@@ -252,6 +289,40 @@ class SqlStore:
         with self.engine.connect() as conn:
             rows = conn.execute(select(t).order_by(t.c.at, t.c.id)).all()
         return [AlertRecord(**r._asdict()) for r in rows]
+
+    def checkpoints(self) -> dict[int, str]:
+        t = schema.checkpoints
+        with self.engine.connect() as conn:
+            return {int(r.seq): r.state_hash for r in conn.execute(select(t))}
+
+    # -- snapshots ------------------------------------------------------------------------------
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        row = {**snapshot.meta.__dict__, "blob": snapshot.blob}
+        self._tx(lambda conn: conn.execute(insert(schema.snapshots).values(**row)))
+
+    def snapshots(self) -> list[SnapshotMeta]:
+        t = schema.snapshots
+        cols = [c for c in t.c if c.name != "blob"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(*cols).order_by(t.c.seq.desc())).all()
+        return [_meta(r) for r in rows]
+
+    def load_snapshot(self, seq: int) -> Snapshot | None:
+        t = schema.snapshots
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t).where(t.c.seq == seq)).first()
+        return None if r is None else Snapshot(_meta(r), bytes(r.blob))
+
+    def prune_snapshots(self, keep: int) -> None:
+        t = schema.snapshots
+        with self.engine.connect() as conn:
+            low = conn.execute(select(t.c.seq).order_by(t.c.seq.desc()).offset(keep - 1).limit(1)).scalar()
+        if low is not None:
+            self._tx(lambda conn: conn.execute(delete(t).where(t.c.seq < low)))
+
+
+def _meta(r: Any) -> SnapshotMeta:
+    return SnapshotMeta(int(r.seq), int(r.commands), r.state_hash, r.head_hash, r.digest, r.fmt, int(r.created_at))
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

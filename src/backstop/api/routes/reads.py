@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from ...scenario.report import Formatter, event_json, pnl_json, state_json
+from ...scenario.report import Formatter, pnl_json, state_json
 from ...store.base import KeyRecord
 from .. import readmodel as rm
 from .. import schemas as s
@@ -39,7 +39,7 @@ Limit = Query(rm.DEFAULT_LIMIT, ge=1, le=rm.MAX_LIMIT, description=f"rows per pa
 
 @router.get("/v1/health", tags=["reads"])
 def health(request: Request) -> dict[str, Any]:
-    return app_state(request).service.read(lambda e: {"ok": True, "commands": e.commands_applied, "events": len(e.log)})
+    return app_state(request).service.health()
 
 
 @router.get("/v1/whoami", tags=["reads"])
@@ -63,14 +63,6 @@ def pnl(request: Request, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
     return app_state(request).service.read(lambda e: pnl_json(e, Formatter(e)))
 
 
-def events_page(engine: Any, after: int, limit: int) -> dict[str, Any]:
-    """Up to `limit` events after seq `after`; `next_after` is where the next page starts."""
-    start = max(0, after + 1)
-    items = [event_json(ev) for ev in engine.log[start : start + limit]]
-    nxt = items[-1]["seq"] if items and start + limit < len(engine.log) else None
-    return {"events": items, "next_after": nxt, "total": len(engine.log)}
-
-
 @router.get("/v1/events", tags=["reads"])
 def events(
     request: Request,
@@ -79,7 +71,7 @@ def events(
     key: KeyRecord = Depends(caller),
 ) -> dict[str, Any]:
     allow(key, SEES_ALL, "read every account's events")
-    return app_state(request).service.read(lambda e: events_page(e, after, limit))
+    return app_state(request).service.events_page(after, limit)
 
 
 # -- public aggregates --------------------------------------------------------------------------------

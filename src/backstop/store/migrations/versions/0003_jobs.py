@@ -6,15 +6,13 @@ Revises: 0002_history (0001 until that revision is present)
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_jobs"
 # This revision follows the history revision ("0002_history"); on a tree without it, it follows
 # the initial schema, so the chain is whole either way.
-down_revision = "0002_history" if any(Path(__file__).parent.glob("0002*.py")) else "0001"
+down_revision = "0002_history"
 branch_labels = None
 depends_on = None
 
