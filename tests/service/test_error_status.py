@@ -83,6 +83,7 @@ def test_the_key_cache_keeps_hits_and_forgets_misses() -> None:
         cache.authenticate(token[:-1] + ("x" if token[-1] != "x" else "y"))
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_the_job_table_names_one_job_per_id() -> None:
     table = JobTable(MemoryStore(), max_jobs=1)
     with pytest.raises(d.UnknownEntity):

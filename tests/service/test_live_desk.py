@@ -73,6 +73,7 @@ def test_risk_profile_put_get_and_bad_input(cdp_api: Api) -> None:
         assert api.get("/v1/risk/profile", who=who).status_code == 403
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_live_simulation_matches_the_example_and_the_export(cdp_api: Api, tmp_path: Path) -> None:
     api = cdp_api
     body = {"source": "live", "paths": 300, "seed": 5, "horizon_days": 30}
@@ -190,6 +191,7 @@ def test_simulation_bad_input_is_refused_and_queues_nothing(cdp_api: Api) -> Non
     assert gone.status_code == 404 and gone.json()["error"]["field"] == "id"
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_full_queue_answers_429_and_cancel_frees_it(tmp_path: Path) -> None:
     api = make_api(f"sqlite:///{tmp_path / 'q.db'}", scenario=CDP)
     jobs = api.client.app.state.backstop.jobs
@@ -214,6 +216,7 @@ def test_full_queue_answers_429_and_cancel_frees_it(tmp_path: Path) -> None:
         api.store.close()
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_a_retry_names_the_same_job_and_another_body_is_refused(cdp_api: Api) -> None:
     api = cdp_api
     body = {"source": "example", "paths": 50, "horizon_days": 5, "seed": 1}
@@ -225,6 +228,7 @@ def test_a_retry_names_the_same_job_and_another_body_is_refused(cdp_api: Api) ->
     assert wait(api, a.json()["id"])["status"] == "done"
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_jobs_survive_a_restart_and_interrupted_ones_fail_with_the_reason(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     api = make_api(url, scenario=CDP)
@@ -335,6 +339,7 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_history_points_and_alerts_with_a_signed_retried_webhook(cdp_api: Api) -> None:
     import hashlib
     import hmac
@@ -411,6 +416,7 @@ def test_alert_rules_bad_input_is_refused_and_changes_nothing(cdp_api: Api) -> N
     assert api.client.put("/v1/risk/alerts", json=good, headers=api.headers("investor")).status_code == 403
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_the_schedule_runs_the_live_job(cdp_api: Api) -> None:
     api = cdp_api
     jobs = api.client.app.state.backstop.jobs

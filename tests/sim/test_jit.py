@@ -146,6 +146,7 @@ def test_warmup_command(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.xdist_group("processes")
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_worker_pool_is_kept_across_runs() -> None:
     """Local workers are started once per worker count and reused by the next run (same processes),
     which still gives the inline numbers; shutdown_pools ends them."""

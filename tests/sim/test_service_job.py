@@ -6,12 +6,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from backstop.sim.api import simulate_summary
 
 from ..service.conftest import make_api
 from .helpers import CDP
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_simulation_job_returns_the_cli_summary(tmp_path: Path) -> None:
     api = make_api(f"sqlite:///{tmp_path / 'b.db'}")
     try:
