@@ -25,7 +25,9 @@ HOLD_SECONDS = 0.3
 def slow_save(self: Any, snapshot: Snapshot) -> None:
     def work(conn: Connection) -> None:
         conn.execute(insert(schema.snapshots).values(**snapshot.meta.__dict__, blob=snapshot.blob))
-        MARKER.write_text(str(snapshot.meta.seq))
+        partial = MARKER.with_suffix(".partial")
+        partial.write_text(str(snapshot.meta.seq))
+        os.replace(partial, MARKER)  # atomic: the test never reads a half-written marker
         time.sleep(HOLD_SECONDS)
         MARKER.unlink(missing_ok=True)
 
