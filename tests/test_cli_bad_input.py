@@ -73,6 +73,11 @@ CASES: list[tuple[dict[str, Any], str, str]] = [
     ({"at": 20, "do": "settle_slashing", "layer": "stake"}, "NotPermitted", "layer"),
     ({"at": 20, "do": "fill_auction", "layer": "stake", "account": "k", "block": -1}, "ScenarioError", "block"),
     ({"at": 20, "do": "fill_auction", "layer": "stake", "account": "k", "block": 3}, "NotPermitted", "layer"),
+    (
+        {"at": 20, "do": "fill_auction", "layer": "stake", "account": "k", "block": 3, "percent": 0},
+        "ScenarioError",
+        "percent",
+    ),
     ({"at": 20, "do": "claim_rewards", "layer": "stake", "account": "bob"}, "NotPermitted", "layer"),
     ({"at": 20, "do": "cover_deficit", "market": "troves", "layer": "stake", "amount": 1}, "NotPermitted", "market"),
     ({"at": 20, "do": "cover_deficit", "market": "troves", "layer": "sp", "amount": 0}, "InvalidAmount", "amount"),

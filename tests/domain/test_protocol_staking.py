@@ -410,3 +410,58 @@ def test_cover_deficit_from_a_staking_pool_is_a_slash() -> None:
     e.apply(c.CoverDeficit(DAY, "lend", "sm", 5 * E18))  # clamped to the 2e18 owed
     assert e.state.markets["lend"].deficit["AAVE"] == 0 and layer_bal(e, "sm", "AAVE") == 5 * E18
     ok(e)
+
+
+@pytest.mark.parametrize(
+    ("block", "percent", "bid_paid", "bid_left", "lot_paid", "lot_left"),
+    [
+        (0, 50, 12_5000003, 12_5000002, 0, 12_5000003),
+        (100, 60, 15_0000003, 10_0000002, 7_5000001, 10_0000002),
+        (300, 60, 7_5000002, 10_0000002, 15_0000003, 10_0000002),
+        (400, 50, 0, 12_5000002, 12_5000002, 12_5000003),
+    ],
+)
+def test_blend_partial_fill_scales_as_blend(
+    block: int, percent: int, bid_paid: int, bid_left: int, lot_paid: int, lot_left: int
+) -> None:
+    """`test_scale_auction_not_100_fill_pct` (blend-contracts-v2 @ba22b487, pool/src/auctions/
+    auction.rs:2683-2812): bid = lot = 25_0000005, filled 50% at +0, 60% at +100 and +300, 50% at
+    +400 blocks; Blend's asserted bid/lot paid and left, to the unit."""
+    pay, left, lot, rest = auction.scale((25_0000005,), 25_0000005, block, percent)
+    assert (pay, left, lot, rest) == ((bid_paid,), (bid_left,), lot_paid, lot_left)
+
+
+def test_blend_partial_fill_leaves_the_rest_on_auction() -> None:
+    """A 60% fill at +100 blocks pays 60% of the bid and takes 60% × 50% of the lot; the rest stays
+    on auction with its start unchanged, so a later fill of the rest at +300 sees the bid's fall.
+    After that full fill the rest of the liability starts the next auction (above threshold)."""
+    e = blend_world(1_0000000, 1_0000000, 1000 * 10**7, threshold=100 * 10**7)
+    e.apply(c.Incident(DAY, "lend", "USDC", 25_0000005, "exploit"))
+    first = sm(e, "bs").auction
+    assert first is not None
+    e.apply(c.FillAuction(DAY, "bs", "filler", 100, percent=60))
+    rest = sm(e, "bs").auction
+    assert rest is not None and rest.started_at == first.started_at
+    assert rest.bid == (("lend", "USDC", 10_0000002),)
+    assert rest.lot == first.lot - first.lot * 60 // 100
+    assert bal(e, "filler", "BLP") == first.lot * 60 // 100 // 2
+    assert sm(e, "bs").liabilities == {("lend", "USDC"): 25_0000005 - 15_0000003}
+    ok(e)
+    e.apply(c.FillAuction(DAY, "bs", "filler", 300))
+    assert sm(e, "bs").liabilities == {("lend", "USDC"): 10_0000002 - 5_0000001}
+    nxt = sm(e, "bs").auction
+    assert nxt is not None and nxt.bid == (("lend", "USDC", 5_0000001),)
+    ok(e)
+
+
+def test_blend_partial_fill_percent_refused_unchanged() -> None:
+    """Blend panics on 0 or more than 100 percent (`test_scale_auction_fill_percentage_zero`,
+    auction.rs); the engine refuses naming `percent` and changes nothing."""
+    e = blend_world(1_0000000, 1_0000000, 1000 * 10**7, threshold=100 * 10**7)
+    e.apply(c.Incident(DAY, "lend", "USDC", 25_0000005, "exploit"))
+    before = e.state_hash()
+    for bad in (0, 101):
+        with pytest.raises(InvalidAmount) as err:
+            e.apply(c.FillAuction(DAY, "bs", "filler", 100, percent=bad))
+        assert err.value.field == "percent"
+    assert e.state_hash() == before

@@ -48,6 +48,8 @@ def test_staking_pool_options_through_the_api(sqlite_api: Api) -> None:
     _refused(api, "/v1/settle_slashing", {"layer": "sp"}, 403, "layer")  # no post-slash period there
     _refused(api, "/v1/fill_auction", {"layer": "sm", "account": "k", "block": -1}, 422, "block")
     _refused(api, "/v1/fill_auction", {"layer": "sm", "account": "k", "block": 5}, 403, "layer")
+    _refused(api, "/v1/fill_auction", {"layer": "sm", "account": "k", "block": 5, "percent": 0}, 422, "percent")
+    _refused(api, "/v1/fill_auction", {"layer": "sm", "account": "k", "block": 5, "percent": 101}, 422, "percent")
     _refused(api, "/v1/claim_rewards", {"layer": "sm", "account": "alice"}, 403, "layer", who="staker")
     _refused(api, "/v1/cover_deficit", {"market": "troves", "layer": "sm", "amount": "1"}, 403, "market")
     _refused(api, "/v1/cover_deficit", {"market": "troves", "layer": "sm", "amount": "-1"}, 422, "amount")

@@ -242,6 +242,7 @@ class FillAuctionBody(Body):
     layer: Id
     account: Id
     block: int = Field(ge=0, le=10**9)
+    percent: int = Field(default=100, ge=1, le=100)
     at: At = None
 
 

@@ -280,7 +280,7 @@ def _fill_auction(ctx: Ctx, cmd: c.FillAuction) -> None:
     pool = _staking_pool(ctx, cmd.layer, "fill_auction")
     if pool.config.auction_premium_bps is None:
         raise NotPermitted("layer", f"layer: {cmd.layer} is not a Blend backstop (no auction_premium_bps)")
-    auction.fill(pool, ctx, _account(cmd.account), cmd.block)
+    auction.fill(pool, ctx, _account(cmd.account), cmd.block, cmd.percent)
 
 
 def _cover_deficit(ctx: Ctx, cmd: c.CoverDeficit) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .commands import COMMAND_TYPES, CollateralConfig, Command, MarketConfig
+from .commands import COMMAND_TYPES, CollateralConfig, Command, FillAuction, MarketConfig
 from .errors import BackstopError
 from .events import Event
 from .layers.registry import kind
@@ -20,16 +20,14 @@ from .layers.spec import LayerConfig
 _PAIR_FIELDS = {"collateral"}
 _OMIT_IF_DEFAULT: dict[type, frozenset[str]] = {
     MarketConfig: frozenset({"gas_compensation", "gas_compensation_collateral_bps", "recovery_ccr_bps"}),
+    FillAuction: frozenset({"percent"}),
 }
 """Fields added after the log format was fixed: written only when set, so the logs (and hashes)
 of scenarios that do not use them stay byte-identical; decoding fills in the default."""
 
 
 def command_to_dict(cmd: Any) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": type(cmd).__name__}
-    for f in dataclasses.fields(cmd):
-        out[f.name] = _plain(getattr(cmd, f.name))
-    return out
+    return {"type": type(cmd).__name__, **_plain(cmd)}
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:

@@ -314,12 +314,14 @@ class CoverDeficit:
 
 @dataclass(frozen=True, slots=True)
 class FillAuction:
-    """Fill a Blend backstop's bad-debt auction in full, `block` blocks after it started."""
+    """Fill `percent` (1 to 100, Blend's `percent_filled`) of a Blend backstop's bad-debt auction,
+    `block` blocks after it started; what is left stays on auction."""
 
     at: int
     layer: str
     account: str
     block: int
+    percent: int = 100
 
 
 Command = (

@@ -263,7 +263,8 @@ class _Exporter:
         return {"do": "cover_deficit", "market": cmd.market, "layer": cmd.layer, "amount": amount, "asset": cmd.asset}
 
     def s_FillAuction(self, cmd: c.FillAuction) -> dict[str, Any]:
-        return {"do": "fill_auction", "layer": cmd.layer, "account": cmd.account, "block": cmd.block}
+        out = {"do": "fill_auction", "layer": cmd.layer, "account": cmd.account, "block": cmd.block}
+        return out if cmd.percent == 100 else {**out, "percent": cmd.percent}
 
 
 def export_scenario(

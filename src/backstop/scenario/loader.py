@@ -465,9 +465,12 @@ class _Builder:
     def v_fill_auction(self, at: int, raw: dict[str, Any]) -> Any:
         self._reset()
         layer, account, block = self.take(raw, "layer", "account", "block")
+        percent = self.opt(raw, "percent", 100)
         if isinstance(block, bool) or not isinstance(block, int) or block < 0:
             raise self.fail("block", f"must be a non-negative whole number of blocks, got {block!r}")
-        return c.FillAuction(at, str(layer), str(account), block)
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
+            raise self.fail("percent", f"must be a whole percentage from 1 to 100, got {percent!r}")
+        return c.FillAuction(at, str(layer), str(account), block, percent)
 
     # -- set-up as steps (`backstop export` writes set-up that came after the start this way) --
     def v_add_asset(self, at: int, raw: dict[str, Any]) -> Any:

@@ -9,10 +9,14 @@ Followed from blend-capital/blend-contracts-v2 at ba22b487b2c5057a4ecc28b05b5193
   debt, at most all of them (pool/src/auctions/bad_debt_auction.rs:85-89, premium 20% there);
 - the fill block sets the ramp (pool/src/auctions/auction.rs:189-264): for the first 200 blocks
   the lot grows 0.5% a block with the full bid; then the bid falls 0.5% a block, to 0 at 400;
-  bids round up, lots down (a full fill, `percent_filled` 100);
+  bids round up, lots down;
+- a fill takes `percent_filled` (1 to 100) of the auction (auction.rs:191-263, `scale_auction`):
+  the filled part of each bid is `ceil(bid × pct / 100)` and of the lot `floor(lot × pct / 100)`,
+  each then scaled by the block's modifier; what is left (`bid − filled part`, `lot − filled
+  part`) stays as the auction, with its start block unchanged, for a later fill;
 - the filler takes the bid's debt (here: pays it into the market), the backstop pays the lot;
   the unfilled part of the bid stays the backstop's liability (bad_debt_auction.rs:96-129);
-- after a full fill, if liabilities remain and the backstop's threshold is below 0_0000003
+- after a full fill (nothing of the auction left), if liabilities remain and the backstop's threshold is below 0_0000003
   (~5% of the threshold), they are written off to lenders (bad_debt.rs:100-120); otherwise a
   keeper starts the next auction (modelled: it starts at once);
 - withdrawals wait while the backstop holds bad debt (backstop/src/backstop/withdrawal.rs:55-59).
@@ -93,16 +97,33 @@ def pool_dec(ctx: Ctx, pool: StakingPool) -> int:
     return ctx.decimals(pool.asset)
 
 
-def fill(pool: StakingPool, ctx: Ctx, account: str, block: int) -> None:
+def scale(
+    bid: tuple[int, ...], lot: int, block: int, percent: int
+) -> tuple[tuple[int, ...], tuple[int, ...], int, int]:
+    """Blend's `scale_auction` (auction.rs:191-263): (bid to pay, bid left, lot paid, lot left).
+
+    The filled part of each bid rounds up and of the lot down; the block's modifier then rounds
+    the bid up and the lot down; what is left is exact (whole − filled part, before the modifier).
+    """
+    lot_mod, bid_mod = modifiers(block)
+    parts = [mul_div_up(amount, percent, 100) for amount in bid]
+    pay = tuple(mul_div_up(part, bid_mod, SCALAR_7) for part in parts)
+    left = tuple(amount - part for amount, part in zip(bid, parts, strict=True))
+    lot_part = mul_div_down(lot, percent, 100)
+    return pay, left, mul_div_down(lot_part, lot_mod, SCALAR_7), lot - lot_part
+
+
+def fill(pool: StakingPool, ctx: Ctx, account: str, block: int, percent: int = 100) -> None:
     a = pool.auction
     if a is None:
         raise NotPermitted("layer", f"layer: {pool.id} has no bad-debt auction to fill")
     if isinstance(block, bool) or not isinstance(block, int) or block < 0:
         raise InvalidAmount("block", f"block: must be a non-negative whole number of blocks, got {block!r}")
-    lot_mod, bid_mod = modifiers(block)
+    if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
+        raise InvalidAmount("percent", f"percent: must be a whole percentage from 1 to 100, got {percent!r}")
+    pays, lefts, lot_paid, lot_left = scale(tuple(v for _, _, v in a.bid), a.lot, block, percent)
     paid_bid = []
-    for m, asset, amount in a.bid:
-        pay = mul_div_up(amount, bid_mod, SCALAR_7)
+    for (m, asset, _), pay in zip(a.bid, pays, strict=True):
         market = ctx.state.markets[m]
         if pay:
             ctx.pull(user(account), market.loss_sink(asset), asset, pay, "bid")
@@ -113,11 +134,14 @@ def fill(pool: StakingPool, ctx: Ctx, account: str, block: int) -> None:
         else:
             ctx.j.pop(pool.liabilities, key)
         paid_bid.append([m, asset, pay])
-    lot = min(mul_div_down(a.lot, lot_mod, SCALAR_7), pool.total_assets(ctx.state))
+    lot = min(lot_paid, pool.total_assets(ctx.state))
     ctx.transfer(pool.account, user(account), pool.asset, lot, "lot")
-    ctx.j.set(pool, "auction", None)
-    ctx.emit("auction_filled", {"layer": pool.id, "account": account, "block": block, "bid": paid_bid, "lot": lot})
-    if not pool.liabilities:
+    rest = tuple((m, asset, v) for (m, asset, _), v in zip(a.bid, lefts, strict=True) if v > 0)
+    full = not rest and lot_left <= 0
+    ctx.j.set(pool, "auction", None if full else Auction(a.started_at, rest, lot_left))
+    filled: dict[str, Any] = {"layer": pool.id, "account": account, "block": block, "bid": paid_bid, "lot": lot}
+    ctx.emit("auction_filled", filled if percent == 100 else {**filled, "percent": percent})
+    if not full or not pool.liabilities:
         return
     if below_threshold(pool, ctx.state):
         for (m, asset), amount in sorted(pool.liabilities.items()):
