@@ -290,27 +290,31 @@ class SimulationResult:
             }
             for lid, r in self.staker_apr().iterrows()
         }
-        return {
-            "name": self.model.name,
-            "paths": self.paths,
-            "seed": self.seed,
-            "horizon_days": self.model.horizon_days,
-            "steps": self.model.n_steps,
-            "loss_asset": self.model.loss_asset_name,
-            "p_bad_debt": prob("p_bad_debt"),
-            "loss": {k: f(float(m.loc[v, "value"])) for k, v in loss_keys.items()}
-            | {"se": {k: f(float(m.loc[v, "se"])) for k, v in loss_keys.items()}},
-            "bad_debt_mean": f(float(m.loc["bad_debt_mean", "value"])),
-            "incident_loss_mean": f(float(m.loc["incident_loss_mean", "value"])),
-            "by_layer": by_layer,
-            "p_socialized": prob("p_socialized"),
-            "socialized_mean": f(float(m.loc["socialized_mean", "value"])),
-            "staker_apr": aprs,
-        } | (
-            {"p_deficit": prob("p_deficit"), "deficit_mean": f(float(m.loc["deficit_mean", "value"]))}
-            if self.has_deficit_end()
-            else {}
-        ) | (self._several_debt_assets() if self.model.several_debt_assets else {})
+        return (
+            {
+                "name": self.model.name,
+                "paths": self.paths,
+                "seed": self.seed,
+                "horizon_days": self.model.horizon_days,
+                "steps": self.model.n_steps,
+                "loss_asset": self.model.loss_asset_name,
+                "p_bad_debt": prob("p_bad_debt"),
+                "loss": {k: f(float(m.loc[v, "value"])) for k, v in loss_keys.items()}
+                | {"se": {k: f(float(m.loc[v, "se"])) for k, v in loss_keys.items()}},
+                "bad_debt_mean": f(float(m.loc["bad_debt_mean", "value"])),
+                "incident_loss_mean": f(float(m.loc["incident_loss_mean", "value"])),
+                "by_layer": by_layer,
+                "p_socialized": prob("p_socialized"),
+                "socialized_mean": f(float(m.loc["socialized_mean", "value"])),
+                "staker_apr": aprs,
+            }
+            | (
+                {"p_deficit": prob("p_deficit"), "deficit_mean": f(float(m.loc["deficit_mean", "value"]))}
+                if self.has_deficit_end()
+                else {}
+            )
+            | (self._several_debt_assets() if self.model.several_debt_assets else {})
+        )
 
     def _several_debt_assets(self) -> dict[str, Any]:
         """With several debt assets: the loss unit (aggregates are the value of each market's loss
@@ -327,7 +331,7 @@ class SimulationResult:
                 "bad_debt_mean": f(float(r["bad_debt_mean"])),
                 "incident_loss_mean": f(float(r["incident_loss_mean"])),
             }
-        prices = {a: f(float(model.prices0[model.assets.index(a)]), 18) for a in model.debt_assets}
+        prices = {a: f(float(model.prices0[model.assets.index(a)]), 12) for a in model.debt_assets}
         return {"loss_unit": model.loss_asset_name, "debt_asset_prices": prices, "by_market": markets}
 
 

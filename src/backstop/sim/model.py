@@ -307,9 +307,9 @@ class _Compiler:
         state, spec = self.state, self.spec
         ids = sorted(state.layers)
         out = [
-            kind_of_layer(state.layers[lid]).vector().compile(
-                LayerCompiler(self, self.loss_assets_of(lid), ids, lid), state.layers[lid]
-            )
+            kind_of_layer(state.layers[lid])
+            .vector()
+            .compile(LayerCompiler(self, self.loss_assets_of(lid), ids, lid), state.layers[lid])
             for lid in ids
         ]
         reward = spec.stakers.reward_apr

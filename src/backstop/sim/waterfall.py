@@ -261,7 +261,7 @@ def _settle_all(
     round_off: np.ndarray,
     loss: np.ndarray,
     market: np.ndarray,
-    fees: dict[int, np.ndarray],
+    fees: dict[tuple[int, int], np.ndarray],
 ) -> None:
     """Settle every liquidation, book by book in the world's order, and add up the per-path sums.
     `ps_of` maps a world event to its place in path order; `rm` maps that to round-major order;
@@ -326,7 +326,8 @@ def _settle_all(
     value = _values(model, market)  # per event; None when amounts are already in loss units
 
     def v(x: np.ndarray, e: np.ndarray) -> np.ndarray:
-        return x[e] if value is None else x[e] * value[e]
+        out: np.ndarray = x[e] if value is None else x[e] * value[e]
+        return out
 
     book_markets = {model.books[b].market_index for b, e in enumerate(books_w) if len(e)}
     for sp in pools:

@@ -74,7 +74,9 @@ class Vector(VectorLayer):
         if cfg.lot is None:
             return base
         if c.several_debt_assets:  # a release heals the fund in the debt asset: one loss unit only
-            raise InvalidConfig("lot", "lot: the risk lab runs debt auctions only when all markets share one debt asset")
+            raise InvalidConfig(
+                "lot", "lot: the risk lab runs debt auctions only when all markets share one debt asset"
+            )
         modelled = set(c.spec.prices.assets)
         for sym in (layer.token, c.loss_asset_name):
             if sym in modelled:
