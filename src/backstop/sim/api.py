@@ -290,31 +290,28 @@ class SimulationResult:
             }
             for lid, r in self.staker_apr().iterrows()
         }
-        return (
-            {
-                "name": self.model.name,
-                "paths": self.paths,
-                "seed": self.seed,
-                "horizon_days": self.model.horizon_days,
-                "steps": self.model.n_steps,
-                "loss_asset": self.model.loss_asset_name,
-                "p_bad_debt": prob("p_bad_debt"),
-                "loss": {k: f(float(m.loc[v, "value"])) for k, v in loss_keys.items()}
-                | {"se": {k: f(float(m.loc[v, "se"])) for k, v in loss_keys.items()}},
-                "bad_debt_mean": f(float(m.loc["bad_debt_mean", "value"])),
-                "incident_loss_mean": f(float(m.loc["incident_loss_mean", "value"])),
-                "by_layer": by_layer,
-                "p_socialized": prob("p_socialized"),
-                "socialized_mean": f(float(m.loc["socialized_mean", "value"])),
-                "staker_apr": aprs,
-            }
-            | (
-                {"p_deficit": prob("p_deficit"), "deficit_mean": f(float(m.loc["deficit_mean", "value"]))}
-                if self.has_deficit_end()
-                else {}
-            )
-            | (self._several_debt_assets() if self.model.several_debt_assets else {})
+        out: dict[str, Any] = {
+            "name": self.model.name,
+            "paths": self.paths,
+            "seed": self.seed,
+            "horizon_days": self.model.horizon_days,
+            "steps": self.model.n_steps,
+            "loss_asset": self.model.loss_asset_name,
+            "p_bad_debt": prob("p_bad_debt"),
+            "loss": {k: f(float(m.loc[v, "value"])) for k, v in loss_keys.items()}
+            | {"se": {k: f(float(m.loc[v, "se"])) for k, v in loss_keys.items()}},
+            "bad_debt_mean": f(float(m.loc["bad_debt_mean", "value"])),
+            "incident_loss_mean": f(float(m.loc["incident_loss_mean", "value"])),
+            "by_layer": by_layer,
+            "p_socialized": prob("p_socialized"),
+            "socialized_mean": f(float(m.loc["socialized_mean", "value"])),
+            "staker_apr": aprs,
+        } | (
+            {"p_deficit": prob("p_deficit"), "deficit_mean": f(float(m.loc["deficit_mean", "value"]))}
+            if self.has_deficit_end()
+            else {}
         )
+        return out | self._several_debt_assets() if self.model.several_debt_assets else out
 
     def _several_debt_assets(self) -> dict[str, Any]:
         """With several debt assets: the loss unit (aggregates are the value of each market's loss
