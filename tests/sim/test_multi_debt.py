@@ -21,12 +21,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+import yaml
 
 from backstop.domain import commands as c
 from backstop.domain.errors import InvalidConfig
 from backstop.scenario.loader import load_scenario
 from backstop.sim.api import simulate
 from backstop.sim.model import LOSS_NUMERAIRE, compile_model
+from backstop.sim.report import build_report
 from backstop.sim.waterfall import Outcome, run_backstop
 from backstop.sim.world import KIND_INCIDENT, KIND_LIQUIDATION, simulate_world
 
@@ -196,7 +198,10 @@ def test_each_market_is_its_own_world_and_the_aggregate_is_their_value_sum() -> 
 
 def test_the_summary_states_its_unit_and_each_market_in_its_own_asset() -> None:
     spec = two_markets()
-    summary = simulate(load_scenario(copy.deepcopy(spec)), paths=N_PATHS, seed=7, keep_paths=0).summary()
+    res = simulate(load_scenario(copy.deepcopy(spec)), paths=N_PATHS, seed=7, keep_paths=0)
+    summary = res.summary()
+    report = build_report(res)
+    assert "by market, in its own debt asset" in report and "<td>lend_eur</td><td>EUR</td>" in report
     alone = {
         m: simulate(load_scenario(only(spec, m)), paths=N_PATHS, seed=7, keep_paths=0).summary()
         for m in spec["markets"]
@@ -305,3 +310,16 @@ def test_a_broken_conversion_is_caught() -> None:
     j = _col(model, "fund_eur")
     assert out.alloc[p, j] > 0
     assert abs(engine["fund_eur"] - out.alloc[p, j] / EUR_PRICE) > 1e-9 * out.loss[p] + 1e-9
+
+
+def test_the_cli_prints_each_market_in_its_own_debt_asset(tmp_path: Any) -> None:
+    from typer.testing import CliRunner
+
+    from backstop.cli import app
+
+    path = tmp_path / "two.yaml"
+    path.write_text(yaml.safe_dump(two_markets()))
+    out = CliRunner().invoke(app, ["simulate", str(path), "--paths", "200", "--seed", "3"])
+    assert out.exit_code == 0, out.output
+    assert "loss (USD)" in out.output and "EUR = 1.1 USD, USD = 1 USD" in out.output
+    assert any("lend_eur" in line and "│ EUR " in line for line in out.output.splitlines())
