@@ -20,14 +20,27 @@ def _db_url(db: str) -> str:
     return db if "://" in db else f"sqlite:///{db}"
 
 
-def load_demo(service: Any, scenario_path: Path) -> int:
-    """Apply an example's commands through the service (durably); expected failures are skipped."""
+def load_demo(service: Any, scenario_path: Path, risk_profile: bool = False) -> int:
+    """Apply an example's commands through the service (durably); expected failures are skipped.
+    With `risk_profile` (`serve --demo`), the example's `simulation:` section, if it has one and no
+    profile is stored yet, becomes the risk profile of live simulations."""
     from ..scenario.loader import load_scenario
     from ..store.base import KeyRecord
 
     system = KeyRecord("demo-loader", "", "admin", None)
     applied = 0
-    for i, step in enumerate(load_scenario(scenario_path).steps):
+    scenario = load_scenario(scenario_path)
+    if risk_profile and scenario.spec.simulation is not None and service.store.get_risk_profile() is None:
+        import json
+        import time
+
+        from ..sim.config import parse_simulation
+        from ..store.jobs import ProfileRecord
+
+        parse_simulation(scenario.spec.simulation)  # validated as `PUT /v1/risk/profile` does
+        profile = ProfileRecord(json.dumps(scenario.spec.simulation), int(time.time()), system.key_id)
+        service.store.put_risk_profile(profile)
+    for i, step in enumerate(scenario.steps):
         if step.expect_error:
             continue
         status, body = service.execute(system, f"demo-{i}", f"demo-{i}", lambda _e, cmd=step.command: cmd)
@@ -116,7 +129,7 @@ def add_commands(app: typer.Typer) -> None:
             console.print(f"[yellow]warning[/yellow]: {warning}")
         if demo:
             scenario = FLAGSHIP if FLAGSHIP.exists() else FALLBACK
-            n = load_demo(service, scenario)
+            n = load_demo(service, scenario, risk_profile=True)
             keys = demo_keys(service, scenario)
             console.print(f"demo: {n} commands of {scenario.name} loaded into {DEMO_DB}")
             console.print("demo API keys (shown once):")

@@ -181,6 +181,29 @@ class SimulationResult:
             rows.append(row)
         return pd.DataFrame(rows).set_index("layer")
 
+    def by_market(self) -> pd.DataFrame:
+        """Per market, in whole tokens of its own debt asset: P(bad debt), the loss's mean, VaR99
+        and CVaR99, mean bad debt and incident loss (the aggregates of `metrics()` are in the loss unit)."""
+        o, model = self.outcome, self.model
+        rows = []
+        for i, mk in enumerate(model.markets):
+            loss = o.market_loss[:, i]
+            p_bad = metrics.probability(o.market_bad_debt[:, i] > 1e-9)
+            rows.append(
+                {
+                    "market": mk.id,
+                    "debt_asset": model.assets[mk.debt_asset],
+                    "p_bad_debt": p_bad.value,
+                    "p_bad_debt_se": p_bad.se,
+                    "loss_mean": metrics.mean(loss).value,
+                    "loss_var99": metrics.value_at_risk(loss, 0.99).value,
+                    "loss_cvar99": metrics.expected_shortfall(loss, 0.99).value,
+                    "bad_debt_mean": metrics.mean(o.market_bad_debt[:, i]).value,
+                    "incident_loss_mean": metrics.mean(o.market_incident_loss[:, i]).value,
+                }
+            )
+        return pd.DataFrame(rows).set_index("market")
+
     def staker_apr(self) -> pd.DataFrame:
         rows = []
         for j, layer in enumerate(self.model.layers):
@@ -267,7 +290,7 @@ class SimulationResult:
             }
             for lid, r in self.staker_apr().iterrows()
         }
-        return {
+        out: dict[str, Any] = {
             "name": self.model.name,
             "paths": self.paths,
             "seed": self.seed,
@@ -288,6 +311,25 @@ class SimulationResult:
             if self.has_deficit_end()
             else {}
         )
+        return out | self._several_debt_assets() if self.model.several_debt_assets else out
+
+    def _several_debt_assets(self) -> dict[str, Any]:
+        """With several debt assets: the loss unit (aggregates are the value of each market's loss
+        at its debt asset's fixed price), those prices, and each market's figures in its own debt
+        asset. With one debt asset the summary is unchanged: its unit is `loss_asset`."""
+        f = metrics.format_amount
+        model = self.model
+        markets: dict[str, Any] = {}
+        for mid, r in self.by_market().iterrows():
+            markets[str(mid)] = {
+                "debt_asset": r["debt_asset"],
+                "p_bad_debt": {"value": float(r["p_bad_debt"]), "se": float(r["p_bad_debt_se"])},
+                "loss": {k: f(float(r[f"loss_{k}"])) for k in ("mean", "var99", "cvar99")},
+                "bad_debt_mean": f(float(r["bad_debt_mean"])),
+                "incident_loss_mean": f(float(r["incident_loss_mean"])),
+            }
+        prices = {a: f(float(model.prices0[model.assets.index(a)]), 12) for a in model.debt_assets}
+        return {"loss_unit": model.loss_asset_name, "debt_asset_prices": prices, "by_market": markets}
 
 
 def _num(x: Any) -> float | None:

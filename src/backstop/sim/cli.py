@@ -102,11 +102,33 @@ def _summary_table(summary: dict[str, Any], seconds: float, executor: str) -> No
                 notes.append(f"{label} {r[key]}")
         t.add_row(lid, r["kind"], r["mean"], r["se"], _pct(r["p_exhausted"]), ", ".join(notes))
     con.print(t)
+    if "by_market" in summary:  # several debt assets: the totals are in the loss unit, each market in its own
+        _market_table(con, summary)
     for lid, a in summary["staker_apr"].items():
         con.print(
             f"staker APR {lid}: mean {_pct(a['mean'])}, p5 {_pct(a['p5'])}, p95 {_pct(a['p95'])} "
             f"({a['stayed']:,} paths with stakers left)"
         )
+
+
+def _market_table(con: Console, summary: dict[str, Any]) -> None:
+    prices = ", ".join(f"{a} = {p} {summary['loss_unit']}" for a, p in summary["debt_asset_prices"].items())
+    t = Table(title=f"each market in its own debt asset (the totals above value them at {prices})")
+    for col in ("market", "debt asset", "P(bad debt)", "mean loss", "VaR99", "CVaR99", "bad debt", "incidents"):
+        t.add_column(col, justify="left" if col in ("market", "debt asset") else "right")
+    for mid, r in summary["by_market"].items():
+        loss = r["loss"]
+        t.add_row(
+            mid,
+            r["debt_asset"],
+            _pct(r["p_bad_debt"]["value"]),
+            loss["mean"],
+            loss["var99"],
+            loss["cvar99"],
+            r["bad_debt_mean"],
+            r["incident_loss_mean"],
+        )
+    con.print(t)
 
 
 def add_commands(app: typer.Typer) -> None:

@@ -29,6 +29,11 @@ from .prices import PriceModel, compile_prices
 POSITIONS_STREAM = 0x5051_7053
 """Entropy word that separates the position generator's stream from the chunks' streams."""
 
+LOSS_NUMERAIRE = "USD"
+"""The unit of aggregate losses when markets use several debt assets: scenario prices are quote
+units per whole token (docs/scenario-format.md: USD), so a debt asset's amount times its fixed
+price is its value in this unit."""
+
 
 @dataclass(frozen=True)
 class MarketSim:
@@ -40,6 +45,12 @@ class MarketSim:
     stability_pool: int
     """The stability pool that absorbs liquidations first (-1: none)."""
     tvl: float
+    """Whole tokens of the market's debt asset."""
+    debt_asset: int = -1
+    """Index of the market's debt asset: its losses, bad debt and fees are in it."""
+    unit_value: float = 1.0
+    """Loss units per whole token of the debt asset: 1.0 when every market has this debt asset
+    (the loss unit is the asset itself), else its fixed price (the loss unit is the quote unit)."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,9 @@ class SimModel:
     """Engine time (seconds) the simulation starts at: the time of the scenario's last step."""
     chunk_paths: int
     loss_asset: int
+    """Index of the debt asset every market shares, the loss unit; -1 when markets use several
+    debt assets: aggregate amounts are then in quote units (`LOSS_NUMERAIRE`) at the debt assets'
+    fixed prices, and each market's own figures in its debt asset (`MarketSim.unit_value`)."""
     layers: tuple[VectorLayer, ...]
     markets: tuple[MarketSim, ...]
     books: tuple[Book, ...]
@@ -103,8 +117,18 @@ class SimModel:
         return self.horizon_days / 365.0
 
     @property
+    def several_debt_assets(self) -> bool:
+        return self.loss_asset < 0
+
+    @property
     def loss_asset_name(self) -> str:
-        return self.assets[self.loss_asset]
+        """The unit of the aggregate amounts: the shared debt asset, or `LOSS_NUMERAIRE`."""
+        return LOSS_NUMERAIRE if self.several_debt_assets else self.assets[self.loss_asset]
+
+    @property
+    def debt_assets(self) -> tuple[str, ...]:
+        """The markets' debt assets, sorted."""
+        return tuple(sorted({self.assets[m.debt_asset] for m in self.markets}))
 
     def layer_index(self, layer_id: str, field: str = "layer") -> int:
         for i, layer in enumerate(self.layers):
@@ -160,15 +184,32 @@ class LayerCompiler:
     """What a kind's `Vector.compile` may read: the engine's state, the model's assets, the
     `simulation:` section, and unit conversion to whole tokens."""
 
-    def __init__(self, compiler: _Compiler, loss_asset_name: str, layer_ids: list[str]) -> None:
+    def __init__(self, compiler: _Compiler, loss_assets: list[str], layer_ids: list[str], layer_id: str = "") -> None:
         self.state = compiler.state
         self.spec = compiler.spec
         self.assets = compiler.assets
-        self.loss_asset_name = loss_asset_name
+        self._loss_assets = loss_assets
+        self.several_debt_assets = compiler.several_debt_assets
+        """The model's markets use several debt assets (the loss unit is then the quote unit)."""
+        self._layer_id = layer_id
         self.layer_ids = layer_ids
         self.units = compiler.units
         self.asset_index = compiler.asset_index
         self.step_seconds = 86_400 // compiler.spec.steps_per_day
+
+    @property
+    def loss_asset_name(self) -> str:
+        """The debt asset of the losses that reach this layer (what a per-event cap or a lot is
+        counted in). A layer in the waterfalls of markets with different debt assets has none,
+        and a kind that needs it is refused, naming the layer."""
+        if len(self._loss_assets) != 1:
+            f = f"layers.{self._layer_id}"
+            raise InvalidConfig(
+                f,
+                f"{f}: serves markets in {', '.join(self._loss_assets)}; the risk lab needs this layer's amounts "
+                "per loss (a per-event cap, a debt-auction lot) in one debt asset: give each debt asset its own layer",
+            )
+        return self._loss_assets[0]
 
     def asset_of(self, layer: Any) -> int:
         asset = layer.config.asset
@@ -196,6 +237,8 @@ class _Compiler:
         self.assets = tuple(sorted(state.assets))
         self.asset_index = {a: i for i, a in enumerate(self.assets)}
         self.decimals = tuple(state.assets[a] for a in self.assets)
+        self.debt_assets = sorted({m.debt_asset for m in state.markets.values()})
+        self.several_debt_assets = len(self.debt_assets) > 1
 
     def units(self, asset: str, amount: int) -> float:
         return float(amount / 10 ** int(self.state.assets[asset]))
@@ -219,19 +262,15 @@ class _Compiler:
             rows[self.asset_index[a]] = r
         if not state.markets:
             raise InvalidConfig("markets", "markets: the simulation needs at least one market")
-        debt_assets = sorted({m.debt_asset for m in state.markets.values()})
-        if len(debt_assets) != 1:
-            raise InvalidConfig(
-                "markets", f"markets: the risk lab measures losses in one debt asset; markets use {debt_assets}"
-            )
-        loss_asset = self.asset_index[debt_assets[0]]
-        if rows[loss_asset] >= 0:
-            field = f"simulation.prices.assets.{debt_assets[0]}"
-            raise InvalidConfig(field, f"{field}: the loss (debt) asset's price is held fixed; do not simulate it")
-        layers = self.layers(loss_asset)
+        for debt in self.debt_assets:
+            if rows[self.asset_index[debt]] >= 0:
+                field = f"simulation.prices.assets.{debt}"
+                raise InvalidConfig(field, f"{field}: the loss (debt) asset's price is held fixed; do not simulate it")
+        loss_asset = -1 if self.several_debt_assets else self.asset_index[self.debt_assets[0]]
+        layers = self.layers()
         layer_ids = [layer.id for layer in layers]
-        markets = self.markets(layers, layer_ids)
-        books = self.books(markets, rows, prices0, loss_asset)
+        markets = self.markets(layers, layer_ids, prices0)
+        books = self.books(markets, rows, prices0)
         step_seconds = 86_400 // spec.steps_per_day
         run = self.run_rule(books, rows, price_model)
         incidents = self.incidents(markets)
@@ -262,12 +301,17 @@ class _Compiler:
         )
 
     # -- layers ---------------------------------------------------------------------------------
-    def layers(self, loss_asset: int) -> list[VectorLayer]:
-        """Each layer compiled by its kind's vectorized rule (`<kind>/vector.py`)."""
+    def layers(self) -> list[VectorLayer]:
+        """Each layer compiled by its kind's vectorized rule (`<kind>/vector.py`), told the debt
+        asset of the losses that reach it (a layer in no waterfall: every debt asset's)."""
         state, spec = self.state, self.spec
         ids = sorted(state.layers)
-        c = LayerCompiler(self, self.assets[loss_asset], ids)
-        out = [kind_of_layer(state.layers[lid]).vector().compile(c, state.layers[lid]) for lid in ids]
+        out = [
+            kind_of_layer(state.layers[lid])
+            .vector()
+            .compile(LayerCompiler(self, self.loss_assets_of(lid), ids, lid), state.layers[lid])
+            for lid in ids
+        ]
         reward = spec.stakers.reward_apr
         if isinstance(reward, dict):
             for lid in reward:
@@ -282,8 +326,21 @@ class _Compiler:
                 raise InvalidConfig(f, f"{f}: a probability must be in [0, 1], got {p}")
         return out
 
+    def loss_assets_of(self, layer_id: str) -> list[str]:
+        """The debt assets of the markets whose waterfall holds the layer or that pay it fees."""
+        state = self.state
+        account = state.layers[layer_id].account
+        mine = sorted(
+            {
+                m.debt_asset
+                for m in state.markets.values()
+                if layer_id in m.config.waterfall or state.fee_layer_account(m) == account
+            }
+        )
+        return mine or self.debt_assets
+
     # -- markets --------------------------------------------------------------------------------
-    def markets(self, layers: list[VectorLayer], layer_ids: list[str]) -> list[MarketSim]:
+    def markets(self, layers: list[VectorLayer], layer_ids: list[str], prices0: np.ndarray) -> list[MarketSim]:
         state = self.state
         out: list[MarketSim] = []
         for mid in sorted(state.markets):
@@ -297,11 +354,13 @@ class _Compiler:
                 tvl = m.supply_assets / 10**dec
             else:
                 tvl = m.total_debt() / 10**dec
-            out.append(MarketSim(mid, m.kind, wf, fee_layer, sp, tvl))
+            debt = self.asset_index[m.debt_asset]
+            value = float(prices0[debt]) if self.several_debt_assets else 1.0
+            out.append(MarketSim(mid, m.kind, wf, fee_layer, sp, tvl, debt, value))
         return out
 
     # -- books ----------------------------------------------------------------------------------
-    def books(self, markets: list[MarketSim], rows: np.ndarray, prices0: np.ndarray, loss_asset: int) -> list[Book]:
+    def books(self, markets: list[MarketSim], rows: np.ndarray, prices0: np.ndarray) -> list[Book]:
         state, spec = self.state, self.spec
         market_ids = [m.id for m in markets]
         raw: dict[tuple[str, str], list[RawPositions]] = {}
@@ -345,7 +404,7 @@ class _Compiler:
             assert ps.collateral is not None
             cc = m.coll[ps.collateral]
             p = float(prices0[self.asset_index[ps.collateral]])
-            pd = float(prices0[loss_asset])
+            pd = float(prices0[self.asset_index[m.debt_asset]])
             raw.setdefault((ps.market, ps.collateral), []).append(
                 generate(ps, i, p, pd, cc.liquidation_threshold_bps / BPS, gen_rng)
             )
@@ -357,7 +416,7 @@ class _Compiler:
             if n == 0:
                 continue
             lt = cc.liquidation_threshold_bps / BPS
-            pd = float(prices0[loss_asset])
+            pd = float(prices0[self.asset_index[m.debt_asset]])
             with np.errstate(divide="ignore"):
                 ratio = np.where(c_b > 0, d_b / np.where(c_b > 0, c_b, 1.0), np.inf)
                 liq = ratio * pd / lt

@@ -265,6 +265,13 @@ def summary_tables(res: SimulationResult) -> str:
     out += "<h3>by layer</h3>" + _table(
         ["layer", "kind", f"mean paid ({asset})", "se", "P(exhausted)", "se", "P(pays)"], rows
     )
+    if res.model.several_debt_assets:  # totals are in quote units; each market also in its own debt asset
+        rows = [[str(mid), *r.drop("p_bad_debt_se").tolist()] for mid, r in res.by_market().iterrows()]
+        out += f"<h3>by market, in its own debt asset (totals above: {html.escape(asset)} at fixed prices)</h3>"
+        out += _table(
+            ["market", "debt asset", "P(bad debt)", "mean loss", "VaR99", "CVaR99", "mean bad debt", "mean incidents"],
+            rows,
+        )
     apr = res.staker_apr()
     if len(apr):
         rows = [[str(lid), r["mean"], r["se"], r["p5"], r["p50"], r["p95"], r["stayed"]] for lid, r in apr.iterrows()]

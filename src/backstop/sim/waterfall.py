@@ -28,7 +28,8 @@ SETTLE_BLOCK = 16384
 
 @dataclass
 class Outcome:
-    """Per-path results of one chunk (whole tokens of the loss asset unless said otherwise)."""
+    """Per-path results of one chunk (whole tokens of the loss asset unless said otherwise; with
+    several debt assets, loss units are quote units at the debt assets' fixed prices)."""
 
     loss: np.ndarray
     bad_debt: np.ndarray
@@ -53,6 +54,12 @@ class Outcome:
     """(paths, layers) governance tokens a mint layer sold."""
     escaped: np.ndarray
     """(paths, layers) assets withdrawn by stakers who ran."""
+    market_loss: np.ndarray
+    """(paths, markets) each market's loss (bad debt and incidents), whole tokens of its own debt asset."""
+    market_bad_debt: np.ndarray
+    """(paths, markets) each market's bad debt, in its own debt asset."""
+    market_incident_loss: np.ndarray
+    """(paths, markets) each market's incident loss, in its own debt asset."""
 
 
 class _State:
@@ -61,7 +68,7 @@ class _State:
     is layer j's own state (its kind's `start`)."""
 
     def __init__(self, model: SimModel, world: World, perm: np.ndarray) -> None:
-        n, nl = world.n_paths, len(model.layers)
+        n, nl, nm = world.n_paths, len(model.layers), len(model.markets)
         self.states: list[Any] = [layer.start(n, world.defaulted[perm, j]) for j, layer in enumerate(model.layers)]
         self.out = Outcome(
             loss=np.zeros(n),
@@ -78,6 +85,9 @@ class _State:
             premiums=np.zeros((n, nl)),
             minted=np.zeros((n, nl)),
             escaped=np.zeros((n, nl)),
+            market_loss=np.zeros((n, nm)),
+            market_bad_debt=np.zeros((n, nm)),
+            market_incident_loss=np.zeros((n, nm)),
         )
 
     def pools(self, model: SimModel) -> dict[int, np.ndarray]:
@@ -129,7 +139,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     so each sum is the same sequence of float additions as round by round). The rounds then only
     accrue rewards and premiums, credit fees, complete withdrawals and run loss events down the
     waterfall."""
-    n, T, la = world.n_paths, model.n_steps, model.loss_asset
+    n, T = world.n_paths, model.n_steps
     wp, ws, wr, wa = _withdrawal_events(model, world)
     n_world, n_wd = len(world.ev_path), len(wp)
     # Events in path order (path, step, kind, ref): "ps" order. `order[i]` is the i-th event's index in
@@ -171,7 +181,8 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     out = st.out
     loss = np.zeros(n_ev)
     market = np.full(n_ev, -1, dtype=np.int64)
-    fees = {j: np.zeros(n_ev) for j in {mk.fee_layer for mk in model.markets if mk.fee_layer >= 0}}
+    # fees by (fee layer, debt asset): a layer credits each market's fees in that market's debt asset
+    fees = {fa: np.zeros(n_ev) for fa in {(mk.fee_layer, mk.debt_asset) for mk in model.markets if mk.fee_layer >= 0}}
     _settle_all(model, world, st, ps_of, q, rm, n_active, round_off, loss, market, fees)
 
     inc_w = np.nonzero(world.ev_kind == KIND_INCIDENT)[0]
@@ -181,9 +192,13 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
         inc, amount = ps_of[inc_w], world.ev_amount[inc_w]
         loss[inc] = amount
         market[inc] = np.array([model.incidents[i].market for i in world.ev_ref[inc_w]], dtype=np.int64)
-        out.incident_loss += np.bincount(q[inc], weights=amount, minlength=n)
+        value = _values(model, market[inc])
+        out.incident_loss += np.bincount(q[inc], weights=amount if value is None else amount * value, minlength=n)
+        _by_market(out.market_incident_loss, q[inc], amount, market[inc])
     hit = np.nonzero(loss > 0)[0]
-    out.loss += np.bincount(q[hit], weights=loss[hit], minlength=n)
+    value = _values(model, market[hit])
+    out.loss += np.bincount(q[hit], weights=loss[hit] if value is None else loss[hit] * value, minlength=n)
+    _by_market(out.market_loss, q[hit], loss[hit], market[hit])
     # loss events and withdrawals in round order, with each round's range
     ps_of_rm = np.empty(n_ev, dtype=np.int64)
     ps_of_rm[rm] = np.arange(n_ev)
@@ -200,7 +215,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     del dt, rm
 
     accruers = [(j, layer, st.states[j]) for j, layer in enumerate(model.layers) if layer.accrues()]
-    credits = [(model.layers[j], st.states[j], f) for j, f in fees.items() if model.layers[j].credits_fees(la)]
+    credits = [(model.layers[j], st.states[j], f, a) for (j, a), f in fees.items() if model.layers[j].credits_fees(a)]
     for r in range(n_rounds):
         m, o = int(n_active[r]), int(round_off[r])
         d = dt_rm[o : o + m]
@@ -209,15 +224,19 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
         if wd_off[r + 1] > wd_off[r]:
             rows = slice(wd_off[r], wd_off[r + 1])
             _withdraw(model, st, wd_q[rows], wd_ref[rows], wd_amount[rows])
-        for layer, s, f in credits:
-            layer.credit(s, m, f[o : o + m], la)
+        for layer, s, f, a in credits:
+            layer.credit(s, m, f[o : o + m], a)
         if hit_off[r + 1] == hit_off[r]:
             continue
         e = hit[hit_off[r] : hit_off[r + 1]]
         for mi in np.unique(market[e]):
             ee = e[market[e] == mi]
-            wf = model.markets[mi].waterfall
-            _waterfall(model, st, wf, q[ee], step[ee], loss[ee], world.ev_prices[order[ee]], la)
+            mk, pe = model.markets[mi], q[ee]
+            # the layers pay in the market's debt asset; with several, what they paid is booked in loss units
+            before = out.alloc[pe] if mk.unit_value != 1.0 else None
+            _waterfall(model, st, mk.waterfall, pe, step[ee], loss[ee], world.ev_prices[order[ee]], mk.debt_asset)
+            if before is not None:
+                out.alloc[pe] = before + (out.alloc[pe] - before) * mk.unit_value
 
     for j, layer in enumerate(model.layers):
         layer.finish(st.states[j], out, j, model.horizon_years)
@@ -242,7 +261,7 @@ def _settle_all(
     round_off: np.ndarray,
     loss: np.ndarray,
     market: np.ndarray,
-    fees: dict[int, np.ndarray],
+    fees: dict[tuple[int, int], np.ndarray],
 ) -> None:
     """Settle every liquidation, book by book in the world's order, and add up the per-path sums.
     `ps_of` maps a world event to its place in path order; `rm` maps that to round-major order;
@@ -298,12 +317,18 @@ def _settle_all(
             if mk.fee_layer >= 0:
                 fee[ps] = res.fee
                 with_fee[ps] = True
-                fees[mk.fee_layer][rm[ps]] = res.fee
+                fees[(mk.fee_layer, mk.debt_asset)][rm[ps]] = res.fee
             loss[ps] = res.bad_debt
             market[ps] = book.market_index
     # Per-path sums over all books at once, in path order: the additions the rounds would make.
     liq = np.nonzero(market >= 0)[0]
     pl = q[liq]
+    value = _values(model, market)  # per event; None when amounts are already in loss units
+
+    def v(x: np.ndarray, e: np.ndarray) -> np.ndarray:
+        out: np.ndarray = x[e] if value is None else x[e] * value[e]
+        return out
+
     book_markets = {model.books[b].market_index for b, e in enumerate(books_w) if len(e)}
     for sp in pools:
         sp_markets = {i for i, mk in enumerate(model.markets) if mk.stability_pool == sp}
@@ -314,16 +339,34 @@ def _settle_all(
             in_sp[list(sp_markets)] = True
             sel = in_sp[market[liq]]
             e, pp = liq[sel], pl[sel]
-        out.absorbed[:, sp] = np.bincount(pp, weights=absorbed[e], minlength=n)
-        out.pool_loss[:, sp] = np.bincount(pp, weights=pool_loss[e], minlength=n)
+        out.absorbed[:, sp] = np.bincount(pp, weights=v(absorbed, e), minlength=n)
+        out.pool_loss[:, sp] = np.bincount(pp, weights=v(pool_loss, e), minlength=n)
         out.exhausted[:, sp] |= np.bincount(pp[short[e]], minlength=n) > 0
     if all(model.markets[i].fee_layer >= 0 for i in book_markets):
-        out.fees[:] = np.bincount(pl, weights=fee[liq], minlength=n)
+        out.fees[:] = np.bincount(pl, weights=v(fee, liq), minlength=n)
     elif with_fee.any():
-        out.fees[:] = np.bincount(q[with_fee], weights=fee[with_fee], minlength=n)
-    out.liquidated_debt[:] = np.bincount(pl, weights=debt[liq], minlength=n)
+        out.fees[:] = np.bincount(q[with_fee], weights=v(fee, with_fee), minlength=n)
+    out.liquidated_debt[:] = np.bincount(pl, weights=v(debt, liq), minlength=n)
     out.liquidations[:] = np.bincount(pl, minlength=n)
-    out.bad_debt[:] = np.bincount(pl, weights=loss[liq], minlength=n)
+    out.bad_debt[:] = np.bincount(pl, weights=v(loss, liq), minlength=n)
+    _by_market(out.market_bad_debt, pl, loss[liq], market[liq])
+
+
+def _values(model: SimModel, market: np.ndarray) -> np.ndarray | None:
+    """Loss units per whole token of each event's debt asset (`market`: each event's market, -1:
+    none), or None when every market shares the loss asset (amounts need no conversion)."""
+    if not model.several_debt_assets:
+        return None
+    per_market = np.array([mk.unit_value for mk in model.markets] + [0.0])
+    out: np.ndarray = per_market[market]
+    return out
+
+
+def _by_market(into: np.ndarray, paths: np.ndarray, amount: np.ndarray, market: np.ndarray) -> None:
+    """Add each event's `amount` (its market's debt asset) to its path's column of its market."""
+    for mi in np.unique(market):
+        sel = market == mi
+        into[:, mi] += np.bincount(paths[sel], weights=amount[sel], minlength=into.shape[0])
 
 
 def _waterfall(

@@ -38,7 +38,7 @@ class Absorb:
     loss_price: np.ndarray
     remaining: np.ndarray
     la: int
-    """Index of the loss asset."""
+    """Index of the loss asset: the debt asset of the market whose waterfall runs (markets may differ)."""
     out: Outcome
     j: int
     """This layer's column."""

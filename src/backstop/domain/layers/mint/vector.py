@@ -73,6 +73,10 @@ class Vector(VectorLayer):
         )
         if cfg.lot is None:
             return base
+        if c.several_debt_assets:  # a release heals the fund in the debt asset: one loss unit only
+            raise InvalidConfig(
+                "lot", "lot: the risk lab runs debt auctions only when all markets share one debt asset"
+            )
         modelled = set(c.spec.prices.assets)
         for sym in (layer.token, c.loss_asset_name):
             if sym in modelled:
@@ -115,7 +119,7 @@ class Vector(VectorLayer):
     def _fixed_eff_price(self, model: SimModel) -> float:
         """Tokens sold per unit of loss are p_loss / (p_token · (1 − discount)): bounded only when
         both prices are fixed (0.0 when they are not)."""
-        fixed = model.price_rows[self.asset] < 0 and model.price_rows[model.loss_asset] < 0
+        fixed = model.price_rows[self.asset] < 0  # every debt asset's price is fixed
         eff = float(model.prices0[self.asset]) * (1.0 - self.discount)
         return eff if fixed and eff > 0 else 0.0
 
@@ -126,7 +130,9 @@ class Vector(VectorLayer):
         eff = self._fixed_eff_price(model)
         if eff <= 0:
             return math.inf
-        return 2.0 * (need * float(model.prices0[model.loss_asset]) / eff) + 1.0
+        # `need` is in loss units: the debt asset, or quote units (price 1) with several debt assets
+        unit_price = 1.0 if model.loss_asset < 0 else float(model.prices0[model.loss_asset])
+        return 2.0 * (need * unit_price / eff) + 1.0
 
     def summary(self, outcome: Outcome, j: int, horizon_years: float, paid_mean: float) -> dict[str, float]:
         return {"minted_mean": float(outcome.minted[:, j].mean())}
