@@ -18,6 +18,7 @@ import numpy as np
 
 from ..domain.layers.base_vector import EPS, Absorb
 from ..domain.layers.share_vault_vector import VaultVector
+from .cover import pay_claims, policy_columns
 from .liquidation import settle
 from .model import SimModel
 from .stakers import withdrawal_schedule
@@ -53,6 +54,11 @@ class Outcome:
     """(paths, layers) governance tokens a mint layer sold."""
     escaped: np.ndarray
     """(paths, layers) assets withdrawn by stakers who ran."""
+    claims: np.ndarray
+    """(paths, policies) what each policy in force at the start was paid (its pool's asset,
+    columns in `cover.policy_columns` order)."""
+    claims_short: np.ndarray
+    """(paths, policies) a claim of the policy was cut by its pool's balance."""
 
 
 class _State:
@@ -62,6 +68,7 @@ class _State:
 
     def __init__(self, model: SimModel, world: World, perm: np.ndarray) -> None:
         n, nl = world.n_paths, len(model.layers)
+        n_pol = len(policy_columns(model))
         self.states: list[Any] = [layer.start(n, world.defaulted[perm, j]) for j, layer in enumerate(model.layers)]
         self.out = Outcome(
             loss=np.zeros(n),
@@ -78,6 +85,8 @@ class _State:
             premiums=np.zeros((n, nl)),
             minted=np.zeros((n, nl)),
             escaped=np.zeros((n, nl)),
+            claims=np.zeros((n, n_pol)),
+            claims_short=np.zeros((n, n_pol), dtype=bool),
         )
 
     def pools(self, model: SimModel) -> dict[int, np.ndarray]:
@@ -175,12 +184,16 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     _settle_all(model, world, st, ps_of, q, rm, n_active, round_off, loss, market, fees)
 
     inc_w = np.nonzero(world.ev_kind == KIND_INCIDENT)[0]
+    cover = out.claims.shape[1] > 0
+    cause_ref = np.full(n_ev if cover else 0, -1, dtype=np.int64)
     if len(inc_w):
         by_ps = np.argsort(ps_of[inc_w], kind="stable")  # path order: the order of the additions
         inc_w = inc_w[by_ps]
         inc, amount = ps_of[inc_w], world.ev_amount[inc_w]
         loss[inc] = amount
         market[inc] = np.array([model.incidents[i].market for i in world.ev_ref[inc_w]], dtype=np.int64)
+        if cover:
+            cause_ref[inc] = world.ev_ref[inc_w]
         out.incident_loss += np.bincount(q[inc], weights=amount, minlength=n)
     hit = np.nonzero(loss > 0)[0]
     out.loss += np.bincount(q[hit], weights=loss[hit], minlength=n)
@@ -217,7 +230,10 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
         for mi in np.unique(market[e]):
             ee = e[market[e] == mi]
             wf = model.markets[mi].waterfall
-            _waterfall(model, st, wf, q[ee], step[ee], loss[ee], world.ev_prices[order[ee]], la)
+            prices = world.ev_prices[order[ee]]
+            socialized = _waterfall(model, st, wf, q[ee], step[ee], loss[ee], prices, la)
+            if cover:
+                pay_claims(model, st.states, out, q[ee], step[ee], cause_ref[ee], socialized, prices)
 
     for j, layer in enumerate(model.layers):
         layer.finish(st.states[j], out, j, model.horizon_years)
@@ -335,15 +351,21 @@ def _waterfall(
     loss: np.ndarray,
     prices: np.ndarray,
     la: int,
-) -> None:
+) -> np.ndarray:
+    """Run the events down the waterfall; return each event's socialized part (what a terminal
+    layer that cuts the investors paid: what a cover policy's proven loss is a share of)."""
     out = st.out
     a = Absorb(model, p, step, loss, prices, prices[:, la], loss.copy(), la, out, -1, st.states)
+    socialized = np.zeros(len(p))
+    idx = np.arange(len(p))
     for j in waterfall:
         layer = model.layers[j]
         a.j = j
         paid = layer.absorb(st.states[j], a)
         remaining = a.remaining
         out.alloc[a.p, j] += paid
+        if layer.terminal and not layer.records_deficit:
+            socialized[idx] += paid
         if not layer.terminal:
             out.exhausted[a.p, j] |= paid < remaining - EPS * np.maximum(1.0, remaining)
         remaining = remaining - paid
@@ -355,5 +377,7 @@ def _waterfall(
             if not left.any():
                 break
             a.p, a.step, a.loss, a.prices = a.p[left], a.step[left], a.loss[left], a.prices[left]
+            idx = idx[left]
             a.remaining = remaining[left]
             a.loss_price = a.prices[:, la]
+    return socialized
