@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .commands import COMMAND_TYPES, CollateralConfig, Command, MarketConfig
+from .commands import COMMAND_TYPES, BuyCover, CollateralConfig, Command, MarketConfig, QuoteTerms
 from .errors import BackstopError
 from .events import Event
 from .layers.registry import kind
@@ -20,6 +20,7 @@ from .layers.spec import LayerConfig
 _PAIR_FIELDS = {"collateral"}
 _OMIT_IF_DEFAULT: dict[type, frozenset[str]] = {
     MarketConfig: frozenset({"gas_compensation", "gas_compensation_collateral_bps", "recovery_ccr_bps"}),
+    BuyCover: frozenset({"quote"}),
 }
 """Fields added after the log format was fixed: written only when set, so the logs (and hashes)
 of scenarios that do not use them stay byte-identical; decoding fills in the default."""
@@ -27,8 +28,12 @@ of scenarios that do not use them stay byte-identical; decoding fills in the def
 
 def command_to_dict(cmd: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"type": type(cmd).__name__}
+    omit = _OMIT_IF_DEFAULT.get(type(cmd), frozenset())
     for f in dataclasses.fields(cmd):
-        out[f.name] = _plain(getattr(cmd, f.name))
+        value = getattr(cmd, f.name)
+        if f.name in omit and value == f.default:
+            continue
+        out[f.name] = _plain(value)
     return out
 
 
@@ -160,6 +165,8 @@ def _field_value(cls_name: str, key: str, value: Any) -> Any:
         collateral = tuple(_config(CollateralConfig, c) for c in cfg.pop("collateral", ()))
         waterfall = tuple(cfg.pop("waterfall", ()))
         return _config(MarketConfig, {**cfg, "waterfall": waterfall, "collateral": collateral})
+    if key == "quote" and cls_name == "BuyCover" and isinstance(value, dict):
+        return _config(QuoteTerms, value)
     if key in _PAIR_FIELDS and isinstance(value, (list, tuple)):
         return tuple((str(a), int(b)) for a, b in value)
     if key in _PAIR_FIELDS and isinstance(value, dict):
