@@ -84,7 +84,13 @@ def test_the_command_codec_keeps_the_quote_and_omits_it_when_absent() -> None:
     assert "quote" not in plain  # logs of unquoted cover stay byte-identical
     assert command_from_dict(plain) == buy()
     quoted = json.loads(json.dumps(command_to_dict(buy(q=quote())), default=json_default))
-    assert quoted["quote"] == {"id": "q-1", "premium": 123 * E6, "pool_assets": POOL, "market_tvl": TVL, "tolerance_bps": 100}
+    assert quoted["quote"] == {
+        "id": "q-1",
+        "premium": 123 * E6,
+        "pool_assets": POOL,
+        "market_tvl": TVL,
+        "tolerance_bps": 100,
+    }
     assert command_from_dict(quoted) == buy(q=quote())
 
 
