@@ -55,11 +55,13 @@ def pay_claims(
     q, step, ref, soc, prices = q[inc], step[inc], cause_ref[inc], socialized[inc], prices[inc]
     at = model.start_at + step * model.step_seconds
     la = model.loss_asset
-    market = model.markets[model.incidents[int(ref[0])].market].id
-    causes = np.array([model.incidents[int(r)].cause for r in ref])
     recovered: dict[str, np.ndarray] = {}
     for col, (j, k, pol) in enumerate(policy_columns(model)):
-        hit = np.array([pol.covers(market, str(cause)) for cause in causes]) & (soc > 0) & (pol.share > 0)
+        if pol.share <= 0:
+            continue
+        # which incident specs (market, cause) the policy covers, then which of these events
+        covered = np.array([pol.covers(model.markets[inc.market].id, inc.cause) for inc in model.incidents])
+        hit = covered[ref] & (soc > 0)
         if not hit.any():
             continue
         layer = model.layers[j]
