@@ -11,6 +11,7 @@ This module only orders the policies and keeps the per-path results; the rule is
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -37,8 +38,28 @@ def policy_columns(model: SimModel) -> list[tuple[int, int, PolicyVector]]:
     return sorted(cols, key=lambda c: (len(c[2].id), c[2].id, c[0]))
 
 
+@dataclass(frozen=True)
+class ClaimPlan:
+    """What phase B needs to file claims, computed once per chunk: the policies in claim order and
+    which incident specs (market, cause) each one covers."""
+
+    cols: list[tuple[int, int, PolicyVector]]
+    covered: np.ndarray
+    """(policies, incident specs) bool."""
+
+    @classmethod
+    def of(cls, model: SimModel) -> ClaimPlan:
+        cols = policy_columns(model)
+        covered = np.array(
+            [[pol.covers(model.markets[inc.market].id, inc.cause) for inc in model.incidents] for _, _, pol in cols],
+            dtype=bool,
+        ).reshape(len(cols), len(model.incidents))
+        return cls(cols, covered)
+
+
 def pay_claims(
     model: SimModel,
+    plan: ClaimPlan,
     states: list[Any],
     out: Outcome,
     q: np.ndarray,
@@ -49,19 +70,17 @@ def pay_claims(
 ) -> None:
     """Claims on one round's loss events of one market: paths (state rows) `q`, at `step`, incident
     spec `cause_ref` (-1: not an incident), socialized part `socialized` (loss-asset tokens)."""
-    inc = cause_ref >= 0
+    inc = (cause_ref >= 0) & (socialized > 0)
     if not inc.any():
         return
     q, step, ref, soc, prices = q[inc], step[inc], cause_ref[inc], socialized[inc], prices[inc]
     at = model.start_at + step * model.step_seconds
     la = model.loss_asset
     recovered: dict[str, np.ndarray] = {}
-    for col, (j, k, pol) in enumerate(policy_columns(model)):
+    for col, (j, k, pol) in enumerate(plan.cols):
         if pol.share <= 0:
             continue
-        # which incident specs (market, cause) the policy covers, then which of these events
-        covered = np.array([pol.covers(model.markets[inc.market].id, inc.cause) for inc in model.incidents])
-        hit = covered[ref] & (soc > 0)
+        hit = plan.covered[col][ref]
         if not hit.any():
             continue
         layer = model.layers[j]

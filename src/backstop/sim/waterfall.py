@@ -18,7 +18,7 @@ import numpy as np
 
 from ..domain.layers.base_vector import EPS, Absorb
 from ..domain.layers.share_vault_vector import VaultVector
-from .cover import pay_claims, policy_columns
+from .cover import ClaimPlan, pay_claims, policy_columns
 from .liquidation import settle
 from .model import SimModel
 from .stakers import withdrawal_schedule
@@ -185,6 +185,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
 
     inc_w = np.nonzero(world.ev_kind == KIND_INCIDENT)[0]
     cover = out.claims.shape[1] > 0
+    plan = ClaimPlan.of(model) if cover else None
     cause_ref = np.full(n_ev if cover else 0, -1, dtype=np.int64)
     if len(inc_w):
         by_ps = np.argsort(ps_of[inc_w], kind="stable")  # path order: the order of the additions
@@ -232,8 +233,8 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
             wf = model.markets[mi].waterfall
             prices = world.ev_prices[order[ee]]
             socialized = _waterfall(model, st, wf, q[ee], step[ee], loss[ee], prices, la)
-            if cover:
-                pay_claims(model, st.states, out, q[ee], step[ee], cause_ref[ee], socialized, prices)
+            if plan is not None:
+                pay_claims(model, plan, st.states, out, q[ee], step[ee], cause_ref[ee], socialized, prices)
 
     for j, layer in enumerate(model.layers):
         layer.finish(st.states[j], out, j, model.horizon_years)
