@@ -14,8 +14,9 @@ engine's integer rounding (18-decimal base units, every division rounded in the 
 reward and withdrawal amounts rounded to base units) against float64: ~1e-12 relative. We allow
 1e-9 of the path's loss plus 1e-9 tokens per layer. Paths whose liquidations settle several
 positions in one step are left out: there the simulator prices the range together (a documented
-simplification, docs/risk-lab.md). Cover policies and claims are not simulated (docs/risk-lab.md),
-so the cover pool's case checks its slash, rewards and withdrawals only.
+simplification, docs/risk-lab.md). The cover pool's case checks its slash, rewards and
+withdrawals; its policies and claims have their own case at the end
+(`test_cover_claims_and_pool_balance_match_the_exact_engine`).
 """
 
 from __future__ import annotations
