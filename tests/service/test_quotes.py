@@ -186,7 +186,7 @@ def test_quotes_need_a_profile_and_a_role(tmp_path: Path) -> None:
     a = make_api(f"sqlite:///{tmp_path / 'none.db'}", scenario=LIVE)
     try:
         r = _quote(a)
-        assert r.status_code == 409 and r.json()["error"]["field"] == "source"  # no risk profile yet
+        assert r.status_code == 409 and r.json()["error"]["field"] == "profile"  # no risk profile yet
         for who in ("staker", "guarantor", "assessor", "oracle", "risk"):
             r = _quote(a, who=who)
             assert r.status_code == 403 and r.json()["error"]["field"] == "role", (who, r.text)

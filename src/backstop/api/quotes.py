@@ -27,7 +27,7 @@ from ..sim.quote import quote_cover
 from ..store.base import KeyRecord
 from ..store.quotes import QuoteRecord
 from .builder import LiveBuilder
-from .errors import Forbidden
+from .errors import Conflict, Forbidden
 from .jobs import live_source
 
 QUOTE_VALID_SECONDS = 900
@@ -70,6 +70,8 @@ def make_quote(service: Any, key: KeyRecord, qid: str, body: dict[str, Any]) -> 
         if body["market"] not in state.markets:
             raise UnknownEntity("market", f"market: unknown market {body['market']!r}")
         amount = LiveBuilder(service.engine).units(body["amount"], pool.asset, "amount")
+    if service.store.get_risk_profile() is None:
+        raise Conflict("profile", "profile: a quote simulates the live state; PUT /v1/risk/profile first")
     data, state_hash = live_source(service)
     causes = tuple(body["causes"])
     q = quote_cover(
