@@ -67,15 +67,16 @@ def pay_claims(
     cause_ref: np.ndarray,
     socialized: np.ndarray,
     prices: np.ndarray,
+    la: int,
 ) -> None:
     """Claims on one round's loss events of one market: paths (state rows) `q`, at `step`, incident
-    spec `cause_ref` (-1: not an incident), socialized part `socialized` (loss-asset tokens)."""
+    spec `cause_ref` (-1: not an incident), socialized part `socialized` in whole tokens of asset
+    `la` (the asset the market's losses are counted in), `prices` (events, assets) at the events."""
     inc = (cause_ref >= 0) & (socialized > 0)
     if not inc.any():
         return
     q, step, ref, soc, prices = q[inc], step[inc], cause_ref[inc], socialized[inc], prices[inc]
     at = model.start_at + step * model.step_seconds
-    la = model.loss_asset
     recovered: dict[str, np.ndarray] = {}
     for col, (j, k, pol) in enumerate(plan.cols):
         if pol.share <= 0:

@@ -234,7 +234,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
             prices = world.ev_prices[order[ee]]
             socialized = _waterfall(model, st, wf, q[ee], step[ee], loss[ee], prices, la)
             if plan is not None:
-                pay_claims(model, plan, st.states, out, q[ee], step[ee], cause_ref[ee], socialized, prices)
+                pay_claims(model, plan, st.states, out, q[ee], step[ee], cause_ref[ee], socialized, prices, la)
 
     for j, layer in enumerate(model.layers):
         layer.finish(st.states[j], out, j, model.horizon_years)
