@@ -135,13 +135,13 @@ def _vault(draw: st.DrawFn, kind: str) -> dict[str, Any]:
     }
 
 
-STAKING_VARIANTS = ("plain", "v1.5", "umbrella", "blend")
+STAKING_VARIANTS = ("plain", "v1.5", "umbrella", "blend", "blend-admin")
 
 
 def _staking_pool(draw: st.DrawFn, variant: str | None = None) -> dict[str, Any]:
     """A share vault (as `_vault`), plain or with one protocol's options: Aave v1.5's post-slash
     period, Umbrella's deficit offset, liquidation fee to a treasury and separate rewards, or
-    Blend's bad-debt auction with its write-off threshold."""
+    Blend's bad-debt auction with its write-off threshold (and an admin-set pool status)."""
     case = _vault(draw, "staking_pool")
     x = case["layers"]["x"]
     stake = case["steps"][1]["amount"]
@@ -156,9 +156,15 @@ def _staking_pool(draw: st.DrawFn, variant: str | None = None) -> dict[str, Any]
             x["rewards"] = "separate"
         case["layers"] = {"dao": {"kind": "treasury", "asset": x["asset"], "cap": 50_000}, **case["layers"]}
         case["waterfall"].append("dao")
-    elif variant == "blend":
+    elif variant in ("blend", "blend-admin"):
         x["auction_premium_bps"] = draw(st.sampled_from([1000, 2000, 3000, 4000]))
         x["backstop_threshold"] = round(stake * draw(st.sampled_from([0.5, 1.0, 4.0, 12.0])), 6)
+    if variant == "blend-admin":
+        # Blend's admin-set status: it freezes new borrows and supply only, which the risk lab's
+        # static books never make, so the vectorized rule is the plain Blend backstop's; the
+        # engine replays the status changes the stakers' run sets off (an admin active pool lost
+        # at 50% queued) and must pay the same.
+        x.update(admin_status="active", freeze_borrow_queued_bps=3000, freeze_supply_queued_bps=6000)
     return case
 
 

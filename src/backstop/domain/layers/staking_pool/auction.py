@@ -117,6 +117,7 @@ def fill(pool: StakingPool, ctx: Ctx, account: str, block: int) -> None:
     ctx.transfer(pool.account, user(account), pool.asset, lot, "lot")
     ctx.j.set(pool, "auction", None)
     ctx.emit("auction_filled", {"layer": pool.id, "account": account, "block": block, "bid": paid_bid, "lot": lot})
+    pool.update_status(ctx)  # the lot lowered the backstop: an admin active pool may go on ice
     if not pool.liabilities:
         return
     if below_threshold(pool, ctx.state):
