@@ -212,3 +212,43 @@ def test_a_quote_survives_a_restart(tmp_path: Path) -> None:
         assert r.status_code == 200, r.text
     finally:
         b.store.close()
+
+
+def test_the_store_keeps_quotes_exactly(db_url: str) -> None:
+    """SQLite and PostgreSQL (migration 0004_quotes) keep a quote's base-unit amounts exactly, past
+    2^63 (18-decimal tokens), and an unknown id reads as None."""
+    from backstop.store import SqlStore
+    from backstop.store.quotes import QuoteRecord
+
+    store = SqlStore(db_url)
+    try:
+        big = 123_456_789 * 10**18 + 1
+        record = QuoteRecord(
+            id="q-1",
+            key_id="k",
+            account="inv",
+            pool="mutual",
+            market="lend",
+            causes="exploit,bug",
+            amount=big,
+            period_days=30,
+            premium=big // 7,
+            premium_low=big // 8,
+            premium_high=big // 6,
+            expected_payout=big // 9,
+            expected_payout_se=0.25,
+            loading_bps=2500,
+            tolerance_bps=100,
+            pool_assets=big * 3,
+            market_tvl=big * 5,
+            paths=2000,
+            seed=2**32,
+            state_hash="ab" * 32,
+            created_at=1_700_000_000,
+            valid_until=1_700_000_900,
+        )
+        store.save_quote(record)
+        assert store.get_quote("q-1") == record
+        assert store.get_quote("q-2") is None
+    finally:
+        store.close()
