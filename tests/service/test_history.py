@@ -260,7 +260,7 @@ def test_verify_of_a_missing_file_exits_2(tmp_path: Path) -> None:
 # -- the upgrade path -----------------------------------------------------------------------------
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "store_0001.db"
-HEAD_REVISION = "0003_jobs"
+HEAD_REVISION = "0004_quotes"
 """The newest Alembic revision: an old store is migrated all the way to it."""
 FIXTURE_FACTS = json.loads(FIXTURE.with_suffix(".json").read_text())
 

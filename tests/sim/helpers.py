@@ -5,6 +5,7 @@ path and comparing (docs/risk-lab.md)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,7 +189,13 @@ def keeper_fills(engine: Any, at: int) -> None:
 
 
 def drive_engine(
-    model: SimModel, scenario: Scenario, world: World, p: int, accounts: list[list[str]], staker: str = "s1"
+    model: SimModel,
+    scenario: Scenario,
+    world: World,
+    p: int,
+    accounts: list[list[str]],
+    staker: str = "s1",
+    after_incident: Callable[[Any, int], None] | None = None,
 ) -> Drive:
     """Replay path p through `Engine.apply`: the guarantor defaults the world drew, then at each
     event step `SetPrice` (the simulated price), `Advance` (premiums), `Reward` (the emissions the
@@ -256,6 +263,8 @@ def drive_engine(
                     c.Incident(at=at, market=model.markets[inc.market].id, asset=la, amount=amount, cause=inc.cause)
                 )
                 keeper_fills(engine, at)
+                if after_incident is not None:  # claims on it (the cover case)
+                    after_incident(engine, at)
                 n_inc += 1
     alloc = {layer.id: 0.0 for layer in model.layers}
     bad = 0.0

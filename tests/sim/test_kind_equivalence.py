@@ -14,8 +14,9 @@ engine's integer rounding (18-decimal base units, every division rounded in the 
 reward and withdrawal amounts rounded to base units) against float64: ~1e-12 relative. We allow
 1e-9 of the path's loss plus 1e-9 tokens per layer. Paths whose liquidations settle several
 positions in one step are left out: there the simulator prices the range together (a documented
-simplification, docs/risk-lab.md). Cover policies and claims are not simulated (docs/risk-lab.md),
-so the cover pool's case checks its slash, rewards and withdrawals only.
+simplification, docs/risk-lab.md). The cover pool's case checks its slash, rewards and
+withdrawals; its policies and claims have their own case at the end
+(`test_cover_claims_and_pool_balance_match_the_exact_engine`).
 """
 
 from __future__ import annotations
@@ -134,13 +135,13 @@ def _vault(draw: st.DrawFn, kind: str) -> dict[str, Any]:
     }
 
 
-STAKING_VARIANTS = ("plain", "v1.5", "umbrella", "blend")
+STAKING_VARIANTS = ("plain", "v1.5", "umbrella", "blend", "blend-admin")
 
 
 def _staking_pool(draw: st.DrawFn, variant: str | None = None) -> dict[str, Any]:
     """A share vault (as `_vault`), plain or with one protocol's options: Aave v1.5's post-slash
     period, Umbrella's deficit offset, liquidation fee to a treasury and separate rewards, or
-    Blend's bad-debt auction with its write-off threshold."""
+    Blend's bad-debt auction with its write-off threshold (and an admin-set pool status)."""
     case = _vault(draw, "staking_pool")
     x = case["layers"]["x"]
     stake = case["steps"][1]["amount"]
@@ -155,9 +156,15 @@ def _staking_pool(draw: st.DrawFn, variant: str | None = None) -> dict[str, Any]
             x["rewards"] = "separate"
         case["layers"] = {"dao": {"kind": "treasury", "asset": x["asset"], "cap": 50_000}, **case["layers"]}
         case["waterfall"].append("dao")
-    elif variant == "blend":
+    elif variant in ("blend", "blend-admin"):
         x["auction_premium_bps"] = draw(st.sampled_from([1000, 2000, 3000, 4000]))
         x["backstop_threshold"] = round(stake * draw(st.sampled_from([0.5, 1.0, 4.0, 12.0])), 6)
+    if variant == "blend-admin":
+        # Blend's admin-set status: it freezes new borrows and supply only, which the risk lab's
+        # static books never make, so the vectorized rule is the plain Blend backstop's; the
+        # engine replays the status changes the stakers' run sets off (an admin active pool lost
+        # at 50% queued) and must pay the same.
+        x.update(admin_status="active", freeze_borrow_queued_bps=3000, freeze_supply_queued_bps=6000)
     return case
 
 
@@ -530,3 +537,141 @@ def test_reinstatements_match_and_a_broken_bank_is_caught() -> None:
     broken["layers"]["x"]["reinstatements"] = 0
     _, diffs = _alloc_diffs(spec, broken)
     assert max(abs(d) for d in diffs) > 1.0
+
+
+# -- cover policies and claims (cover_pool/vector.py against domain/cover.py) ---------------------
+
+
+def _cover_world(pool_in_eth: bool, in_waterfall: bool) -> dict[str, Any]:
+    """A small fund before the socialized end, so exploits reach the suppliers; a cover pool (in USD,
+    or in ETH so claims convert at the event's price; in the waterfall or beside it) that sold
+    policies: ivy (a supplier) for exploits over 60 days and twice over the horizon (two policies on
+    one loss: paid once), lp for bugs only (never hit: the world's incidents are exploits)."""
+    pool: dict[str, Any] = {
+        "kind": "cover_pool",
+        "asset": "ETH" if pool_in_eth else "USD",
+        "premium_bps_per_year": 300,
+        "staker_reward_bps": 5000,
+        "capacity_ratio_bps": 40_000,
+        "max_slash_bps": 3000,
+    }
+    capital = 500 if pool_in_eth else 1_000_000
+    amount = 400 if pool_in_eth else 800_000
+
+    def cover(account: str, causes: list[str], days: int) -> dict[str, Any]:
+        return {
+            "at": 0,
+            "do": "buy_cover",
+            "pool": "x",
+            "account": account,
+            "market": "lend",
+            "causes": causes,
+            "amount": amount,
+            "period_days": days,
+        }
+
+    steps = [
+        {"at": 0, "do": "deposit", "layer": "fund", "account": "dao", "amount": 200_000},
+        {"at": 0, "do": "deposit", "layer": "x", "account": "stakers", "amount": capital},
+        {"at": 0, "do": "supply", "market": "lend", "account": "ivy", "amount": 25_000_000},
+        cover("ivy", ["exploit"], 60),
+        cover("ivy", ["exploit", "oracle"], 365),
+        cover("lp", ["bug"], 365),
+    ]
+    return _world(
+        {"fund": {"kind": "insurance_fund", "asset": "USD", "max_payout_per_event": 100_000}, "x": pool},
+        ["fund", "x"] if in_waterfall else ["fund"],
+        steps,
+    )
+
+
+def _claim_all(engine: Any, at: int) -> None:
+    """The risk lab's assumption: each policy that covers the incident files a claim for its owner's
+    recorded loss at once, in policy-id order, and a single assessor approves it."""
+    state = engine.state
+    iid = f"inc-{len(state.incidents)}"
+    inc = state.incidents[iid]
+    loss = next(x for x in state.losses if x.id == inc["loss"])
+    for pid in sorted(state.policies, key=lambda x: (len(x), x)):
+        pol = state.policies[pid]
+        lost = loss.by_account.get(pol.owner, 0)
+        if pol.market != inc["market"] or inc["cause"] not in pol.causes or lost == 0:
+            continue
+        if not pol.start <= inc["at"] <= pol.end:
+            continue
+        engine.apply(c.FileClaim(at=at, policy=pid, incident=iid, loss=lost))
+        cid = f"clm-{len(state.claims)}"
+        engine.apply(c.AssessClaim(at=at, claim=cid, assessor="assessor", approve=True))
+
+
+def _compare_cover(spec: dict[str, Any]) -> dict[str, int]:
+    """Simulate, replay the sampled paths with their claims through the engine, compare each
+    policy's payout and the pool's balance at the horizon; count what the sample exercised."""
+    from backstop.sim.cover import policy_columns
+
+    scenario = load_scenario(copy.deepcopy(spec))
+    model = compile_model(scenario, seed=11)
+    world = simulate_world(model, 0, N_PATHS)
+    out = run_backstop(model, world)
+    cols = policy_columns(model)
+    assert [pol.id for _, _, pol in cols] == ["pol-1", "pol-2", "pol-3"]
+    x = next(j for j, layer in enumerate(model.layers) if layer.id == "x")
+    layer = model.layers[x]
+    assert layer.assets0 > 0
+    accounts = bucket_accounts(model, scenario)
+    ok = single_bucket_paths(world)
+    paid_paths = ok[out.claims[ok].sum(axis=1) > 0]
+    # half the sample where two policies paid on one path, half where one did
+    two = (out.claims[paid_paths] > 0).sum(axis=1) > 1
+    paid_paths = [*paid_paths[two][: SAMPLE // 2], *paid_paths[~two][: SAMPLE - SAMPLE // 2]]
+    quiet = ok[(out.incident_loss[ok] > 0) & (out.claims[ok].sum(axis=1) == 0)]
+    unit = 10 ** model.decimals[layer.asset]
+    seen = {"paths": 0, "both": 0, "short": 0}
+    for p in [*paid_paths, *quiet[:2]]:
+        d = drive_engine(model, scenario, world, int(p), accounts, after_incident=_claim_all)
+        engine = d.engine
+        engine.apply(c.Advance(at=max(engine.state.now, model.start_at + model.n_steps * model.step_seconds)))
+        for col, (_, _, pol) in enumerate(cols):
+            got = engine.state.policies[pol.id].paid / unit
+            want = float(out.claims[p, col])
+            assert abs(got - want) <= 1e-9 * max(1.0, got) + 1e-9, (int(p), pol.id, got, want)
+        balance = engine.state.layers["x"].total_assets(engine.state) / unit
+        vector_balance = layer.assets0 * (1.0 + out.staker_apr[p, x] * model.horizon_years)
+        assert abs(balance - vector_balance) <= 1e-9 * max(1.0, balance), (int(p), balance, vector_balance)
+        seen["paths"] += 1
+        seen["both"] += int(out.claims[p, 0] > 0 and out.claims[p, 1] > 0)
+        seen["short"] += int(out.claims_short[p].any())
+    assert out.claims[:, 2].max() == 0.0  # lp's bug cover is never hit by exploits
+    return seen
+
+
+@pytest.mark.parametrize(("pool_in_eth", "in_waterfall"), [(False, False), (False, True), (True, True)])
+def test_cover_claims_and_pool_balance_match_the_exact_engine(pool_in_eth: bool, in_waterfall: bool) -> None:
+    """Each sampled path is replayed through `Engine.apply` with a claim filed and approved on every
+    covered incident (`_claim_all`); what each policy was paid and the pool's balance at the horizon
+    must agree with the vectorized rule. Tolerance as for the layers (module docstring): integer
+    rounding in the pool's favour against float64, ~1e-12 relative; we allow 1e-9 of the amount
+    plus 1e-9 tokens. The pool's end balance is read from its share price: it has no rewards and no
+    run here, so its shares do not move and balance = start assets × (1 + APR × horizon)."""
+    seen = _compare_cover(_cover_world(pool_in_eth, in_waterfall))
+    # the sample paid both of ivy's policies on one path (one loss, made good once), and, when the
+    # pool is also slashed in the waterfall, cut a claim by the pool's balance
+    assert seen["paths"] >= SAMPLE and seen["both"] > 0, seen
+    if in_waterfall:
+        assert seen["short"] > 0, seen
+
+
+def test_a_broken_claim_rule_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A vectorized rule that forgets what ivy's other policy already paid (pays one loss twice)
+    must fail the comparison."""
+    from backstop.domain.layers.cover_pool import vector
+
+    real = vector.Vector.claim
+
+    def twice(self: Any, s: Any, k: int, q: Any, at: Any, proven: Any, *rest: Any) -> Any:
+        pol = self.policies[k]
+        return real(self, s, k, q, at, proven + s.paid[q, k - 1] if k and pol.owner == "ivy" else proven, *rest)
+
+    monkeypatch.setattr(vector.Vector, "claim", twice)
+    with pytest.raises(AssertionError):
+        _compare_cover(_cover_world(False, False))

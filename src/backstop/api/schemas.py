@@ -171,7 +171,23 @@ class BuyCoverBody(Body):
     causes: Annotated[list[Cause], Field(min_length=1, max_length=4)]
     amount: Amount
     period_days: int = Field(ge=1, le=3650)
+    quote: Id | None = None
+    """A quote from `POST /v1/quotes` for these terms: its premium is charged instead of the pool's rate."""
     at: At = None
+
+
+class QuoteBody(Body):
+    """`POST /v1/quotes`: price this cover by the risk lab on the live state (docs/service.md)."""
+
+    pool: Id
+    market: Id
+    amount: Amount
+    period_days: int = Field(ge=1, le=3650)
+    causes: Annotated[list[Cause], Field(min_length=1, max_length=4)]
+    account: Id | None = None
+    """Whose cover: an investor key's own account (the default); an admin key must name one."""
+    paths: int = Field(2000, ge=1, le=100_000)
+    seed: int = Field(0, ge=0, le=2**32)
 
 
 class FileClaimBody(Body):

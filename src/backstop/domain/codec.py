@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .commands import COMMAND_TYPES, CollateralConfig, Command, FillAuction, MarketConfig
+from .commands import COMMAND_TYPES, BuyCover, CollateralConfig, Command, FillAuction, MarketConfig, QuoteTerms
 from .errors import BackstopError
 from .events import Event
 from .layers.registry import kind
@@ -21,6 +21,7 @@ _PAIR_FIELDS = {"collateral"}
 _OMIT_IF_DEFAULT: dict[type, frozenset[str]] = {
     MarketConfig: frozenset({"gas_compensation", "gas_compensation_collateral_bps", "recovery_ccr_bps"}),
     FillAuction: frozenset({"percent"}),
+    BuyCover: frozenset({"quote"}),
 }
 """Fields added after the log format was fixed: written only when set, so the logs (and hashes)
 of scenarios that do not use them stay byte-identical; decoding fills in the default."""
@@ -158,6 +159,8 @@ def _field_value(cls_name: str, key: str, value: Any) -> Any:
         collateral = tuple(_config(CollateralConfig, c) for c in cfg.pop("collateral", ()))
         waterfall = tuple(cfg.pop("waterfall", ()))
         return _config(MarketConfig, {**cfg, "waterfall": waterfall, "collateral": collateral})
+    if key == "quote" and cls_name == "BuyCover" and isinstance(value, dict):
+        return _config(QuoteTerms, value)
     if key in _PAIR_FIELDS and isinstance(value, (list, tuple)):
         return tuple((str(a), int(b)) for a, b in value)
     if key in _PAIR_FIELDS and isinstance(value, dict):

@@ -222,6 +222,23 @@ class Advance:
 
 
 @dataclass(frozen=True, slots=True)
+class QuoteTerms:
+    """A risk-lab quote's terms, carried by the `buy_cover` that takes it (docs/cover-and-claims.md,
+    "Quotes"): the engine charges `premium` instead of the pool's rate and refuses the cover when
+    the pool's assets or the market's TVL moved more than `tolerance_bps` from the quote's. Expiry
+    and the stored quote are the service's to check; the engine sees only what the log carries."""
+
+    id: str
+    premium: int
+    """Base units of the pool's asset."""
+    pool_assets: int
+    """The pool's assets when quoted (base units of its asset)."""
+    market_tvl: int
+    """The market's TVL when quoted (base units of its debt asset): supply, or debt where none."""
+    tolerance_bps: int
+
+
+@dataclass(frozen=True, slots=True)
 class BuyCover:
     at: int
     pool: str
@@ -230,6 +247,7 @@ class BuyCover:
     causes: tuple[str, ...]
     amount: int
     period_seconds: int
+    quote: QuoteTerms | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .commands import INCIDENT_CAUSES, AssessClaim, AssessorStake, AssessorUnstake, BuyCover, FileClaim, SettleClaim
+from .commands import (
+    INCIDENT_CAUSES,
+    AssessClaim,
+    AssessorStake,
+    AssessorUnstake,
+    BuyCover,
+    FileClaim,
+    QuoteTerms,
+    SettleClaim,
+)
 from .context import Ctx
 from .errors import ClaimError, CoverError, InvalidAmount, NotPermitted, UnknownEntity
 from .layers.cover_pool.exact import CoverPool
@@ -140,7 +149,10 @@ def buy_cover(ctx: Ctx, cmd: BuyCover) -> None:
             f"amount: {pool.id} can sell {ctx.tokens(pool.asset, max(0, capacity - active))} more cover, "
             f"asked {ctx.tokens(pool.asset, cmd.amount)}",
         )
-    premium = mul_div_up(cmd.amount, pool.config.premium_bps_per_year * cmd.period_seconds, BPS * SECONDS_PER_YEAR)
+    if cmd.quote is None:
+        premium = mul_div_up(cmd.amount, pool.config.premium_bps_per_year * cmd.period_seconds, BPS * SECONDS_PER_YEAR)
+    else:
+        premium = quoted_premium(ctx, pool, cmd.market, cmd.quote)
     to_stakers, to_capital = pool.collect_premium(ctx, cmd.account, premium)
     pid = f"pol-{len(ctx.state.policies) + 1}"
     policy = Policy(
@@ -155,9 +167,47 @@ def buy_cover(ctx: Ctx, cmd: BuyCover) -> None:
         premium,
     )
     ctx.j.put(ctx.state.policies, pid, policy)
-    ctx.emit("cover_bought", policy.to_dict())
+    ctx.emit("cover_bought", policy.to_dict() if cmd.quote is None else {**policy.to_dict(), "quote": cmd.quote.id})
     if to_capital:
         ctx.emit("premium_split", {"policy": pid, "to_stakers": to_stakers, "to_capital_pool": to_capital})
+
+
+def market_tvl(ctx: Ctx, market_id: str) -> int:
+    """What a quote's tolerance watches in the market: its supply, or its debt where it has no
+    supply (a cdp), in base units of its debt asset (the risk lab's TVL, sim/model.py)."""
+    m = ctx.state.markets[market_id]
+    if m.kind == "lending" and m.supply_assets > 0:
+        return int(m.supply_assets)
+    return int(m.total_debt())
+
+
+def moved_beyond(now: int, then: int, tolerance_bps: int) -> bool:
+    """|now − then| > tolerance of `then` (exact: |now − then| × 10000 > tolerance × then)."""
+    return abs(now - then) * BPS > tolerance_bps * then
+
+
+def quoted_premium(ctx: Ctx, pool: CoverPool, market_id: str, quote: QuoteTerms) -> int:
+    """The premium a risk-lab quote fixed, if the state is still within its tolerance: the pool's
+    assets and the market's TVL each within `tolerance_bps` of what they were when quoted
+    (docs/cover-and-claims.md, "Quotes"). Expiry is the service's check, not the engine's."""
+    if quote.premium < 0 or quote.pool_assets < 0 or quote.market_tvl < 0 or not 0 <= quote.tolerance_bps <= BPS:
+        raise InvalidAmount("quote", f"quote: {quote.id} has negative terms or a tolerance outside 0..{BPS} bps")
+    assets = pool.total_assets(ctx.state)
+    if moved_beyond(assets, quote.pool_assets, quote.tolerance_bps):
+        raise CoverError(
+            "quote",
+            f"quote: {quote.id} was for {pool.id} holding {ctx.tokens(pool.asset, quote.pool_assets)}; it holds "
+            f"{ctx.tokens(pool.asset, assets)}, beyond the quote's tolerance of {quote.tolerance_bps} bps",
+        )
+    tvl = market_tvl(ctx, market_id)
+    if moved_beyond(tvl, quote.market_tvl, quote.tolerance_bps):
+        debt = ctx.state.markets[market_id].debt_asset
+        raise CoverError(
+            "quote",
+            f"quote: {quote.id} was for {market_id} at a TVL of {ctx.tokens(debt, quote.market_tvl)}; it is "
+            f"{ctx.tokens(debt, tvl)}, beyond the quote's tolerance of {quote.tolerance_bps} bps",
+        )
+    return quote.premium
 
 
 def file_claim(ctx: Ctx, cmd: FileClaim) -> None:

@@ -208,7 +208,7 @@ class _Exporter:
         days, rest = divmod(cmd.period_seconds, SECONDS_PER_DAY)
         if rest:
             raise self.fail("period_seconds", f"{cmd.period_seconds} s is not a whole number of days")
-        return {
+        out: dict[str, Any] = {
             "do": "buy_cover",
             "pool": cmd.pool,
             "account": cmd.account,
@@ -217,6 +217,16 @@ class _Exporter:
             "amount": self.layer_units(cmd.amount, cmd.pool, "amount"),
             "period_days": days,
         }
+        if cmd.quote is not None:
+            q = cmd.quote
+            out["quote"] = {
+                "id": q.id,
+                "premium": self.layer_units(q.premium, cmd.pool, "quote.premium"),
+                "pool_assets": self.layer_units(q.pool_assets, cmd.pool, "quote.pool_assets"),
+                "market_tvl": self.market_units(q.market_tvl, cmd.market, "quote.market_tvl"),
+                "tolerance_bps": q.tolerance_bps,
+            }
+        return out
 
     def s_FileClaim(self, cmd: c.FileClaim) -> dict[str, Any]:
         asset = self.policy_assets.get(cmd.policy)

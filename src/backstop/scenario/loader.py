@@ -394,6 +394,7 @@ class _Builder:
             raise self.fail("causes", "must be a list of causes")
         if isinstance(days, bool) or not isinstance(days, int) or days <= 0:
             raise self.fail("period_days", f"must be a positive whole number of days, got {days!r}")
+        quote = self.quote_terms(self.opt(raw, "quote"), asset, market)
         if not self.expecting_error:
             self.policy_assets[f"pol-{len(self.policy_assets) + 1}"] = asset
         return c.BuyCover(
@@ -404,6 +405,30 @@ class _Builder:
             tuple(str(x) for x in causes),
             self.units(amount, asset, "amount"),
             days * SECONDS_PER_DAY,
+            quote,
+        )
+
+    def quote_terms(self, raw: Any, asset: str, market: str) -> c.QuoteTerms | None:
+        """`quote: {id, premium, pool_assets, market_tvl, tolerance_bps}`: a risk-lab quote's terms
+        (docs/cover-and-claims.md, "Quotes"); amounts in whole tokens of the pool's asset, the TVL in
+        the market's debt asset."""
+        if raw is None:
+            return None
+        keys = ("id", "premium", "pool_assets", "market_tvl", "tolerance_bps")
+        if not isinstance(raw, dict) or set(raw) != set(keys):
+            raise self.fail("quote", f"must be a mapping with exactly {', '.join(keys)}")
+        qid, tol = raw["id"], raw["tolerance_bps"]
+        if not isinstance(qid, str) or not qid:
+            raise self.fail("quote.id", f"must be a name (string), got {qid!r}")
+        if isinstance(tol, bool) or not isinstance(tol, int) or not 0 <= tol <= 10_000:
+            raise self.fail("quote.tolerance_bps", f"must be a whole number of bps in 0..10000, got {tol!r}")
+        debt = self.market(market).debt_asset
+        return c.QuoteTerms(
+            qid,
+            self.units(raw["premium"], asset, "quote.premium"),
+            self.units(raw["pool_assets"], asset, "quote.pool_assets"),
+            self.units(raw["market_tvl"], debt, "quote.market_tvl"),
+            tol,
         )
 
     def v_file_claim(self, at: int, raw: dict[str, Any]) -> Any:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..domain.errors import InvalidConfig
 from ..scenario.loader import Scenario
-from . import metrics
+from . import cover, metrics
 from .chunk import ChunkResult, chunk_sizes, combine, run_chunk, world_chunk
 from .executors import Executor, make_executor
 from .model import SimModel, compile_model
@@ -311,6 +311,8 @@ class SimulationResult:
             if self.has_deficit_end()
             else {}
         )
+        if self.outcome.claims.shape[1]:  # cover policies in force (docs/risk-lab.md)
+            out["cover"] = cover.summary(self.model, self.outcome)
         return out | self._several_debt_assets() if self.model.several_debt_assets else out
 
     def _several_debt_assets(self) -> dict[str, Any]:

@@ -109,6 +109,13 @@ def _summary_table(summary: dict[str, Any], seconds: float, executor: str) -> No
             f"staker APR {lid}: mean {_pct(a['mean'])}, p5 {_pct(a['p5'])}, p95 {_pct(a['p95'])} "
             f"({a['stayed']:,} paths with stakers left)"
         )
+    for pool, cv in summary.get("cover", {}).items():  # cover policies in force (docs/risk-lab.md)
+        net = cv["staker_return_net"]
+        con.print(
+            f"cover {pool}: expected payout {cv['expected_payout']} ± {cv['expected_payout_se']} {cv['asset']}, "
+            f"P(claim paid) {_pct(cv['p_claim_paid']['value'])}, P(exhausted) {_pct(cv['p_exhausted']['value'])}, "
+            f"stakers' return net of payouts {_pct(None if net is None else net['mean'])}"
+        )
 
 
 def _market_table(con: Console, summary: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import metrics
+from . import cover, metrics
 
 if TYPE_CHECKING:
     from .api import SimulationResult, SizingRun
@@ -278,7 +278,51 @@ def summary_tables(res: SimulationResult) -> str:
         out += "<h3>staker APR (fraction per year)</h3>" + _table(
             ["layer", "mean", "se", "p5", "median", "p95", "paths with stakers left"], rows
         )
+    if res.outcome.claims.shape[1]:
+        out += cover_table(res)
     return out
+
+
+def cover_table(res: SimulationResult) -> str:
+    """Cover policies and claims (docs/risk-lab.md): per pool, then per policy."""
+    rows = []
+    for pool, c in cover.summary(res.model, res.outcome).items():
+        net = c["staker_return_net"]
+        rows.append(
+            [
+                html.escape(pool),
+                "(pool)",
+                c["expected_payout"],
+                c["p_claim_paid"]["value"],
+                c["p_exhausted"]["value"],
+                c["premiums_earned"],
+                "" if net is None else net["mean"],
+            ]
+        )
+        for pid, p in c["policies"].items():
+            rows.append(
+                [
+                    html.escape(pool),
+                    html.escape(f"{pid} ({p['owner']}, {p['market']})"),
+                    p["expected_payout"],
+                    p["p_claim_paid"]["value"],
+                    "",
+                    p["premium_earned"],
+                    "",
+                ]
+            )
+    return "<h3>cover policies and claims (pool's asset)</h3>" + _table(
+        [
+            "pool",
+            "policy",
+            "expected payout",
+            "P(claim paid)",
+            "P(exhausted)",
+            "premiums earned",
+            "stakers' net return",
+        ],
+        rows,
+    )
 
 
 def build_report(res: SimulationResult, sizing: SizingRun | None = None) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..domain.layers.base_vector import EPS, Absorb
 from ..domain.layers.share_vault_vector import VaultVector
+from .cover import ClaimPlan, pay_claims, policy_columns
 from .liquidation import settle
 from .model import SimModel
 from .stakers import withdrawal_schedule
@@ -60,6 +61,11 @@ class Outcome:
     """(paths, markets) each market's bad debt, in its own debt asset."""
     market_incident_loss: np.ndarray
     """(paths, markets) each market's incident loss, in its own debt asset."""
+    claims: np.ndarray
+    """(paths, policies) what each policy in force at the start was paid (its pool's asset,
+    columns in `cover.policy_columns` order)."""
+    claims_short: np.ndarray
+    """(paths, policies) a claim of the policy was cut by its pool's balance."""
 
 
 class _State:
@@ -69,6 +75,7 @@ class _State:
 
     def __init__(self, model: SimModel, world: World, perm: np.ndarray) -> None:
         n, nl, nm = world.n_paths, len(model.layers), len(model.markets)
+        n_pol = len(policy_columns(model))
         self.states: list[Any] = [layer.start(n, world.defaulted[perm, j]) for j, layer in enumerate(model.layers)]
         self.out = Outcome(
             loss=np.zeros(n),
@@ -88,6 +95,8 @@ class _State:
             market_loss=np.zeros((n, nm)),
             market_bad_debt=np.zeros((n, nm)),
             market_incident_loss=np.zeros((n, nm)),
+            claims=np.zeros((n, n_pol)),
+            claims_short=np.zeros((n, n_pol), dtype=bool),
         )
 
     def pools(self, model: SimModel) -> dict[int, np.ndarray]:
@@ -186,12 +195,17 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     _settle_all(model, world, st, ps_of, q, rm, n_active, round_off, loss, market, fees)
 
     inc_w = np.nonzero(world.ev_kind == KIND_INCIDENT)[0]
+    cover = out.claims.shape[1] > 0
+    plan = ClaimPlan.of(model) if cover else None
+    cause_ref = np.full(n_ev if cover else 0, -1, dtype=np.int64)
     if len(inc_w):
         by_ps = np.argsort(ps_of[inc_w], kind="stable")  # path order: the order of the additions
         inc_w = inc_w[by_ps]
         inc, amount = ps_of[inc_w], world.ev_amount[inc_w]
         loss[inc] = amount
         market[inc] = np.array([model.incidents[i].market for i in world.ev_ref[inc_w]], dtype=np.int64)
+        if cover:
+            cause_ref[inc] = world.ev_ref[inc_w]
         value = _values(model, market[inc])
         out.incident_loss += np.bincount(q[inc], weights=amount if value is None else amount * value, minlength=n)
         _by_market(out.market_incident_loss, q[inc], amount, market[inc])
@@ -232,11 +246,14 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
         for mi in np.unique(market[e]):
             ee = e[market[e] == mi]
             mk, pe = model.markets[mi], q[ee]
+            prices = world.ev_prices[order[ee]]
             # the layers pay in the market's debt asset; with several, what they paid is booked in loss units
             before = out.alloc[pe] if mk.unit_value != 1.0 else None
-            _waterfall(model, st, mk.waterfall, pe, step[ee], loss[ee], world.ev_prices[order[ee]], mk.debt_asset)
+            socialized = _waterfall(model, st, mk.waterfall, pe, step[ee], loss[ee], prices, mk.debt_asset)
             if before is not None:
                 out.alloc[pe] = before + (out.alloc[pe] - before) * mk.unit_value
+            if plan is not None:
+                pay_claims(model, plan, st.states, out, pe, step[ee], cause_ref[ee], socialized, prices, mk.debt_asset)
 
     for j, layer in enumerate(model.layers):
         layer.finish(st.states[j], out, j, model.horizon_years)
@@ -378,15 +395,21 @@ def _waterfall(
     loss: np.ndarray,
     prices: np.ndarray,
     la: int,
-) -> None:
+) -> np.ndarray:
+    """Run the events down the waterfall; return each event's socialized part (what a terminal
+    layer that cuts the investors paid: what a cover policy's proven loss is a share of)."""
     out = st.out
     a = Absorb(model, p, step, loss, prices, prices[:, la], loss.copy(), la, out, -1, st.states)
+    socialized = np.zeros(len(p))
+    idx = np.arange(len(p))
     for j in waterfall:
         layer = model.layers[j]
         a.j = j
         paid = layer.absorb(st.states[j], a)
         remaining = a.remaining
         out.alloc[a.p, j] += paid
+        if layer.terminal and not layer.records_deficit:
+            socialized[idx] += paid
         if not layer.terminal:
             out.exhausted[a.p, j] |= paid < remaining - EPS * np.maximum(1.0, remaining)
         remaining = remaining - paid
@@ -398,5 +421,7 @@ def _waterfall(
             if not left.any():
                 break
             a.p, a.step, a.loss, a.prices = a.p[left], a.step[left], a.loss[left], a.prices[left]
+            idx = idx[left]
             a.remaining = remaining[left]
             a.loss_price = a.prices[:, la]
+    return socialized

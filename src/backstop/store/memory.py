@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from .base import IdempotencyRecord, KeyRecord, Snapshot, SnapshotMeta, StoredEvent
 from .jobs import AlertRecord, JobRecord, ProfileRecord
+from .quotes import QuoteRecord
 
 
 class MemoryStore:
@@ -94,6 +95,13 @@ class MemoryStore:
 
     def get_job(self, job_id: str) -> JobRecord | None:
         found: JobRecord | None = self.__dict__.get("_jobs", {}).get(job_id)
+        return found
+
+    def save_quote(self, quote: QuoteRecord) -> None:
+        self.__dict__.setdefault("_quotes", {})[quote.id] = quote
+
+    def get_quote(self, quote_id: str) -> QuoteRecord | None:
+        found: QuoteRecord | None = self.__dict__.get("_quotes", {}).get(quote_id)
         return found
 
     def jobs_with_status(self, statuses: tuple[str, ...]) -> list[JobRecord]:

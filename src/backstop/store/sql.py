@@ -25,9 +25,11 @@ from sqlalchemy.exc import DBAPIError
 
 from ..domain.errors import BackstopError
 from . import jobs as job_tables
+from . import quotes as quote_tables
 from . import schema
 from .base import IdempotencyRecord, KeyRecord, Snapshot, SnapshotMeta, StoredEvent
 from .jobs import AlertRecord, JobRecord, ProfileRecord
+from .quotes import QuoteRecord
 
 T = TypeVar("T")
 RETRY_SQLSTATES = {"40001", "40P01"}
@@ -226,6 +228,18 @@ class SqlStore:
         with self.engine.connect() as conn:
             r = conn.execute(select(t).where(t.c.id == job_id)).first()
         return None if r is None else JobRecord(**r._asdict())
+
+    def save_quote(self, quote: QuoteRecord) -> None:
+        """Insert a new quote (ids are fresh, so never replaced)."""
+        t = quote_tables.quotes
+        row = dict(quote.__dict__)
+        self._tx(lambda conn: conn.execute(insert(t).values(**row)))
+
+    def get_quote(self, quote_id: str) -> QuoteRecord | None:
+        t = quote_tables.quotes
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t).where(t.c.id == quote_id)).first()
+        return None if r is None else QuoteRecord(**r._asdict())
 
     def jobs_with_status(self, statuses: tuple[str, ...]) -> list[JobRecord]:
         t = job_tables.jobs

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import commands, dashboard, reads, risk, setup, simulations
+from . import commands, dashboard, quotes, reads, risk, setup, simulations
 
 ROUTERS: tuple[APIRouter, ...] = (
     commands.router,
     setup.router,
     reads.router,
     simulations.router,
+    quotes.router,
     risk.router,
     dashboard.router,
 )

@@ -19,7 +19,8 @@ from ...store.base import KeyRecord
 from .. import schemas as s
 from ..builder import LiveBuilder
 from ..errors import Forbidden
-from .deps import IdemKey, allow, caller, run_command
+from ..quotes import buy_with_quote
+from .deps import IdemKey, allow, app_state, caller, run_command
 
 router = APIRouter()
 
@@ -90,6 +91,8 @@ def add_verb(verb: str, model: type[s.Body], roles: frozenset[str], binding: str
         bind_account(key, binding, payload)
 
         def build(engine: Engine) -> Command:
+            if verb == "buy_cover" and "quote" in payload:  # checked against the stored quote
+                return buy_with_quote(engine, app_state(request).service.store, payload)
             return LiveBuilder(engine).command(verb, payload)
 
         return run_command(request, key, idempotency_key, f"/v1/{verb}", payload, build)

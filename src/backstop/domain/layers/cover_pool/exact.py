@@ -54,6 +54,12 @@ class CoverPoolConfig(ShareVaultConfig):
     assessor_lockup_seconds: int = seconds(14 * DAY_SECONDS)
     """An assessor may unstake only strictly after this long since their last vote (Nexus
     `STAKE_LOCKUP_PERIOD`)."""
+    quote_loading_bps: int = bps(2500, upper=10 * BPS)
+    """A risk-lab quote's premium is the cover's expected payout on the live state's simulated
+    paths times (1 + this) (docs/service.md, `POST /v1/quotes`)."""
+    quote_tolerance_bps: int = bps(100)
+    """A quoted `buy_cover` is refused once the pool's assets or the market's TVL moved more than
+    this from the quote's (docs/cover-and-claims.md, "Quotes")."""
 
 
 @dataclass(frozen=True, slots=True)

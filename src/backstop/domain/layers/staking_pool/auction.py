@@ -141,6 +141,7 @@ def fill(pool: StakingPool, ctx: Ctx, account: str, block: int, percent: int = 1
     ctx.j.set(pool, "auction", None if full else Auction(a.started_at, rest, lot_left))
     filled: dict[str, Any] = {"layer": pool.id, "account": account, "block": block, "bid": paid_bid, "lot": lot}
     ctx.emit("auction_filled", filled if percent == 100 else {**filled, "percent": percent})
+    pool.update_status(ctx)  # the lot lowered the backstop: an admin active pool may go on ice
     if not full or not pool.liabilities:
         return
     if below_threshold(pool, ctx.state):

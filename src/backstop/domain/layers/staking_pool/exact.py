@@ -56,6 +56,13 @@ class StakingPoolConfig(ShareVaultConfig):
     backstop_threshold: int | None = amount()
     """Blend: the pool's assets at which Blend's backstop threshold is 100%; below ~5% of it
     (threshold^5 < 3e-7) the backstop's remaining liabilities are written off to lenders."""
+    admin_status: Literal["none", "active", "on_ice", "frozen"] = choice("none")
+    """Blend: the status the pool's admin set (`set_status`, pool/src/pool/status.rs). Admin active
+    lends normally until 50% of the shares are queued (or the backstop is under
+    `backstop_threshold`); admin on-ice refuses new borrows until 75% are queued; admin frozen
+    refuses borrows and supply. Past those thresholds the admin status is lost for good and the
+    permissionless ones apply (`freeze_borrow_queued_bps` / `freeze_supply_queued_bps`, Blend
+    30% / 60%)."""
 
     def umbrella(self) -> bool:
         """Whether the Umbrella options are used (they bring Umbrella's slash floor)."""
@@ -87,6 +94,8 @@ class StakingPool(ShareVault[StakingPoolConfig]):
         self.liabilities: dict[tuple[str, str], int] = {}
         """Blend: (market, asset) -> debt the backstop holds, loss-asset base units."""
         self.auction: auction.Auction | None = None
+        self.admin_status = config.admin_status
+        """Blend: the admin-set status while it holds ("none" once lost, see `update_status`)."""
 
     @classmethod
     def check_config(cls, state: Any, config: StakingPoolConfig) -> None:
@@ -109,6 +118,14 @@ class StakingPool(ShareVault[StakingPoolConfig]):
             )
         if config.backstop_threshold is not None and config.backstop_threshold <= 0:
             raise InvalidConfig("backstop_threshold", "backstop_threshold: must be positive")
+        if config.admin_status != "none" and (
+            config.freeze_borrow_queued_bps is None or config.freeze_supply_queued_bps is None
+        ):
+            raise InvalidConfig(
+                "admin_status",
+                "admin_status: give the permissionless thresholds it falls back to, freeze_borrow_queued_bps "
+                "and freeze_supply_queued_bps (Blend: 3000 and 6000)",
+            )
         if config.auction_premium_bps is not None and (config.post_slash_lock or config.umbrella()):
             raise InvalidConfig(
                 "auction_premium_bps", "auction_premium_bps: a Blend backstop takes no Aave (v1.5/Umbrella) option"
@@ -137,6 +154,40 @@ class StakingPool(ShareVault[StakingPoolConfig]):
                 "layer", f"layer: {self.id} holds bad debt (Blend BadDebtExists); withdrawals wait for its auction"
             )
         super().withdraw(ctx, account, shares, amount)
+        self.update_status(ctx)
+
+    def request_withdraw(self, ctx: Ctx, account: str, shares: int | None, amount: int | None) -> None:
+        super().request_withdraw(ctx, account, shares, amount)
+        self.update_status(ctx)
+
+    # -- Blend's pool status (admin-set thresholds) -----------------------------------------------
+    def update_status(self, ctx: Ctx) -> None:
+        """Blend `execute_update_pool_status` (status.rs:11-64 at ba22b487), run by a keeper after
+        every change to the queue or the backstop's assets (modelled: at once). An admin active pool
+        goes on ice (permissionless) at q4w ≥ 50% or under the threshold; admin on-ice freezes
+        (permissionless) at q4w ≥ 75%; admin frozen stays. Blend's q4w_pct is floored in 7 decimals
+        and compared with whole percentages, so the floored bps compare the same."""
+        status = self.admin_status
+        if status in ("none", "frozen"):
+            return
+        q4w = self.queued_bps()
+        t = self.config.backstop_threshold
+        under = t is not None and self.total_assets(ctx.state) < t
+        if (status == "active" and (q4w >= 5_000 or under)) or (status == "on_ice" and q4w >= 7_500):
+            ctx.j.set(self, "admin_status", "none")
+            ctx.emit("pool_status", {"layer": self.id, "admin_status": status, "now": "permissionless", "q4w_bps": q4w})
+
+    def freeze_queued_bps(self, what: str) -> int | None:
+        """While an admin status holds it decides (0: always frozen; None: never); after, the
+        permissionless thresholds."""
+        status = self.admin_status
+        if status == "active":
+            return None
+        if status == "on_ice":
+            return 0 if what == "borrow" else None
+        if status == "frozen":
+            return 0
+        return super().freeze_queued_bps(what)
 
     def settle_slashing(self, ctx: Ctx) -> None:
         if not self.config.post_slash_lock:
@@ -199,6 +250,11 @@ class StakingPool(ShareVault[StakingPoolConfig]):
         return passed
 
     def absorb(self, ctx: Ctx, loss: Loss, remaining: int) -> int:
+        paid = self._absorb(ctx, loss, remaining)
+        self.update_status(ctx)
+        return paid
+
+    def _absorb(self, ctx: Ctx, loss: Loss, remaining: int) -> int:
         c = self.config
         if c.auction_premium_bps is not None:
             return auction.take_liability(self, ctx, loss, remaining)
@@ -288,5 +344,7 @@ class StakingPool(ShareVault[StakingPoolConfig]):
             ]
         if self.liabilities or self.auction is not None:
             extra.append([sorted([list(k), v] for k, v in self.liabilities.items()), auction.hash_of(self.auction)])
+        if self.config.admin_status != "none":
+            extra.append(["admin_status", self.admin_status])
         base = super().hash_state()
         return [*base, extra] if extra else base
