@@ -21,17 +21,19 @@ so the cover pool's case checks its slash, rewards and withdrawals only.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backstop.domain import commands as c
-from backstop.domain.errors import InvalidConfig
 from backstop.domain.layers.registry import KINDS
 from backstop.scenario.loader import load_scenario
+from backstop.sim.liquidation import redistribution_liquidations
 from backstop.sim.model import SimModel, compile_model
 from backstop.sim.waterfall import run_backstop
 from backstop.sim.world import simulate_world
@@ -246,6 +248,36 @@ def _socialize(draw: st.DrawFn) -> dict[str, Any]:
     return {"layers": {}, "waterfall": [], "steps": [], "sim": {}}
 
 
+def _redistribution(draw: st.DrawFn) -> dict[str, Any]:
+    """Liquity v1: a stability pool (from empty to deep), then redistribution to the other troves,
+    then an insurance fund for the last trove's bad debt; gas compensation in collateral and in the
+    debt asset drawn. Phase B finds the liquidations path by path (redistribution moves the other
+    troves' liquidation prices), so `compare` replays those; it also checks every open trove's
+    entire debt and collateral at the horizon (`_compare_troves`)."""
+    market = {
+        "kind": "cdp",
+        "gas_compensation_collateral_bps": draw(st.sampled_from([0, 50, 300])),
+        "gas_compensation": draw(st.sampled_from([0, 200])),
+    }
+    return {
+        "layers": {
+            "sp": {"kind": "stability_pool", "asset": "USD"},
+            "x": {"kind": "redistribution"},
+            "fund": {"kind": "insurance_fund", "asset": "USD"},
+        },
+        "waterfall": ["sp", "x", "fund"],
+        "steps": [
+            {"at": 0, "do": "deposit", "layer": lid, "account": who, "amount": amount}
+            for lid, who, amount in (
+                ("sp", "alice", _size(draw, 0, 6_000_000)),
+                ("fund", "dao", _size(draw, 0, 2_000_000)),
+            )
+            if amount > 0
+        ],
+        "sim": {"fees_to": draw(st.booleans()), "fee_layer": "fund", "market": market},
+    }
+
+
 CASES: dict[str, Case] = {
     "insurance_fund": lambda draw: _fund(draw, "insurance_fund", "max_payout_per_event"),
     "treasury": lambda draw: _fund(draw, "treasury", "cap"),
@@ -256,30 +288,12 @@ CASES: dict[str, Case] = {
     "mint": _mint,
     "socialize": _socialize,
     "deficit": _deficit,
+    "redistribution": _redistribution,
 }
-
-
-NOT_SIMULATED = {
-    "redistribution": "moves the other troves' liquidation prices during a path, which phase A fixes in advance",
-}
-"""Kinds the risk lab refuses (with the reason, also in docs/risk-lab.md) instead of simulating
-them wrongly; `test_an_unsimulated_kind_is_refused_naming_the_layer` holds them to it."""
 
 
 def test_every_registered_kind_has_an_equivalence_case() -> None:
-    assert set(CASES) | set(NOT_SIMULATED) == set(KINDS), "register an equivalence case for every layer kind"
-    assert not set(CASES) & set(NOT_SIMULATED)
-
-
-@pytest.mark.parametrize("kind", sorted(NOT_SIMULATED))
-def test_an_unsimulated_kind_is_refused_naming_the_layer(kind: str) -> None:
-    spec = _world({"x": {"kind": kind}}, ["x"], [])
-    spec["markets"]["lend"]["kind"] = "cdp"
-    spec["markets"]["lend"]["waterfall"] = ["x", "rest"]
-    spec["steps"] = [s for s in spec["steps"] if s["do"] == "open"]
-    with pytest.raises(InvalidConfig) as err:
-        compile_model(load_scenario(spec), seed=1)
-    assert err.value.field == "layers.x"
+    assert set(CASES) == set(KINDS), "register an equivalence case for every layer kind"
 
 
 @st.composite
@@ -300,11 +314,18 @@ def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
     world = simulate_world(model, 0, N_PATHS)
     out = run_backstop(model, world)
     accounts = bucket_accounts(model, scenario)
+    # Books in a market with redistribution are liquidated in phase B: replay those liquidations,
+    # on the paths that had any (most have no loss: the other troves take what the pool cannot).
+    world, found = redistribution_liquidations(model, world)
     ok = single_bucket_paths(world)
     sample = ok[out.loss[ok] > 0][:SAMPLE]
+    if found:  # half with a loss (the last trove sold), half where the other troves took it all
+        sample = np.concatenate([sample[: SAMPLE // 2], ok[(out.liquidations[ok] > 0) & (out.loss[ok] == 0)]])
+        sample = sample[:SAMPLE]
     cols = {layer.id: j for j, layer in enumerate(model.layers)}
     x = cols.get("x", cols["rest"])
     seen = {"paths": len(sample), "paid": 0, "escaped": 0, "minted": 0, "auctions": 0, "healed": 0}
+    seen |= {"cascades": 0, "sold": 0}
     for p in sample:
         seen["paid"] += int(out.alloc[p, x] > 0 or out.absorbed[p, x] > 0)
         seen["escaped"] += int(out.escaped[p, x] > 0)
@@ -323,7 +344,45 @@ def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
                 assert abs(got - out.escaped[p, j]) <= 1e-9 * max(1.0, got) + 1e-9, (int(p), lid, got)
                 assert abs(d.minted.get(lid, 0) / unit - out.minted[p, j]) <= 1e-9 * max(1.0, out.minted[p, j])
         assert abs(d.bad_debt - out.bad_debt[p]) <= tol
+        if found:
+            _compare_troves(model, d, out, found, accounts, int(p))
+            steps = [res.step[res.path == p] for _, res in found.values()]
+            seen["cascades"] += int(any(len(s) > len(np.unique(s)) for s in steps))
+            seen["sold"] += int(out.loss[p] > 0)
     return seen
+
+
+def _compare_troves(
+    model: SimModel, d: Drive, out: Any, found: dict[int, Any], accounts: list[list[str]], p: int
+) -> None:
+    """Redistribution: the debt the pool offset and the debt moved to other troves on path p, and
+    every trove's entire debt and collateral at the horizon (pending rewards included, as
+    Liquity's `getEntireDebtAndColl`), engine against risk lab. Tolerance: 1e-9 relative (plus
+    1e-9 tokens): the engine's per-unit-staked sums round down with error feedback, so each
+    trove's share is within a base unit of the exact one; float64 is ~1e-12 relative."""
+    engine = d.engine
+    scale = 10 ** model.decimals[model.loss_asset]
+    moved = sum(int(ev.data["debt"]) for ev in engine.log if ev.kind == "redistributed") / scale
+    for b, (_, res) in found.items():
+        book = model.books[b]
+        j, sp = book.redistribution_layer, model.markets[book.market_index].stability_pool
+        assert abs(moved - out.absorbed[p, j]) <= 1e-9 * max(1.0, moved) + 1e-9, (p, moved, out.absorbed[p, j])
+        assert abs(d.absorbed - out.absorbed[p, sp]) <= 1e-9 * max(1.0, d.absorbed) + 1e-9, (p, d.absorbed)
+        m = engine.state.markets[book.market]
+        layer = engine.state.layers[model.layers[j].id]
+        coll_unit = 10 ** model.decimals[book.asset_index]
+        debt, coll = res.troves(book, p)
+        k = int(res.settled[p])
+        for i, acct in enumerate(accounts[b]):
+            pos = m.positions[acct]
+            extra_coll, extra_scaled = layer.pending(acct)
+            got_debt = m.debt_of_scaled(pos.scaled_debt + extra_scaled) / scale
+            got_coll = (pos.collateral.get(book.collateral, 0) + extra_coll) / coll_unit
+            if i < k:  # liquidated on the path: the engine left it nothing
+                assert got_debt == 0 and got_coll == 0, (p, acct, got_debt, got_coll)
+                continue
+            for got, want in ((got_debt, debt[i - k]), (got_coll, coll[i - k])):
+                assert abs(got - want) <= 1e-9 * max(1.0, want) + 1e-9, (p, acct, got, want)
 
 
 def _to_horizon(d: Drive, model: SimModel) -> Drive:
@@ -360,6 +419,9 @@ def test_the_vectorized_rule_matches_the_exact_one(kind: str) -> None:
     if kind == "mint":
         # ...and held debt auctions, with the fund before it healing released debt first
         assert seen["minted"] > 0 and seen["auctions"] > 0 and seen["healed"] > 0, (kind, seen)
+    if kind == "redistribution":
+        # ...a redistribution liquidated the next trove in the same step, and a last trove was sold
+        assert seen["cascades"] > 0 and seen["sold"] > 0, (kind, seen)
 
 
 @pytest.mark.parametrize("variant", STAKING_VARIANTS[1:])
@@ -530,3 +592,28 @@ def test_reinstatements_match_and_a_broken_bank_is_caught() -> None:
     broken["layers"]["x"]["reinstatements"] = 0
     _, diffs = _alloc_diffs(spec, broken)
     assert max(abs(d) for d in diffs) > 1.0
+
+
+def _redistribution_world() -> dict[str, Any]:
+    """A Liquity market: a 1M pool for ~21M of troves, 3% of the collateral to the keeper."""
+    steps = [{"at": 0, "do": "deposit", "layer": "sp", "account": "alice", "amount": 1_000_000}]
+    layers = {"sp": {"kind": "stability_pool", "asset": "USD"}, "x": {"kind": "redistribution"}}
+    market = {"kind": "cdp", "gas_compensation_collateral_bps": 300, "gas_compensation": 200}
+    return _world(layers, ["sp", "x"], steps, market=market)
+
+
+def test_a_broken_redistribution_rule_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Control: a risk-lab rule that forgets the keeper's collateral before redistributing (the
+    other troves get 3% too much collateral) disagrees with the engine on the troves it moves."""
+    from backstop.domain.layers.redistribution import vector
+
+    spec = _redistribution_world()
+    assert compare(spec)["cascades"] > 0
+    rule = vector.liquidate_paths
+
+    def broken(book: Any, *args: Any) -> Any:
+        return rule(dataclasses.replace(book, gas_collateral=0.0), *args)
+
+    monkeypatch.setattr(vector, "liquidate_paths", broken)
+    with pytest.raises(AssertionError):
+        compare(spec)

@@ -26,7 +26,9 @@ price d steps later. With d = 0 it is the engine's atomic `liquidate`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +36,11 @@ from .jit import enabled as jit_enabled
 from .jit import kernel
 from .positions import Book
 from .search import searchsorted_left
+
+if TYPE_CHECKING:
+    from ..domain.layers.redistribution.vector import PathLiquidations
+    from .model import SimModel
+    from .world import World
 
 
 @dataclass(frozen=True)
@@ -405,3 +412,55 @@ def _settle_kernel(
         out[3, i] = bad
         out[4, i] = fee_share * proceeds * bonus / one_plus_bonus
         out[5, i] = impact
+
+
+def redistribution_liquidations(model: SimModel, world: World) -> tuple[World, dict[int, tuple[int, PathLiquidations]]]:
+    """Phase B's own liquidations of the books in markets with a `redistribution` layer (phase A
+    left them out: redistribution moves the other troves' triggers), found path by path by the
+    kind's rule against the stability pool's deposits, and added to the world as one-bucket events.
+    Returns the world with them and, per such book, (index of its first event, the settlements)."""
+    from ..domain.layers.redistribution.vector import liquidate_paths
+    from .world import KIND_LIQUIDATION
+
+    found: dict[int, tuple[int, PathLiquidations]] = {}
+    books = [b for b, book in enumerate(model.books) if book.redistribution_layer >= 0]
+    if not books:
+        return world, found
+    n, T = world.n_paths, model.n_steps
+    parts: list[tuple[np.ndarray, ...]] = []
+    offset = len(world.ev_path)
+    for b in books:
+        book = model.books[b]
+        sp = model.markets[book.market_index].stability_pool
+        deposits = np.full(n, model.layers[sp].size_of() if sp >= 0 else 0.0)
+        log_p0 = float(np.log(model.prices0[book.asset_index]))
+        if book.price_row >= 0 and world.held_log_prices is not None:
+            log_prices = world.held_log_prices[book.price_row]
+        else:
+            log_prices = np.full((T, n), log_p0)
+        res = liquidate_paths(book, log_prices, world.held_down, log_p0, deposits, model.keeper_delay_steps)
+        found[b] = (offset, res)
+        offset += len(res.path)
+        m = len(res.path)
+        prices = np.empty((m, len(model.assets)))
+        for a in range(len(model.assets)):
+            r = int(model.price_rows[a])
+            if r < 0 or world.held_log_prices is None:
+                prices[:, a] = model.prices0[a]
+            else:
+                at = np.maximum(res.step - 1, 0)
+                lp = world.held_log_prices[r][at, res.path]
+                prices[:, a] = np.where(res.step > 0, np.exp(lp), model.prices0[a])
+        parts.append(
+            (res.path, res.step, np.full(m, KIND_LIQUIDATION), np.full(m, b), res.bucket, res.bucket + 1, prices)
+        )
+    cat = [np.concatenate([getattr(world, f)] + [p[i] for p in parts]) for i, f in enumerate(_EVENT_FIELDS)]
+    extended = dataclasses.replace(
+        world,
+        **dict(zip(_EVENT_FIELDS, cat, strict=True)),
+        ev_amount=np.concatenate([world.ev_amount, np.zeros(offset - len(world.ev_path))]),
+    )
+    return extended, found
+
+
+_EVENT_FIELDS = ("ev_path", "ev_step", "ev_kind", "ev_ref", "ev_k_before", "ev_k_after", "ev_prices")

@@ -288,6 +288,14 @@ class _Compiler:
         out: list[MarketSim] = []
         for mid in sorted(state.markets):
             m = state.markets[mid]
+            if m.config.recovery_ccr_bps:
+                f = f"markets.{mid}.recovery_ccr_bps"
+                raise InvalidConfig(
+                    f,
+                    f"{f}: the risk lab does not simulate Liquity's Recovery Mode (liquidations of troves above "
+                    "the MCR while the TCR is below the CCR); run this scenario with `backstop run`, or drop the "
+                    "field to simulate Normal Mode only",
+                )
             wf = tuple(layer_ids.index(lid) for lid in m.config.waterfall)
             fee_account = state.fee_layer_account(m)
             fee_layer = next((i for i, lid in enumerate(layer_ids) if state.layers[lid].account == fee_account), -1)
@@ -308,8 +316,11 @@ class _Compiler:
         for mid in market_ids:
             m = state.markets[mid]
             dec = state.assets[m.debt_asset]
+            redistribution = self.redistribution_layer(mid)
             for acct in sorted(m.positions):
                 pos = m.positions[acct]
+                if redistribution >= 0:  # a trove with the redistributions it has not yet taken
+                    pos = self.entire_trove(mid, acct, pos)
                 debt = m.debt_of(pos)
                 if debt == 0:
                     continue
@@ -383,9 +394,28 @@ class _Compiler:
                     n_positions=n,
                     seize_all=m.kind == "cdp" and markets[market_ids.index(mid)].stability_pool >= 0,
                     gas_collateral=m.config.gas_compensation_collateral_bps / BPS,
+                    redistribution_layer=self.redistribution_layer(mid),
                 )
             )
         return books
+
+    def redistribution_layer(self, market_id: str) -> int:
+        """Column of the market's `redistribution` layer in the model (layers sorted by id), or -1."""
+        ids = sorted(self.state.layers)
+        found = [lid for lid in self.state.markets[market_id].config.waterfall if self.state.layers[lid].redistributes]
+        return ids.index(found[0]) if found else -1
+
+    def entire_trove(self, market_id: str, account: str, pos: Any) -> Any:
+        """Liquity's `getEntireDebtAndColl`: the trove with its pending redistribution rewards."""
+        m = self.state.markets[market_id]
+        layer = next(self.state.layers[x] for x in m.config.waterfall if self.state.layers[x].redistributes)
+        extra_coll, extra_scaled = layer.pending(account)
+        if not extra_coll and not extra_scaled:
+            return pos
+        coll = dict(pos.collateral)
+        asset = m.only_collateral()
+        coll[asset] = coll.get(asset, 0) + extra_coll
+        return dataclasses.replace(pos, collateral=coll, scaled_debt=pos.scaled_debt + extra_scaled)
 
     def run_rule(self, books: list[Book], rows: np.ndarray, prices: PriceModel) -> RunSim | None:
         rule = self.spec.stakers.run

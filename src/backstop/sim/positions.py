@@ -73,6 +73,10 @@ class Book:
     gas_collateral: float = 0.0
     """Liquity's collateral gas compensation (`gas_compensation_collateral_bps` / 1e4), paid to the
     keeper before the pool takes its share."""
+    redistribution_layer: int = -1
+    """Column of the market's `redistribution` layer (-1: none). Such a book's liquidations are not
+    found in phase A: redistribution moves the other troves' liquidation prices during a path, so
+    phase B finds them path by path (`domain/layers/redistribution/vector.py`)."""
 
     @property
     def n_buckets(self) -> int:

@@ -12,16 +12,20 @@ hands each layer its turn and keeps the per-path results.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..domain.layers.base_vector import EPS, Absorb
 from ..domain.layers.share_vault_vector import VaultVector
-from .liquidation import settle
+from .liquidation import redistribution_liquidations, settle
 from .model import SimModel
+from .positions import Book
 from .stakers import withdrawal_schedule
 from .world import KIND_END, KIND_INCIDENT, KIND_LIQUIDATION, KIND_WITHDRAW, World
+
+if TYPE_CHECKING:
+    from ..domain.layers.redistribution.vector import PathLiquidations
 
 SETTLE_BLOCK = 16384
 
@@ -129,6 +133,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     so each sum is the same sequence of float additions as round by round). The rounds then only
     accrue rewards and premiums, credit fees, complete withdrawals and run loss events down the
     waterfall."""
+    world, found = redistribution_liquidations(model, world)
     n, T, la = world.n_paths, model.n_steps, model.loss_asset
     wp, ws, wr, wa = _withdrawal_events(model, world)
     n_world, n_wd = len(world.ev_path), len(wp)
@@ -172,7 +177,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     loss = np.zeros(n_ev)
     market = np.full(n_ev, -1, dtype=np.int64)
     fees = {j: np.zeros(n_ev) for j in {mk.fee_layer for mk in model.markets if mk.fee_layer >= 0}}
-    _settle_all(model, world, st, ps_of, q, rm, n_active, round_off, loss, market, fees)
+    _settle_all(model, world, st, ps_of, q, rm, n_active, round_off, loss, market, fees, found)
 
     inc_w = np.nonzero(world.ev_kind == KIND_INCIDENT)[0]
     if len(inc_w):
@@ -243,10 +248,12 @@ def _settle_all(
     loss: np.ndarray,
     market: np.ndarray,
     fees: dict[int, np.ndarray],
+    found: dict[int, tuple[int, PathLiquidations]],
 ) -> None:
     """Settle every liquidation, book by book in the world's order, and add up the per-path sums.
     `ps_of` maps a world event to its place in path order; `rm` maps that to round-major order;
-    `loss`, `market` (path order) and `fees` (round-major) are filled in."""
+    `loss`, `market` (path order) and `fees` (round-major) are filled in. The books in `found`
+    (markets with redistribution) were settled path by path already: their results are taken."""
     out, n, n_ev = st.out, world.n_paths, len(q)
     liq_w = np.nonzero(world.ev_kind == KIND_LIQUIDATION)[0]
     if not len(liq_w):
@@ -260,7 +267,7 @@ def _settle_all(
         mine = [
             b
             for b, e in enumerate(books_w)
-            if len(e) and model.markets[model.books[b].market_index].stability_pool == sp
+            if len(e) and model.markets[model.books[b].market_index].stability_pool == sp and b not in found
         ]
         if not mine:
             continue
@@ -283,6 +290,18 @@ def _settle_all(
         book = model.books[b]
         mk = model.markets[book.market_index]
         sp = mk.stability_pool
+        if b in found:
+            _take_redistribution_settlements(model, st, book, found[b][1], ps_of[e_book], q, debt, absorbed, pool_loss)
+            ps = ps_of[e_book]
+            res = found[b][1]
+            short[ps] = res.absorbed < res.debt * (1 - EPS)
+            if mk.fee_layer >= 0:
+                fee[ps] = res.fee
+                with_fee[ps] = True
+                fees[mk.fee_layer][rm[ps]] = res.fee
+            loss[ps] = res.bad_debt
+            market[ps] = book.market_index
+            continue
         # in blocks, so that settle's temporaries stay small and in cache
         for i in range(0, len(e_book), SETTLE_BLOCK):
             e = e_book[i : i + SETTLE_BLOCK]
@@ -324,6 +343,33 @@ def _settle_all(
     out.liquidated_debt[:] = np.bincount(pl, weights=debt[liq], minlength=n)
     out.liquidations[:] = np.bincount(pl, minlength=n)
     out.bad_debt[:] = np.bincount(pl, weights=loss[liq], minlength=n)
+
+
+def _take_redistribution_settlements(
+    model: SimModel,
+    st: _State,
+    book: Book,
+    res: PathLiquidations,
+    ps: np.ndarray,
+    q: np.ndarray,
+    debt: np.ndarray,
+    absorbed: np.ndarray,
+    pool_loss: np.ndarray,
+) -> None:
+    """A redistribution book's settlements (`liquidation.redistribution_liquidations`) into the
+    per-event arrays; the pool's deposits and the redistribution layer's columns per path."""
+    n = st.out.loss.shape[0]
+    debt[ps] = res.debt
+    absorbed[ps] = res.absorbed
+    pool_loss[ps] = res.absorbed - res.collateral_to_pool * res.price / book.debt_price
+    sp = model.markets[book.market_index].stability_pool
+    qp = q[ps]
+    if sp >= 0:
+        st.states[sp].dep -= np.bincount(qp, weights=res.absorbed, minlength=n)
+    j = book.redistribution_layer
+    st.out.absorbed[:, j] += np.bincount(qp, weights=res.redistributed_debt, minlength=n)
+    moved_value = res.redistributed_collateral * res.price / book.debt_price
+    st.out.pool_loss[:, j] += np.bincount(qp, weights=res.redistributed_debt - moved_value, minlength=n)
 
 
 def _waterfall(
