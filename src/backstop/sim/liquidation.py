@@ -454,13 +454,8 @@ def redistribution_liquidations(model: SimModel, world: World) -> tuple[World, d
         parts.append(
             (res.path, res.step, np.full(m, KIND_LIQUIDATION), np.full(m, b), res.bucket, res.bucket + 1, prices)
         )
-    cat = [np.concatenate([getattr(world, f)] + [p[i] for p in parts]) for i, f in enumerate(_EVENT_FIELDS)]
-    extended = dataclasses.replace(
-        world,
-        **dict(zip(_EVENT_FIELDS, cat, strict=True)),
-        ev_amount=np.concatenate([world.ev_amount, np.zeros(offset - len(world.ev_path))]),
-    )
+    fields = ("ev_path", "ev_step", "ev_kind", "ev_ref", "ev_k_before", "ev_k_after", "ev_prices")
+    cat = {f: np.concatenate([getattr(world, f)] + [p[i] for p in parts]) for i, f in enumerate(fields)}
+    cat["ev_amount"] = np.concatenate([world.ev_amount, np.zeros(offset - len(world.ev_path))])
+    extended: World = dataclasses.replace(world, **cat)  # type: ignore[arg-type]
     return extended, found
-
-
-_EVENT_FIELDS = ("ev_path", "ev_step", "ev_kind", "ev_ref", "ev_k_before", "ev_k_after", "ev_prices")

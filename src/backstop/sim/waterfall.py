@@ -293,13 +293,13 @@ def _settle_all(
         if b in found:
             _take_redistribution_settlements(model, st, book, found[b][1], ps_of[e_book], q, debt, absorbed, pool_loss)
             ps = ps_of[e_book]
-            res = found[b][1]
-            short[ps] = res.absorbed < res.debt * (1 - EPS)
+            found_b = found[b][1]
+            short[ps] = found_b.absorbed < found_b.debt * (1 - EPS)
             if mk.fee_layer >= 0:
-                fee[ps] = res.fee
+                fee[ps] = found_b.fee
                 with_fee[ps] = True
-                fees[mk.fee_layer][rm[ps]] = res.fee
-            loss[ps] = res.bad_debt
+                fees[mk.fee_layer][rm[ps]] = found_b.fee
+            loss[ps] = found_b.bad_debt
             market[ps] = book.market_index
             continue
         # in blocks, so that settle's temporaries stay small and in cache

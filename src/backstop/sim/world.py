@@ -250,9 +250,7 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
     )
 
 
-def _held_prices(
-    model: SimModel, logp: np.ndarray, down: Any, pm: bool
-) -> tuple[np.ndarray | None, np.ndarray | None]:
+def _held_prices(model: SimModel, logp: np.ndarray, down: Any, pm: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Copies of the log prices and the oracle's outages, time-major, for phase B when a book's
     liquidations are found there (`Book.redistribution_layer`); (None, None) otherwise."""
     if not any(book.redistribution_layer >= 0 for book in model.books):

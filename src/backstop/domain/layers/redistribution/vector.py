@@ -46,8 +46,8 @@ the settlement price: the other troves' loss.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -182,14 +182,16 @@ def liquidate_paths(
                 break
             due[rows, k_trig[rows]] = min(t + delay_steps, n_steps)
             k_trig[rows] += 1
-    names = 12
+    names = [f.name for f in fields(PathLiquidations)][:12]  # the per-event ones, in `_settle`'s order
     if parts:
-        cols = [np.concatenate([part[i] for part in parts]) for i in range(names)]
+        cols = [np.concatenate([part[i] for part in parts]) for i in range(len(names))]
         order = np.argsort(cols[0], kind="stable")  # path order; within a path, the order they happened
         cols = [col[order] for col in cols]
     else:
-        cols = [np.zeros(0, dtype=np.int64)] * 3 + [np.zeros(0)] * (names - 3)
-    return PathLiquidations(*cols, debt_per_coll=a, coll_per_coll=b, settled=k_set, deposits=dep)
+        cols = [np.zeros(0, dtype=np.int64)] * 3 + [np.zeros(0)] * (len(names) - 3)
+    return PathLiquidations(
+        **dict(zip(names, cols, strict=True)), debt_per_coll=a, coll_per_coll=b, settled=k_set, deposits=dep
+    )
 
 
 def _settle(
