@@ -70,7 +70,7 @@ class Vector(VectorLayer):
         mid = layer.market
         market = c.state.markets[mid] if mid is not None else None
         first = c.state.layers[market.config.waterfall[0]] if market is not None else None
-        if market is None or first is None or first.kind != "stability_pool":
+        if market is None or first is None or not first.first_in_waterfall:  # Liquity's stability pool
             raise InvalidConfig(
                 field,
                 f"{field}: the risk lab simulates redistribution right after a stability pool (Liquity), "

@@ -1,0 +1,161 @@
+"""Liquity redistribution in the risk lab (`domain/layers/redistribution/vector.py`): the closed
+form of a trove's moved liquidation price, worked by hand on three troves, and what the risk lab
+still refuses. The agreement with the exact engine on random worlds is
+tests/sim/test_kind_equivalence.py (case `redistribution`).
+
+The hand-worked book (debt-asset price 1, liquidation threshold 1, so a trove is liquidated when
+the price is below its debt per collateral token): t0 = (1500 debt, 1 coll), t1 = (1200, 1),
+t2 = (1000, 2). Liquidating t0 with an empty pool moves (1500, 1) onto t1 and t2 pro rata to
+collateral (c_rest = 3): A = 500 debt and B = 1/3 collateral per unit of starting collateral, so
+t1 becomes (1700, 4/3), at (1200 + 500)/(1 + 1/3) = 1275 per token, and t2 (2000, 8/3), at 750.
+Liquidating t1 then moves (1700, 4/3) onto t2 alone (c_rest = 2): A = 1350, B = 1, t2 = (3700, 4):
+the debt and collateral of the market are all on the last trove (1500 + 1200 + 1000 = 3700).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+import pytest
+
+from backstop.domain.errors import InvalidConfig
+from backstop.domain.layers.redistribution.vector import liquidate_paths
+from backstop.scenario.loader import load_scenario
+from backstop.scenario.runner import run as run_scenario
+from backstop.sim.model import compile_model
+from backstop.sim.positions import Book
+
+from .helpers import equivalence_spec
+
+
+def _book(gas: float = 0.0) -> Book:
+    d = np.array([1500.0, 1200.0, 1000.0])
+    c = np.array([1.0, 1.0, 2.0])
+    ratio = d / c
+    return Book(
+        market="troves",
+        market_index=0,
+        collateral="ETH",
+        asset_index=0,
+        price_row=0,
+        lt=1.0,
+        bonus=0.0,
+        depth_value=0.0,
+        impact_k=0.0,
+        max_impact=0.0,
+        fee=0.0,
+        debt_price=1.0,
+        neg_log_liq=-np.log(ratio),
+        neg_ratio=-ratio,
+        cum_debt=np.concatenate([[0.0], np.cumsum(d)]),
+        cum_coll=np.concatenate([[0.0], np.cumsum(c)]),
+        n_positions=3,
+        seize_all=True,
+        gas_collateral=gas,
+        redistribution_layer=1,
+    )
+
+
+def _run(prices: list[list[float]], deposits: list[float], delay: int = 0, down: Any = None) -> Any:
+    """`liquidate_paths` on paths given as lists of prices after each step (start: 2000)."""
+    log_prices = np.log(np.array(prices, dtype=float)).T.copy()  # (steps, paths)
+    return liquidate_paths(_book(), log_prices, down, float(np.log(2000.0)), np.array(deposits, dtype=float), delay)
+
+
+def test_the_moved_trigger_is_the_closed_form_worked_by_hand() -> None:
+    # Path 0: 1400 liquidates t0 only (t1 moves to 1275 < 1400); 1300 leaves t1; 1250 liquidates it.
+    # Path 1: 1250 at once: t0, and t1 moved to 1275 > 1250 in the same step (a cascade); t2 at 750 stays.
+    res = _run([[1400, 1300, 1250], [1250, 1250, 1250]], [0.0, 0.0])
+    for p, steps in ((0, [1, 3]), (1, [1, 1])):
+        mine = res.path == p
+        assert res.step[mine].tolist() == steps and res.bucket[mine].tolist() == [0, 1]
+        assert res.debt[mine] == pytest.approx([1500.0, 1700.0])
+        assert res.redistributed_collateral[mine] == pytest.approx([1.0, 4.0 / 3.0])
+        assert res.debt_per_coll[p] == pytest.approx(1350.0) and res.coll_per_coll[p] == pytest.approx(1.0)
+        debt, coll = res.troves(_book(), p)
+        assert debt == pytest.approx([3700.0]) and coll == pytest.approx([4.0])
+    assert not res.bad_debt.any()
+
+
+def test_the_pool_offsets_first_and_only_the_rest_moves() -> None:
+    # At 1150 a 1500 pool offsets t0 whole (its 1 token to the pool); t1 (at 1200) then finds the
+    # pool empty and moves (1200, 1) onto t2: A = 600, B = 1/2, t2 = (2200, 3), at 733 per token.
+    res = _run([[1150]], [1500.0])
+    assert res.absorbed.tolist() == [1500.0, 0.0]
+    assert res.collateral_to_pool.tolist() == [1.0, 0.0]
+    assert res.redistributed_debt.tolist() == [0.0, 1200.0]
+    assert res.deposits[0] == 0.0
+    debt, coll = res.troves(_book(), 0)
+    assert debt == pytest.approx([2200.0]) and coll == pytest.approx([3.0])
+
+
+def test_the_last_trove_is_sold_and_its_shortfall_is_bad_debt() -> None:
+    # At 800 the cascade reaches t2 = (3700, 4) at 925 per token: no trove is left to take it, so
+    # its 4 tokens are sold for 3200 and 500 is bad debt.
+    res = _run([[800]], [0.0])
+    assert res.bucket.tolist() == [0, 1, 2]
+    assert res.bad_debt == pytest.approx([0.0, 0.0, 500.0])
+    assert res.redistributed_debt[2] == 0.0 and res.settled[0] == 3
+
+
+def test_keeper_delay_and_an_oracle_outage_postpone_the_trigger() -> None:
+    # Delay 2: t0 is triggered by 1400 at step 1 and settles at step 3, at that step's price.
+    res = _run([[1400, 1500, 1600, 1600]], [0.0], delay=2)
+    assert res.step.tolist() == [3] and res.price.tolist() == pytest.approx([1600.0])
+    # The oracle down at step 1 shows 2000 still: t0 is liquidated at step 2 when it is back.
+    down = np.array([[True], [False]])
+    res = _run([[1400, 1450]], [0.0], down=down)
+    assert res.step.tolist() == [2]
+
+
+def _liquity(**market: Any) -> dict[str, Any]:
+    spec = equivalence_spec(0)
+    spec["layers"] = {
+        "sp": {"kind": "stability_pool", "asset": "USD"},
+        "x": {"kind": "redistribution"},
+        "rest": {"kind": "socialize"},
+    }
+    m = spec["markets"]["lend"]
+    m.update(kind="cdp", waterfall=["sp", "x", "rest"], liquidation_fee_bps=0, **market)
+    m.pop("fee_layer")
+    spec["steps"] = [s for s in spec["steps"] if s["do"] == "open"]
+    spec["simulation"]["incidents"] = []
+    spec["simulation"].pop("guarantor_default_probability")
+    return spec
+
+
+def test_the_book_starts_from_the_entire_troves() -> None:
+    """A redistribution made by the scenario's steps is in the book (pending rewards included, as
+    `getEntireDebtAndColl`): the book holds the market's whole debt and collateral."""
+    spec = _liquity()
+    spec["steps"] += [
+        {"at": 10, "do": "price", "asset": "ETH", "price": 1800},
+        {"at": 11, "do": "liquidate", "market": "lend", "account": "b0"},
+    ]
+    model = compile_model(load_scenario(copy.deepcopy(spec)), seed=1)
+    state = run_scenario(load_scenario(spec)).engine.state
+    m = state.markets["lend"]
+    assert m.default_scaled > 0  # the steps did redistribute
+    book = model.books[0]
+    assert book.n_positions == 9
+    assert book.cum_debt[-1] == pytest.approx(m.total_debt() / 1e18, rel=1e-12)
+    held = state.ledger.balance(m.collateral_account, "ETH") + state.ledger.balance(m.default_account, "ETH")
+    assert book.cum_coll[-1] == pytest.approx(held / 1e18, rel=1e-12)
+
+
+def test_recovery_mode_is_refused_naming_the_field() -> None:
+    spec = _liquity(min_collateral_ratio_bps=11000, recovery_ccr_bps=12000)
+    with pytest.raises(InvalidConfig) as err:
+        compile_model(load_scenario(spec), seed=1)
+    assert err.value.field == "markets.lend.recovery_ccr_bps"
+
+
+def test_redistribution_without_a_stability_pool_before_it_is_refused() -> None:
+    spec = _liquity()
+    spec["layers"].pop("sp")
+    spec["markets"]["lend"]["waterfall"] = ["x", "rest"]
+    with pytest.raises(InvalidConfig) as err:
+        compile_model(load_scenario(spec), seed=1)
+    assert err.value.field == "layers.x"
