@@ -21,7 +21,6 @@ so the cover pool's case checks its slash, rewards and withdrawals only.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +32,7 @@ from hypothesis import strategies as st
 from backstop.domain import commands as c
 from backstop.domain.layers.registry import KINDS
 from backstop.scenario.loader import load_scenario
-from backstop.sim.liquidation import redistribution_liquidations
+from backstop.sim.liquidation import phase_b_liquidations
 from backstop.sim.model import SimModel, compile_model
 from backstop.sim.waterfall import run_backstop
 from backstop.sim.world import simulate_world
@@ -316,16 +315,19 @@ def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
     accounts = bucket_accounts(model, scenario)
     # Books in a market with redistribution are liquidated in phase B: replay those liquidations,
     # on the paths that had any (most have no loss: the other troves take what the pool cannot).
-    world, found = redistribution_liquidations(model, world)
+    world, found = phase_b_liquidations(model, world)
     ok = single_bucket_paths(world)
     sample = ok[out.loss[ok] > 0][:SAMPLE]
     if found:  # half with a loss (the last trove sold), half where the other troves took it all
         sample = np.concatenate([sample[: SAMPLE // 2], ok[(out.liquidations[ok] > 0) & (out.loss[ok] == 0)]])
         sample = sample[:SAMPLE]
+        if model.books[0].recovery_ccr > 0:  # and a path where Recovery Mode closed a trove at the cap
+            capped = [p for _, res in found.values() for p in np.unique(res.path[res.surplus > 0])]
+            sample = np.unique(np.concatenate([sample, capped[:2]])).astype(np.int64)
     cols = {layer.id: j for j, layer in enumerate(model.layers)}
     x = cols.get("x", cols["rest"])
     seen = {"paths": len(sample), "paid": 0, "escaped": 0, "minted": 0, "auctions": 0, "healed": 0}
-    seen |= {"cascades": 0, "sold": 0}
+    seen |= {"cascades": 0, "sold": 0, "capped": 0}
     for p in sample:
         seen["paid"] += int(out.alloc[p, x] > 0 or out.absorbed[p, x] > 0)
         seen["escaped"] += int(out.escaped[p, x] > 0)
@@ -349,6 +351,7 @@ def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
             steps = [res.step[res.path == p] for _, res in found.values()]
             seen["cascades"] += int(any(len(s) > len(np.unique(s)) for s in steps))
             seen["sold"] += int(out.loss[p] > 0)
+            seen["capped"] += int(any(ev.kind == "collateral_surplus" for ev in d.engine.log))
     return seen
 
 
@@ -366,16 +369,23 @@ def _compare_troves(
     for b, (_, res) in found.items():
         book = model.books[b]
         j, sp = book.redistribution_layer, model.markets[book.market_index].stability_pool
-        assert abs(moved - out.absorbed[p, j]) <= 1e-9 * max(1.0, moved) + 1e-9, (p, moved, out.absorbed[p, j])
+        if j >= 0:
+            assert abs(moved - out.absorbed[p, j]) <= 1e-9 * max(1.0, moved) + 1e-9, (p, moved, out.absorbed[p, j])
         assert abs(d.absorbed - out.absorbed[p, sp]) <= 1e-9 * max(1.0, d.absorbed) + 1e-9, (p, d.absorbed)
+        gained = (
+            sum(int(ev.data["collateral"].get(book.collateral, 0)) for ev in engine.log if ev.kind == "sp_offset")
+            / 10 ** model.decimals[book.asset_index]
+        )
+        want = float(res.collateral_to_pool[res.path == p].sum())
+        assert abs(gained - want) <= 1e-9 * max(1.0, want) + 1e-9, (p, gained, want)
         m = engine.state.markets[book.market]
-        layer = engine.state.layers[model.layers[j].id]
+        layer = engine.state.layers[model.layers[j].id] if j >= 0 else None
         coll_unit = 10 ** model.decimals[book.asset_index]
         debt, coll = res.troves(book, p)
         k = int(res.settled[p])
         for i, acct in enumerate(accounts[b]):
             pos = m.positions[acct]
-            extra_coll, extra_scaled = layer.pending(acct)
+            extra_coll, extra_scaled = layer.pending(acct) if layer is not None else (0, 0)
             got_debt = m.debt_of_scaled(pos.scaled_debt + extra_scaled) / scale
             got_coll = (pos.collateral.get(book.collateral, 0) + extra_coll) / coll_unit
             if i < k:  # liquidated on the path: the engine left it nothing
@@ -603,17 +613,89 @@ def _redistribution_world() -> dict[str, Any]:
 
 
 def test_a_broken_redistribution_rule_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Control: a risk-lab rule that forgets the keeper's collateral before redistributing (the
-    other troves get 3% too much collateral) disagrees with the engine on the troves it moves."""
-    from backstop.domain.layers.redistribution import vector
+    """Control: a risk-lab rule that gives the other troves 3% too much of the collateral it
+    redistributes disagrees with the engine on the troves it moves."""
+    from backstop.sim import liquidation
 
     spec = _redistribution_world()
     assert compare(spec)["cascades"] > 0
-    rule = vector.liquidate_paths
+    rule = liquidation.redistribute
 
-    def broken(book: Any, *args: Any) -> Any:
-        return rule(dataclasses.replace(book, gas_collateral=0.0), *args)
+    def broken(a: Any, b: Any, rows: Any, debt: Any, coll: Any, coll_after: Any) -> None:
+        rule(a, b, rows, debt, coll * 1.03, coll_after)
 
-    monkeypatch.setattr(vector, "liquidate_paths", broken)
+    monkeypatch.setattr(liquidation, "redistribute", broken)
+    with pytest.raises(AssertionError):
+        compare(spec)
+
+
+@st.composite
+def recovery_worlds(draw: st.DrawFn) -> dict[str, Any]:
+    """Liquity with Recovery Mode (MCR 110%, CCR 150%): the `redistribution` case, or the pool then
+    the fund without redistribution (the rest of a trove is then sold), with a deeper pool. The
+    troves start at collateral ratios 155% to 200% (a book of close ratios, so that Recovery Mode
+    finds troves between the MCR and the TCR) and open healthiest first (a trove that would bring
+    the total collateral ratio below the CCR is refused)."""
+    case = _redistribution(draw)
+    if draw(st.booleans()):
+        case["layers"].pop("x")
+        case["waterfall"].remove("x")
+    case["sim"]["market"].update(min_collateral_ratio_bps=11000, recovery_ccr_bps=15000)
+    case["steps"] = [s for s in case["steps"] if s["layer"] != "sp"]
+    case["steps"].append(
+        {"at": 0, "do": "deposit", "layer": "sp", "account": "alice", "amount": _size(draw, 2_000_000, 8_000_000)}
+    )
+    spec = _world(case["layers"], case["waterfall"], case["steps"], **case["sim"])
+    spec["markets"]["lend"]["collateral"]["ETH"]["liquidation_threshold_bps"] = 9091
+    return _close_ratios(spec)
+
+
+def _close_ratios(spec: dict[str, Any]) -> dict[str, Any]:
+    """The equivalence book's troves re-opened at collateral ratios 200% down to 155%, in that order."""
+    opens = [s for s in spec["steps"] if s["do"] == "open"][::-1]
+    for i, s in enumerate(opens):
+        s["collateral"] = {"ETH": round((2.0 - 0.05 * i) * s["debt"] / 2000, 6)}
+    spec["steps"] = [s for s in spec["steps"] if s["do"] != "open"] + opens
+    return spec
+
+
+def test_recovery_mode_matches_the_exact_one() -> None:
+    """Recovery Mode (`domain/markets/liquidation.py`, `_liquidateRecoveryMode`): troves above the
+    MCR closed against the pool at 110% of their debt while the TCR is below 150%, the surplus left
+    to the borrower; what each layer paid, the pool's debt and collateral, and every trove agree."""
+    seen: dict[str, int] = {}
+
+    @settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(recovery_worlds())
+    def check(spec: dict[str, Any]) -> None:
+        for k, v in compare(spec).items():
+            seen[k] = seen.get(k, 0) + v
+
+    check()
+    assert seen["paths"] > 0 and seen["capped"] > 0 and seen["sold"] > 0, seen
+
+
+def test_a_broken_recovery_cap_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Control: a risk-lab rule whose pool keeps the capped trove's whole collateral (no surplus
+    to claim) disagrees with the engine on the collateral the pool received."""
+    from backstop.sim import liquidation
+
+    spec = _redistribution_world()
+    spec["markets"]["lend"].update(min_collateral_ratio_bps=11000, recovery_ccr_bps=15000)
+    spec["markets"]["lend"]["collateral"]["ETH"]["liquidation_threshold_bps"] = 9091
+    for step in spec["steps"]:
+        if step["do"] == "deposit":
+            step["amount"] = 6_000_000  # a pool deep enough to take whole troves
+    spec = _close_ratios(spec)
+    assert compare(spec)["capped"] > 0
+    settle = liquidation._settle_bucket
+
+    def broken(book: Any, *args: Any) -> tuple[Any, ...]:
+        out = list(settle(book, *args))
+        surplus = out[12]
+        out[5] = out[5] + surplus * (1.0 - book.gas_collateral)  # the pool takes the surplus too
+        return tuple(out)
+
+    monkeypatch.setattr(liquidation, "_settle_bucket", broken)
     with pytest.raises(AssertionError):
         compare(spec)

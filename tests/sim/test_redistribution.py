@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from backstop.domain.errors import InvalidConfig
-from backstop.domain.layers.redistribution.vector import liquidate_paths
 from backstop.scenario.loader import load_scenario
 from backstop.scenario.runner import run as run_scenario
+from backstop.sim.liquidation import liquidate_paths
 from backstop.sim.model import compile_model
 from backstop.sim.positions import Book
 
@@ -145,8 +145,10 @@ def test_the_book_starts_from_the_entire_troves() -> None:
     assert book.cum_coll[-1] == pytest.approx(held / 1e18, rel=1e-12)
 
 
-def test_recovery_mode_is_refused_naming_the_field() -> None:
+def test_recovery_mode_without_a_stability_pool_is_refused_naming_the_field() -> None:
     spec = _liquity(min_collateral_ratio_bps=11000, recovery_ccr_bps=12000)
+    spec["layers"] = {"rest": {"kind": "socialize"}}
+    spec["markets"]["lend"]["waterfall"] = ["rest"]
     with pytest.raises(InvalidConfig) as err:
         compile_model(load_scenario(spec), seed=1)
     assert err.value.field == "markets.lend.recovery_ccr_bps"

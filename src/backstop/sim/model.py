@@ -289,13 +289,7 @@ class _Compiler:
         for mid in sorted(state.markets):
             m = state.markets[mid]
             if m.config.recovery_ccr_bps:
-                f = f"markets.{mid}.recovery_ccr_bps"
-                raise InvalidConfig(
-                    f,
-                    f"{f}: the risk lab does not simulate Liquity's Recovery Mode (liquidations of troves above "
-                    "the MCR while the TCR is below the CCR); run this scenario with `backstop run`, or drop the "
-                    "field to simulate Normal Mode only",
-                )
+                self.check_recovery_mode(mid)
             wf = tuple(layer_ids.index(lid) for lid in m.config.waterfall)
             fee_account = state.fee_layer_account(m)
             fee_layer = next((i for i, lid in enumerate(layer_ids) if state.layers[lid].account == fee_account), -1)
@@ -395,9 +389,27 @@ class _Compiler:
                     seize_all=m.kind == "cdp" and markets[market_ids.index(mid)].stability_pool >= 0,
                     gas_collateral=m.config.gas_compensation_collateral_bps / BPS,
                     redistribution_layer=self.redistribution_layer(mid),
+                    min_collateral_ratio=m.config.min_collateral_ratio_bps / BPS,
+                    recovery_ccr=m.config.recovery_ccr_bps / BPS,
                 )
             )
         return books
+
+    def check_recovery_mode(self, market_id: str) -> None:
+        """The risk lab mirrors Liquity's Recovery Mode behind a stability pool that serves only
+        this market (phase B owns the pool's deposits of the path, `liquidation.liquidate_paths`)."""
+        f = f"markets.{market_id}.recovery_ccr_bps"
+        state = self.state
+        first = state.layers[state.markets[market_id].config.waterfall[0]]
+        if not first.first_in_waterfall:
+            raise InvalidConfig(f, f"{f}: the risk lab simulates Recovery Mode behind a stability pool (Liquity)")
+        shared = sorted(mid for mid, m in state.markets.items() if mid != market_id and first.id in m.config.waterfall)
+        if shared:
+            raise InvalidConfig(
+                f,
+                f"{f}: the risk lab simulates Recovery Mode only when the stability pool {first.id} serves no "
+                f"other market (it is also in {', '.join(shared)})",
+            )
 
     def redistribution_layer(self, market_id: str) -> int:
         """Column of the market's `redistribution` layer in the model (layers sorted by id), or -1."""

@@ -12,20 +12,17 @@ hands each layer its turn and keeps the per-path results.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..domain.layers.base_vector import EPS, Absorb
 from ..domain.layers.share_vault_vector import VaultVector
-from .liquidation import redistribution_liquidations, settle
+from .liquidation import PathLiquidations, phase_b_liquidations, settle
 from .model import SimModel
 from .positions import Book
 from .stakers import withdrawal_schedule
 from .world import KIND_END, KIND_INCIDENT, KIND_LIQUIDATION, KIND_WITHDRAW, World
-
-if TYPE_CHECKING:
-    from ..domain.layers.redistribution.vector import PathLiquidations
 
 SETTLE_BLOCK = 16384
 
@@ -133,7 +130,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     so each sum is the same sequence of float additions as round by round). The rounds then only
     accrue rewards and premiums, credit fees, complete withdrawals and run loss events down the
     waterfall."""
-    world, found = redistribution_liquidations(model, world)
+    world, found = phase_b_liquidations(model, world)
     n, T, la = world.n_paths, model.n_steps, model.loss_asset
     wp, ws, wr, wa = _withdrawal_events(model, world)
     n_world, n_wd = len(world.ev_path), len(wp)
@@ -253,7 +250,7 @@ def _settle_all(
     """Settle every liquidation, book by book in the world's order, and add up the per-path sums.
     `ps_of` maps a world event to its place in path order; `rm` maps that to round-major order;
     `loss`, `market` (path order) and `fees` (round-major) are filled in. The books in `found`
-    (markets with redistribution) were settled path by path already: their results are taken."""
+    (redistribution, Recovery Mode) were settled path by path already: their results are taken."""
     out, n, n_ev = st.out, world.n_paths, len(q)
     liq_w = np.nonzero(world.ev_kind == KIND_LIQUIDATION)[0]
     if not len(liq_w):
@@ -356,7 +353,7 @@ def _take_redistribution_settlements(
     absorbed: np.ndarray,
     pool_loss: np.ndarray,
 ) -> None:
-    """A redistribution book's settlements (`liquidation.redistribution_liquidations`) into the
+    """The settlements of a book found in phase B (`liquidation.phase_b_liquidations`) into the
     per-event arrays; the pool's deposits and the redistribution layer's columns per path."""
     n = st.out.loss.shape[0]
     debt[ps] = res.debt
@@ -367,6 +364,8 @@ def _take_redistribution_settlements(
     if sp >= 0:
         st.states[sp].dep -= np.bincount(qp, weights=res.absorbed, minlength=n)
     j = book.redistribution_layer
+    if j < 0:
+        return
     st.out.absorbed[:, j] += np.bincount(qp, weights=res.redistributed_debt, minlength=n)
     moved_value = res.redistributed_collateral * res.price / book.debt_price
     st.out.pool_loss[:, j] += np.bincount(qp, weights=res.redistributed_debt - moved_value, minlength=n)

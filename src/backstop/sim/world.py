@@ -64,7 +64,7 @@ class World:
     """(simulated assets, kept paths, steps + 1) price paths kept for plots and tests."""
     held_log_prices: np.ndarray | None = None
     """(simulated assets, steps, paths) log prices, kept when a book's liquidations are found in
-    phase B (a market with a `redistribution` layer); None otherwise."""
+    phase B (`Book.found_in_phase_b`); None otherwise."""
     held_down: np.ndarray | None = None
     """(steps, paths) where the oracle is down, with `held_log_prices` (None: never down)."""
 
@@ -176,8 +176,8 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
     minima: dict[int, NewMinima] = {}
     delay = model.keeper_delay_steps
     for b, book in enumerate(model.books):
-        if book.redistribution_layer >= 0:
-            continue  # found in phase B, path by path (`liquidation.redistribution_events`)
+        if book.found_in_phase_b:
+            continue  # found in phase B, path by path (`liquidation.phase_b_liquidations`)
         row = book.price_row
         if row >= 0 and row not in minima:
             lp0 = float(model.prices.log_p0[row])
@@ -252,8 +252,8 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
 
 def _held_prices(model: SimModel, logp: np.ndarray, down: Any, pm: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Copies of the log prices and the oracle's outages, time-major, for phase B when a book's
-    liquidations are found there (`Book.redistribution_layer`); (None, None) otherwise."""
-    if not any(book.redistribution_layer >= 0 for book in model.books):
+    liquidations are found there (`Book.found_in_phase_b`); (None, None) otherwise."""
+    if not any(book.found_in_phase_b for book in model.books):
         return None, None
     n_paths = logp.shape[1 if pm else 2]
     held = np.ascontiguousarray(logp.transpose(0, 2, 1)) if pm else logp.copy()

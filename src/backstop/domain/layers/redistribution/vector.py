@@ -46,7 +46,7 @@ the settlement price: the other troves' loss.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
@@ -56,7 +56,6 @@ from ..base_vector import VectorLayer
 
 if TYPE_CHECKING:
     from ....sim.model import LayerCompiler
-    from ....sim.positions import Book
     from ....sim.waterfall import Outcome
 
 
@@ -96,152 +95,25 @@ class Vector(VectorLayer):
         }
 
 
-@dataclass(frozen=True)
-class PathLiquidations:
-    """Every liquidation of one book, one bucket each, ordered by path, then step, then sequence."""
-
-    path: np.ndarray
-    step: np.ndarray
-    """Settlement step (0: at the start)."""
-    bucket: np.ndarray
-    debt: np.ndarray
-    """Entire debt liquidated (redistributions taken included), loss-asset units."""
-    absorbed: np.ndarray
-    collateral_to_pool: np.ndarray
-    bad_debt: np.ndarray
-    fee: np.ndarray
-    impact: np.ndarray
-    redistributed_debt: np.ndarray
-    redistributed_collateral: np.ndarray
-    price: np.ndarray
-    """Market price of the collateral at settlement."""
-    debt_per_coll: np.ndarray
-    """(paths,) A at the horizon: debt redistributed per unit of starting collateral."""
-    coll_per_coll: np.ndarray
-    """(paths,) B at the horizon: collateral redistributed per unit of starting collateral."""
-    settled: np.ndarray
-    """(paths,) buckets liquidated by the horizon (a prefix of the book)."""
-    deposits: np.ndarray
-    """(paths,) the stability pool's deposits at the horizon."""
-
-    def troves(self, book: Book, p: int) -> tuple[np.ndarray, np.ndarray]:
-        """(entire debt, entire collateral) of every bucket still open on path p at the horizon."""
-        k = int(self.settled[p])
-        d = np.diff(book.cum_debt)[k:]
-        c = np.diff(book.cum_coll)[k:]
-        return d + self.debt_per_coll[p] * c, (1.0 + self.coll_per_coll[p]) * c
+def trove_ratio(ratio0: np.ndarray, debt_per_coll: np.ndarray, coll_per_coll: np.ndarray) -> np.ndarray:
+    """Entire debt per entire collateral token of troves that started at `ratio0`, after
+    redistributions of `debt_per_coll` (A) and `coll_per_coll` (B) per unit of starting collateral:
+    (d/c + A) / (1 + B). Increasing in d/c, so the troves' order never changes."""
+    with np.errstate(invalid="ignore"):
+        out: np.ndarray = (ratio0 + debt_per_coll) / (1.0 + coll_per_coll)
+    return out
 
 
-def liquidate_paths(
-    book: Book,
-    log_prices: np.ndarray,
-    down: np.ndarray | None,
-    log_p0: float,
-    deposits: np.ndarray,
-    delay_steps: int,
-) -> PathLiquidations:
-    """Every liquidation of `book` on every path (see the module's docstring), all paths at once,
-    step by step. `log_prices`: (steps, paths) market log price of the collateral after each step;
-    `down`: (steps, paths) where the oracle is down, or None; `deposits`: (paths,) the stability
-    pool's deposits at the start (zeros: no pool)."""
-    n_steps, n = log_prices.shape
-    nb = book.n_buckets
-    ratio = -book.neg_ratio  # starting debt per collateral token, highest first (inf: no collateral)
-    cd, cc = book.cum_debt, book.cum_coll
-    scale = book.debt_price / book.lt
-    keep = 1.0 - book.gas_collateral
-    a = np.zeros(n)
-    b = np.zeros(n)
-    dep = np.array(deposits, dtype=float, copy=True)
-    k_set = np.zeros(n, dtype=np.int64)
-    k_trig = np.zeros(n, dtype=np.int64)
-    due = np.zeros((n, max(nb, 1)), dtype=np.int64)
-    parts: list[tuple[np.ndarray, ...]] = []
-    p0 = float(np.exp(log_p0))
-    price = np.full(n, p0)
-    oracle = price.copy()
-    for t in range(n_steps + 1):
-        if t > 0:
-            price = np.exp(log_prices[t - 1])
-            oracle = price.copy() if down is None else np.where(down[t - 1], oracle, price)
-        while True:
-            rows = np.flatnonzero(k_set < k_trig)
-            if len(rows):
-                rows = rows[due[rows, k_set[rows]] <= t]
-            if len(rows):  # settle the next committed bucket of each of these paths
-                parts.append(_settle(book, rows, k_set[rows], t, price[rows], a, b, dep, cd, cc, keep))
-                k_set[rows] += 1
-                continue
-            rows = np.flatnonzero(k_trig < nb)
-            if len(rows):
-                k = k_trig[rows]
-                with np.errstate(invalid="ignore"):
-                    threshold = (ratio[k] + a[rows]) / (1.0 + b[rows]) * scale
-                rows = rows[oracle[rows] < threshold]
-            if not len(rows):
-                break
-            due[rows, k_trig[rows]] = min(t + delay_steps, n_steps)
-            k_trig[rows] += 1
-    names = [f.name for f in fields(PathLiquidations)][:12]  # the per-event ones, in `_settle`'s order
-    if parts:
-        cols = [np.concatenate([part[i] for part in parts]) for i in range(len(names))]
-        order = np.argsort(cols[0], kind="stable")  # path order; within a path, the order they happened
-        cols = [col[order] for col in cols]
-    else:
-        cols = [np.zeros(0, dtype=np.int64)] * 3 + [np.zeros(0)] * (len(names) - 3)
-    return PathLiquidations(
-        **dict(zip(names, cols, strict=True)), debt_per_coll=a, coll_per_coll=b, settled=k_set, deposits=dep
-    )
-
-
-def _settle(
-    book: Book,
+def redistribute(
+    debt_per_coll: np.ndarray,
+    coll_per_coll: np.ndarray,
     rows: np.ndarray,
-    k: np.ndarray,
-    t: int,
-    price: np.ndarray,
-    a: np.ndarray,
-    b: np.ndarray,
-    dep: np.ndarray,
-    cd: np.ndarray,
-    cc: np.ndarray,
-    keep: float,
-) -> tuple[np.ndarray, ...]:
-    """Liquidate bucket k[i] on path rows[i] at `price` (the engine's `liquidate` of a Liquity
-    trove in Normal Mode): the keeper's collateral, the pool's offset, then redistribution to the
-    buckets after it (updating a, b in place), or with none after it the sale."""
-    c0 = cc[k + 1] - cc[k]
-    debt = (cd[k + 1] - cd[k]) + a[rows] * c0
-    coll = (1.0 + b[rows]) * c0 * keep  # after the keeper's collateral gas compensation
-    absorbed = np.minimum(debt, dep[rows])
-    dep[rows] -= absorbed
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac = np.where(debt > 0, absorbed / debt, 0.0)
-    to_pool = frac * coll
-    rest_debt = debt - absorbed
-    rest_coll = coll - to_pool
-    c_rest = cc[-1] - cc[k + 1]
-    moved = (rest_debt > 0) & (k + 1 < book.n_buckets)
-    r_debt = np.where(moved, rest_debt, 0.0)
-    r_coll = np.where(moved, rest_coll, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        a[rows] += np.where(moved, r_debt / np.where(moved, c_rest, 1.0), 0.0)
-        b[rows] += np.where(moved, r_coll / np.where(moved, c_rest, 1.0), 0.0)
-    # No trove after it: the rest is sold as `_settle_seize_all` sells one bucket.
-    sale = (rest_debt > 0) & ~moved
-    sold = np.where(sale, 1.0 - frac, 0.0)
-    pd, bonus = book.debt_price, book.bonus
-    value_sold = sold * price * coll
-    if book.depth_value > 0:
-        impact = np.minimum(book.max_impact, book.impact_k * value_sold / book.depth_value)
-    else:
-        impact = np.zeros_like(value_sold)
-    net = price * (1.0 - impact) / pd
-    cover = coll * net / (1.0 + bonus)
-    under = debt > cover
-    bad = np.where(under, sold * np.maximum(0.0, debt - cover), 0.0)
-    keeper_cut = sold * np.where(under, coll * net, (1.0 + bonus) * debt) * bonus / (1.0 + bonus)
-    excess = np.where(under, 0.0, sold * np.maximum(0.0, coll * net - (1.0 + bonus) * debt))
-    fee = book.fee * keeper_cut + excess
-    step = np.full(len(rows), t, dtype=np.int64)
-    return rows, step, k.copy(), debt, absorbed, to_pool, bad, fee, impact, r_debt, r_coll, price.copy()
+    debt: np.ndarray,
+    coll: np.ndarray,
+    coll_after: np.ndarray,
+) -> None:
+    """`_redistributeDebtAndColl` in closed form: `debt` and `coll` of the liquidated bucket on
+    path rows[i] go to the buckets after it, whose starting collateral is `coll_after`, pro rata
+    (their stakes are proportional to it): A += debt / coll_after, B += coll / coll_after, in place."""
+    debt_per_coll[rows] += debt / coll_after
+    coll_per_coll[rows] += coll / coll_after
