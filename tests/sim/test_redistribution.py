@@ -15,11 +15,16 @@ the debt and collateral of the market are all on the last trove (1500 + 1200 + 1
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from backstop.cli import app
 from backstop.domain.errors import InvalidConfig
 from backstop.scenario.loader import load_scenario
 from backstop.scenario.runner import run as run_scenario
@@ -161,3 +166,29 @@ def test_redistribution_without_a_stability_pool_before_it_is_refused() -> None:
     with pytest.raises(InvalidConfig) as err:
         compile_model(load_scenario(spec), seed=1)
     assert err.value.field == "layers.x"
+
+
+def _write(tmp_path: Path, spec: dict[str, Any]) -> Path:
+    spec["simulation"]["horizon_days"] = 60
+    out = tmp_path / "liquity.yaml"
+    out.write_text(yaml.safe_dump(spec))
+    return out
+
+
+def test_the_cli_simulates_redistribution_and_reports_what_moved(tmp_path: Path) -> None:
+    spec = _liquity(gas_compensation_collateral_bps=50)
+    spec["steps"].append({"at": 0, "do": "deposit", "layer": "sp", "account": "alice", "amount": 2_000_000})
+    res = CliRunner().invoke(app, ["simulate", str(_write(tmp_path, spec)), "--paths", "400", "--json"])
+    assert res.exit_code == 0, res.output
+    by_layer = json.loads(res.stdout)["by_layer"]
+    # debt moved onto other troves on some paths, and the pool absorbed before it
+    assert float(by_layer["x"]["absorbed_mean"]) > 0 and float(by_layer["sp"]["absorbed_mean"]) > 0
+
+
+def test_the_cli_refuses_recovery_mode_without_a_pool_with_exit_code_2(tmp_path: Path) -> None:
+    spec = _liquity(min_collateral_ratio_bps=11000, recovery_ccr_bps=12000)
+    spec["layers"] = {"rest": {"kind": "socialize"}}
+    spec["markets"]["lend"]["waterfall"] = ["rest"]
+    res = CliRunner().invoke(app, ["simulate", str(_write(tmp_path, spec)), "--paths", "100"])
+    assert res.exit_code == 2, res.output
+    assert "markets.lend.recovery_ccr_bps" in res.output and "Traceback" not in res.output
