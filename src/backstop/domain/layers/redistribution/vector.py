@@ -1,10 +1,11 @@
-"""Redistribution in the risk lab: Liquity v1's redistribution (`exact.py`), path by path.
+"""Redistribution in the risk lab: Liquity v1's redistribution (`exact.py`) in closed form.
 
 Why phase B finds these liquidations itself. Redistribution moves the liquidated trove's
 remaining debt and collateral onto the other troves, which moves their liquidation prices while
 the path runs; phase A's triggers come from fixed liquidation prices, so for a book in a market
-with this layer phase A only keeps the price path, and `liquidate_paths` finds every liquidation
-here, against the stability pool's deposits of the path.
+with this layer phase A only keeps the price path, and phase B (`sim/liquidation.py`,
+`liquidate_paths`) finds every liquidation against the stability pool's deposits of the path,
+with this module's closed form.
 
 The closed form that makes it exact. Liquity's stakes are proportional to a trove's entire
 collateral: a stake is coll × totalStakesSnapshot / totalCollateralSnapshot, and the snapshot
@@ -16,24 +17,16 @@ the start of the path, after redistributions adding up to A of debt and B of col
 of starting collateral (the running sums L_LUSDDebt, L_ETH times the common stake ratio),
 
     entire debt  = d + A·c,    entire collateral = (1 + B)·c,
-    debt / coll  = (d/c + A) / (1 + B),
+    debt / coll  = (d/c + A) / (1 + B)                      (`trove_ratio`),
     liquidation price = (d/c + A) / (1 + B) · p_debt / lt.
 
 The map d/c ↦ (d/c + A)/(1 + B) is increasing, so the order of the troves by collateral ratio
 never changes: the troves liquidated by any time are a prefix of the book sorted by d/c (what the
 book already is), and a bucket of troves stays an exact aggregate (every quantity is linear in
-(d, c)). One liquidation of (debt D, collateral C) with the pool offsetting `absorbed` leaves
-D_r = D − absorbed and C_r = (1 − g)·C − collateral to the pool (g: the keeper's collateral gas
-compensation), spread over the troves after it, whose starting collateral is c_rest:
-A += D_r / c_rest, B += C_r / c_rest. With no trove after it the rest is sold as in Normal Mode
-(`sim/liquidation.py`, `_settle_seize_all`) and any bad debt runs down the waterfall.
-
-Order of events, as the engine's one-trove `liquidate` commands: at each step the settlements
-due are made first, one bucket at a time, each redistributing before the next is looked at; then
-every bucket the oracle now shows below its (moved) liquidation price is triggered, again one at
-a time, so a redistribution that pushes the next trove under water liquidates it in the same step
-(a cascade). A trigger settles `keeper_delay_steps` later (capped at the horizon) at the market
-price of that step; while the oracle is down it shows its last price.
+(d, c)). One liquidation leaving debt D_r and collateral C_r after the keeper's and the pool's
+shares spreads them over the troves after it, whose starting collateral is c_rest:
+A += D_r / c_rest, B += C_r / c_rest (`redistribute`). With no trove after it the rest is sold
+and any bad debt runs down the waterfall.
 
 What remains approximate: a bucket holding several troves is liquidated as one (the bucket
 width, `liquidation.buckets`; with one trove per bucket the rule is the engine's, tested in
