@@ -1,5 +1,6 @@
-"""Engine benchmarks (issue 3): throughput of a realistic command mix, and O(1) slashing and
-stability-pool liquidation (10 vs 100,000 depositors).
+"""Engine benchmarks (issue 3): throughput of a realistic command mix, and O(1) slashing,
+stability-pool liquidation and Liquity redistribution (10 vs 100,000 stakers, depositors or
+troves; CPU time, the two sizes interleaved, the minimum of `--repeats` commands).
 
 Run: `make bench` or `.venv/bin/python benchmarks/bench_engine.py [--commands N] [--depositors N]`.
 Everything is in memory on one core; invariants are not checked inside the timed loop (the
@@ -259,14 +260,14 @@ def main() -> None:
         f"{mix['per_second']:,.0f} commands/s with backstop.runtime.tune_gc (goal >= 100,000/s); "
         f"{default_gc['per_second']:,.0f} commands/s with CPython's default GC thresholds"
     )
-    for name, setup in (
-        ("slash (staking pool)", slash_setup),
-        ("stability-pool liquidation", sp_liquidation_setup),
-        ("redistribution (troves)", redistribution_setup),
+    for name, noun, setup in (
+        ("slash (staking pool)", "stakers", slash_setup),
+        ("stability-pool liquidation", "depositors", sp_liquidation_setup),
+        ("redistribution", "other troves", redistribution_setup),
     ):
         small, big, small_med, big_med = _o1_ratio(setup, (10, args.depositors), args.repeats)
         print(
-            f"{name}: 10 depositors {small * 1e6:,.1f} µs, {args.depositors:,} depositors {big * 1e6:,.1f} µs "
+            f"{name}: 10 {noun} {small * 1e6:,.1f} µs, {args.depositors:,} {noun} {big * 1e6:,.1f} µs "
             f"(CPU, min of {args.repeats}, interleaved), ratio {big / small:.2f} (goal <= 1.5); "
             f"medians {small_med * 1e6:,.1f} / {big_med * 1e6:,.1f} µs, ratio {big_med / small_med:.2f}"
         )
