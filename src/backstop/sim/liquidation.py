@@ -488,7 +488,8 @@ def liquidate_paths(
     dep = np.array(deposits, dtype=float, copy=True)
     k_set = np.zeros(n, dtype=np.int64)
     k_trig = np.zeros(n, dtype=np.int64)
-    due = np.zeros((n, max(nb, 1)), dtype=np.int64)
+    # Step each committed bucket settles at (with no delay, the step it was triggered: not stored).
+    due = np.zeros((n, max(nb, 1)) if delay_steps > 0 else (0, 0), dtype=np.int32)
     parts: list[tuple[np.ndarray, ...]] = []
     price = np.full(n, float(np.exp(log_p0)))
     oracle = price.copy()
@@ -498,7 +499,7 @@ def liquidate_paths(
             oracle = price.copy() if down is None else np.where(down[t - 1], oracle, price)
         while True:
             rows = np.flatnonzero(k_set < k_trig)
-            if len(rows):
+            if len(rows) and delay_steps > 0:
                 rows = rows[due[rows, k_set[rows]] <= t]
             if len(rows):  # settle the next committed bucket of each of these paths
                 parts.append(_settle_bucket(book, rows, k_set[rows], t, price[rows], a, b, dep, k_set))
@@ -509,7 +510,8 @@ def liquidate_paths(
                 rows = rows[_liquidatable(book, rows, k_trig[rows], oracle[rows], a, b, dep, k_set)]
             if not len(rows):
                 break
-            due[rows, k_trig[rows]] = min(t + delay_steps, n_steps)
+            if delay_steps > 0:
+                due[rows, k_trig[rows]] = min(t + delay_steps, n_steps)
             k_trig[rows] += 1
     names = [f.name for f in dataclasses.fields(PathLiquidations)][:_PER_EVENT]
     if parts:
