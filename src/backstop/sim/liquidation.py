@@ -497,22 +497,30 @@ def liquidate_paths(
         if t > 0:
             price = np.exp(log_prices[t - 1])
             oracle = price.copy() if down is None else np.where(down[t - 1], oracle, price)
+        # Every path is looked at once per step; within the step only those whose state just
+        # changed (a settlement) or that were just triggered are looked at again.
+        settle = _due(np.flatnonzero(k_set < k_trig), k_set, k_trig, due, t)
+        check = np.flatnonzero(k_trig < nb)
+        check_all = True  # `check` is still every path with a bucket left
         while True:
-            rows = np.flatnonzero(k_set < k_trig)
-            if len(rows) and delay_steps > 0:
-                rows = rows[due[rows, k_set[rows]] <= t]
-            if len(rows):  # settle the next committed bucket of each of these paths
-                parts.append(_settle_bucket(book, rows, k_set[rows], t, price[rows], a, b, dep, k_set))
-                k_set[rows] += 1
+            if len(settle):  # settle the next committed bucket of each of these paths
+                parts.append(_settle_bucket(book, settle, k_set[settle], t, price[settle], a, b, dep, k_set))
+                k_set[settle] += 1
+                changed = settle
+                settle = _due(changed, k_set, k_trig, due, t)
+                if not check_all:
+                    check = np.union1d(check, changed[k_trig[changed] < nb])
                 continue
-            rows = np.flatnonzero(k_trig < nb)
-            if len(rows):
-                rows = rows[_liquidatable(book, rows, k_trig[rows], oracle[rows], a, b, dep, k_set)]
-            if not len(rows):
+            if len(check):
+                check = check[_liquidatable(book, check, k_trig[check], oracle[check], a, b, dep, k_set)]
+            if not len(check):
                 break
             if delay_steps > 0:
-                due[rows, k_trig[rows]] = min(t + delay_steps, n_steps)
-            k_trig[rows] += 1
+                due[check, k_trig[check]] = min(t + delay_steps, n_steps)
+            k_trig[check] += 1
+            settle = _due(check, k_set, k_trig, due, t)
+            check = check[k_trig[check] < nb]
+            check_all = False
     names = [f.name for f in dataclasses.fields(PathLiquidations)][:_PER_EVENT]
     if parts:
         cols = [np.concatenate([part[i] for part in parts]) for i in range(_PER_EVENT)]
@@ -523,6 +531,15 @@ def liquidate_paths(
     return PathLiquidations(
         **dict(zip(names, cols, strict=True)), debt_per_coll=a, coll_per_coll=b, settled=k_set, deposits=dep
     )
+
+
+def _due(rows: np.ndarray, k_set: np.ndarray, k_trig: np.ndarray, due: np.ndarray, t: int) -> np.ndarray:
+    """The paths among `rows` whose next committed bucket settles at step t (with no delay,
+    every committed bucket settles at once)."""
+    rows = rows[k_set[rows] < k_trig[rows]]
+    if len(due) and len(rows):
+        rows = rows[due[rows, k_set[rows]] <= t]
+    return rows
 
 
 def _entire(book: Book, k: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
