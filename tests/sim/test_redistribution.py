@@ -15,6 +15,7 @@ the debt and collateral of the market are all on the last trove (1500 + 1200 + 1
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -113,6 +114,41 @@ def test_keeper_delay_and_an_oracle_outage_postpone_the_trigger() -> None:
     down = np.array([[True], [False]])
     res = _run([[1400, 1450]], [0.0], down=down)
     assert res.step.tolist() == [2]
+
+
+def test_recovery_mode_reproduces_the_bundled_episode() -> None:
+    """examples/liquity_recovery_mode.yaml (Liquity v1 @ 5174ecd0, MCR 110%, CCR 150%, 0.5% of the
+    collateral to the keeper), in the risk lab: at ETH 1,500 Carol (6 ETH / 8,500, ICR 105.9%) is
+    liquidated as in Normal Mode, the pool offsetting 8,500 and taking 5.97 ETH; the TCR is then
+    165,000 / 112,000 = 147.3%, so Bob (10 ETH / 12,000, ICR 125%) is closed at the cap: the pool
+    offsets 12,000 and takes 12,000 × 1.1 / 1,500 = 8.8 ETH less the keeper's 0.044, and 1.2 ETH
+    is Bob's surplus. The TCR is back to 150%: the whale (100 ETH / 100,000) stays."""
+    d = np.array([8500.0, 12000.0, 100000.0])
+    c = np.array([6.0, 10.0, 100.0])
+    ratio = d / c
+    book = dataclasses.replace(
+        _book(gas=0.005),
+        lt=0.9091,
+        neg_log_liq=-np.log(ratio / 0.9091),
+        neg_ratio=-ratio,
+        cum_debt=np.concatenate([[0.0], np.cumsum(d)]),
+        cum_coll=np.concatenate([[0.0], np.cumsum(c)]),
+        redistribution_layer=-1,
+        min_collateral_ratio=1.1,
+        recovery_ccr=1.5,
+    )
+    log_prices = np.log(np.full((1, 1), 1500.0))  # (steps, paths): ETH 2,000 -> 1,500 in one step
+    res = liquidate_paths(book, log_prices, None, float(np.log(2000.0)), np.array([25000.0]), 0)
+    assert res.bucket.tolist() == [0, 1] and res.step.tolist() == [1, 1]
+    assert res.absorbed == pytest.approx([8500.0, 12000.0])
+    assert res.collateral_to_pool == pytest.approx([5.97, 8.756])
+    assert res.surplus == pytest.approx([0.0, 1.2])
+    assert res.deposits[0] == pytest.approx(4500.0) and res.settled[0] == 2
+    # Without Recovery Mode only Carol is liquidated (Bob's 125% is above the MCR).
+    normal = liquidate_paths(
+        dataclasses.replace(book, recovery_ccr=0.0), log_prices, None, float(np.log(2000.0)), np.array([25000.0]), 0
+    )
+    assert normal.bucket.tolist() == [0]
 
 
 def _liquity(**market: Any) -> dict[str, Any]:
