@@ -436,6 +436,8 @@ class PathLiquidations:
     """Market price of the collateral at settlement."""
     surplus: np.ndarray
     """Collateral a capped Recovery Mode liquidation left the borrower to claim."""
+    offered: np.ndarray
+    """Debt offered to the stability pool (0 when Recovery Mode skips the pool, ICR <= 100%)."""
     debt_per_coll: np.ndarray
     """(paths,) A at the horizon: debt redistributed per unit of starting collateral."""
     coll_per_coll: np.ndarray
@@ -453,7 +455,7 @@ class PathLiquidations:
         return d + self.debt_per_coll[p] * c, (1.0 + self.coll_per_coll[p]) * c
 
 
-_PER_EVENT = 13
+_PER_EVENT = 14
 """The first fields of `PathLiquidations`, one value per liquidation, in `_settle_bucket`'s order."""
 
 
@@ -648,7 +650,9 @@ def _settle_bucket(
     excess = np.where(under, 0.0, sold * np.maximum(0.0, coll * net - (1.0 + bonus) * debt))
     fee = book.fee * keeper_cut + excess
     step = np.full(len(rows), t, dtype=np.int64)
-    return rows, step, k.copy(), debt, absorbed, to_pool, bad, fee, impact, r_debt, r_coll, price.copy(), surplus
+    offered = np.where(skip_pool, 0.0, debt)
+    out = (rows, step, k.copy(), debt, absorbed, to_pool, bad, fee, impact, r_debt, r_coll, price.copy())
+    return (*out, surplus, offered)
 
 
 def phase_b_liquidations(model: SimModel, world: World) -> tuple[World, dict[int, tuple[int, PathLiquidations]]]:

@@ -291,7 +291,7 @@ def _settle_all(
             _take_redistribution_settlements(model, st, book, found[b][1], ps_of[e_book], q, debt, absorbed, pool_loss)
             ps = ps_of[e_book]
             found_b = found[b][1]
-            short[ps] = found_b.absorbed < found_b.debt * (1 - EPS)
+            short[ps] = found_b.absorbed < found_b.offered * (1 - EPS)
             if mk.fee_layer >= 0:
                 fee[ps] = found_b.fee
                 with_fee[ps] = True
