@@ -254,3 +254,22 @@ def test_phase_a_on_either_path_gives_the_same_liquidations(monkeypatch: pytest.
     assert outs[0].liquidations.sum() > 0 and outs[0].absorbed.sum() > 0
     for f in fields(outs[0]):
         assert getattr(outs[0], f.name).tobytes() == getattr(outs[1], f.name).tobytes(), f.name
+
+
+def test_the_sample_paths_mark_the_liquidations_phase_b_found() -> None:
+    """The report marks the liquidations of its sample paths: for a book liquidated in phase B
+    they are those phase B found on the whole chunk, path for path."""
+    from backstop.sim.chunk import run_chunk
+    from backstop.sim.liquidation import phase_b_liquidations
+    from backstop.sim.world import simulate_world
+
+    spec = _liquity(gas_compensation_collateral_bps=50)
+    spec["simulation"]["horizon_days"] = 60
+    model = compile_model(load_scenario(spec), seed=2)
+    res = run_chunk(model, 0, 200, keep_paths=20)
+    assert res.sample_liquidations is not None and len(res.sample_liquidations) > 0
+    _, found = phase_b_liquidations(model, simulate_world(model, 0, 200))
+    ((_, liqs),) = found.values()
+    kept = liqs.path < 20
+    want = np.stack([liqs.path[kept], liqs.step[kept], np.zeros(int(kept.sum()), dtype=np.int64)], axis=1)
+    assert res.sample_liquidations.tolist() == want.tolist()

@@ -700,3 +700,26 @@ def phase_b_liquidations(model: SimModel, world: World) -> tuple[World, dict[int
     cat["ev_amount"] = np.concatenate([world.ev_amount, np.zeros(offset - len(world.ev_path))])
     extended: World = dataclasses.replace(world, **cat)  # type: ignore[arg-type]
     return extended, found
+
+
+def with_phase_b_sample(model: SimModel, world: World, keep: int) -> World:
+    """The world's first `keep` paths with their phase-B liquidations added (the report marks the
+    liquidations of its sample paths). Paths are independent, so these are the very liquidations
+    phase B found on them; the world itself when no book is liquidated in phase B."""
+    if not any(book.found_in_phase_b for book in model.books):
+        return world
+    k = min(keep, world.n_paths)
+    sel = world.ev_path < k
+    events = ("ev_path", "ev_step", "ev_kind", "ev_ref", "ev_k_before", "ev_k_after", "ev_amount", "ev_prices")
+    held, down = world.held_log_prices, world.held_down
+    first: World = dataclasses.replace(
+        world,
+        n_paths=k,
+        **{f: getattr(world, f)[sel] for f in events},
+        run_start=world.run_start[:k],
+        defaulted=world.defaulted[:k],
+        end_prices=world.end_prices[:k],
+        held_log_prices=None if held is None else held[:, :, :k],
+        held_down=None if down is None else down[:, :k],
+    )
+    return phase_b_liquidations(model, first)[0]
