@@ -16,6 +16,13 @@ reward and withdrawal amounts rounded to base units) against float64: ~1e-12 rel
 positions in one step are left out: there the simulator prices the range together (a documented
 simplification, docs/risk-lab.md). Cover policies and claims are not simulated (docs/risk-lab.md),
 so the cover pool's case checks its slash, rewards and withdrawals only.
+
+Redistribution and Recovery Mode (Liquity): phase B finds those liquidations path by path, one
+bucket (here one trove) each, and `compare` replays exactly those; besides what each layer paid
+it checks the debt and collateral the pool took, the debt moved onto other troves and every
+trove's entire debt and collateral at the horizon (`_compare_troves`: 1e-9 relative, the engine's
+running sums rounding each trove's share within a base unit). Each has a control: a broken rule
+must fail the comparison.
 """
 
 from __future__ import annotations
