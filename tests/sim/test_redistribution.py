@@ -273,3 +273,24 @@ def test_the_sample_paths_mark_the_liquidations_phase_b_found() -> None:
     kept = liqs.path < 20
     want = np.stack([liqs.path[kept], liqs.step[kept], np.zeros(int(kept.sum()), dtype=np.int64)], axis=1)
     assert res.sample_liquidations.tolist() == want.tolist()
+
+
+def test_the_engine_keeps_stakes_proportional_to_entire_collateral() -> None:
+    """The premise of the closed form: in the exact engine (Liquity's `_computeNewStake` and
+    snapshots), after redistributions and a trove opened between them, every trove's stake over its
+    entire collateral is one common ratio (to rounding)."""
+    spec = _liquity(gas_compensation_collateral_bps=50)
+    spec["steps"] += [
+        {"at": 10, "do": "price", "asset": "ETH", "price": 1800},
+        {"at": 11, "do": "liquidate", "market": "lend", "account": "b0"},
+        {"at": 12, "do": "price", "asset": "ETH", "price": 2000},
+        {"at": 13, "do": "open", "market": "lend", "account": "new", "collateral": {"ETH": 3000}, "debt": 2_000_000},
+        {"at": 14, "do": "price", "asset": "ETH", "price": 1700},
+        {"at": 15, "do": "liquidate", "market": "lend", "account": "b1"},
+    ]
+    state = run_scenario(load_scenario(spec)).engine.state
+    m, layer = state.markets["lend"], state.layers["x"]
+    assert layer.L_coll > 0 and len(layer.stakes) == 9
+    ratios = [layer.stakes[a] / (m.positions[a].collateral["ETH"] + layer.pending(a)[0]) for a in layer.stakes]
+    assert max(ratios) - min(ratios) <= 1e-15 * max(ratios)
+    assert ratios[0] < 1.0  # not trivially 1: the snapshots moved it
