@@ -17,6 +17,13 @@ positions in one step are left out: there the simulator prices the range togethe
 simplification, docs/risk-lab.md). The cover pool's case checks its slash, rewards and
 withdrawals; its policies and claims have their own case at the end
 (`test_cover_claims_and_pool_balance_match_the_exact_engine`).
+
+Redistribution and Recovery Mode (Liquity): phase B finds those liquidations path by path, one
+bucket (here one trove) each, and `compare` replays exactly those; besides what each layer paid
+it checks the debt and collateral the pool took, the debt moved onto other troves and every
+trove's entire debt and collateral at the horizon (`_compare_troves`: 1e-9 relative, the engine's
+running sums rounding each trove's share within a base unit). Each has a control: a broken rule
+must fail the comparison.
 """
 
 from __future__ import annotations
@@ -25,14 +32,15 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backstop.domain import commands as c
-from backstop.domain.errors import InvalidConfig
 from backstop.domain.layers.registry import KINDS
 from backstop.scenario.loader import load_scenario
+from backstop.sim.liquidation import phase_b_liquidations
 from backstop.sim.model import SimModel, compile_model
 from backstop.sim.waterfall import run_backstop
 from backstop.sim.world import simulate_world
@@ -253,6 +261,36 @@ def _socialize(draw: st.DrawFn) -> dict[str, Any]:
     return {"layers": {}, "waterfall": [], "steps": [], "sim": {}}
 
 
+def _redistribution(draw: st.DrawFn) -> dict[str, Any]:
+    """Liquity v1: a stability pool (from empty to deep), then redistribution to the other troves,
+    then an insurance fund for the last trove's bad debt; gas compensation in collateral and in the
+    debt asset drawn. Phase B finds the liquidations path by path (redistribution moves the other
+    troves' liquidation prices), so `compare` replays those; it also checks every open trove's
+    entire debt and collateral at the horizon (`_compare_troves`)."""
+    market = {
+        "kind": "cdp",
+        "gas_compensation_collateral_bps": draw(st.sampled_from([0, 50, 300])),
+        "gas_compensation": draw(st.sampled_from([0, 200])),
+    }
+    return {
+        "layers": {
+            "sp": {"kind": "stability_pool", "asset": "USD"},
+            "x": {"kind": "redistribution"},
+            "fund": {"kind": "insurance_fund", "asset": "USD"},
+        },
+        "waterfall": ["sp", "x", "fund"],
+        "steps": [
+            {"at": 0, "do": "deposit", "layer": lid, "account": who, "amount": amount}
+            for lid, who, amount in (
+                ("sp", "alice", _size(draw, 0, 6_000_000)),
+                ("fund", "dao", _size(draw, 0, 2_000_000)),
+            )
+            if amount > 0
+        ],
+        "sim": {"fees_to": draw(st.booleans()), "fee_layer": "fund", "market": market},
+    }
+
+
 CASES: dict[str, Case] = {
     "insurance_fund": lambda draw: _fund(draw, "insurance_fund", "max_payout_per_event"),
     "treasury": lambda draw: _fund(draw, "treasury", "cap"),
@@ -263,30 +301,12 @@ CASES: dict[str, Case] = {
     "mint": _mint,
     "socialize": _socialize,
     "deficit": _deficit,
+    "redistribution": _redistribution,
 }
-
-
-NOT_SIMULATED = {
-    "redistribution": "moves the other troves' liquidation prices during a path, which phase A fixes in advance",
-}
-"""Kinds the risk lab refuses (with the reason, also in docs/risk-lab.md) instead of simulating
-them wrongly; `test_an_unsimulated_kind_is_refused_naming_the_layer` holds them to it."""
 
 
 def test_every_registered_kind_has_an_equivalence_case() -> None:
-    assert set(CASES) | set(NOT_SIMULATED) == set(KINDS), "register an equivalence case for every layer kind"
-    assert not set(CASES) & set(NOT_SIMULATED)
-
-
-@pytest.mark.parametrize("kind", sorted(NOT_SIMULATED))
-def test_an_unsimulated_kind_is_refused_naming_the_layer(kind: str) -> None:
-    spec = _world({"x": {"kind": kind}}, ["x"], [])
-    spec["markets"]["lend"]["kind"] = "cdp"
-    spec["markets"]["lend"]["waterfall"] = ["x", "rest"]
-    spec["steps"] = [s for s in spec["steps"] if s["do"] == "open"]
-    with pytest.raises(InvalidConfig) as err:
-        compile_model(load_scenario(spec), seed=1)
-    assert err.value.field == "layers.x"
+    assert set(CASES) == set(KINDS), "register an equivalence case for every layer kind"
 
 
 @st.composite
@@ -307,11 +327,21 @@ def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
     world = simulate_world(model, 0, N_PATHS)
     out = run_backstop(model, world)
     accounts = bucket_accounts(model, scenario)
+    # Books in a market with redistribution are liquidated in phase B: replay those liquidations,
+    # on the paths that had any (most have no loss: the other troves take what the pool cannot).
+    world, found = phase_b_liquidations(model, world)
     ok = single_bucket_paths(world)
     sample = ok[out.loss[ok] > 0][:SAMPLE]
+    if found:  # half with a loss (the last trove sold), half where the other troves took it all
+        sample = np.concatenate([sample[: SAMPLE // 2], ok[(out.liquidations[ok] > 0) & (out.loss[ok] == 0)]])
+        sample = sample[:SAMPLE]
+        if model.books[0].recovery_ccr > 0:  # and a path where Recovery Mode closed a trove at the cap
+            capped = [p for _, res in found.values() for p in np.unique(res.path[res.surplus > 0])]
+            sample = np.unique(np.concatenate([sample, capped[:2]])).astype(np.int64)
     cols = {layer.id: j for j, layer in enumerate(model.layers)}
     x = cols.get("x", cols["rest"])
     seen = {"paths": len(sample), "paid": 0, "escaped": 0, "minted": 0, "auctions": 0, "healed": 0}
+    seen |= {"cascades": 0, "sold": 0, "capped": 0}
     for p in sample:
         seen["paid"] += int(out.alloc[p, x] > 0 or out.absorbed[p, x] > 0)
         seen["escaped"] += int(out.escaped[p, x] > 0)
@@ -330,7 +360,53 @@ def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
                 assert abs(got - out.escaped[p, j]) <= 1e-9 * max(1.0, got) + 1e-9, (int(p), lid, got)
                 assert abs(d.minted.get(lid, 0) / unit - out.minted[p, j]) <= 1e-9 * max(1.0, out.minted[p, j])
         assert abs(d.bad_debt - out.bad_debt[p]) <= tol
+        if found:
+            _compare_troves(model, d, out, found, accounts, int(p))
+            steps = [res.step[res.path == p] for _, res in found.values()]
+            seen["cascades"] += int(any(len(s) > len(np.unique(s)) for s in steps))
+            seen["sold"] += int(out.loss[p] > 0)
+            seen["capped"] += int(any(ev.kind == "collateral_surplus" for ev in d.engine.log))
     return seen
+
+
+def _compare_troves(
+    model: SimModel, d: Drive, out: Any, found: dict[int, Any], accounts: list[list[str]], p: int
+) -> None:
+    """Redistribution: the debt the pool offset and the debt moved to other troves on path p, and
+    every trove's entire debt and collateral at the horizon (pending rewards included, as
+    Liquity's `getEntireDebtAndColl`), engine against risk lab. Tolerance: 1e-9 relative (plus
+    1e-9 tokens): the engine's per-unit-staked sums round down with error feedback, so each
+    trove's share is within a base unit of the exact one; float64 is ~1e-12 relative."""
+    engine = d.engine
+    scale = 10 ** model.decimals[model.loss_asset]
+    moved = sum(int(ev.data["debt"]) for ev in engine.log if ev.kind == "redistributed") / scale
+    for b, (_, res) in found.items():
+        book = model.books[b]
+        j, sp = book.redistribution_layer, model.markets[book.market_index].stability_pool
+        if j >= 0:
+            assert abs(moved - out.absorbed[p, j]) <= 1e-9 * max(1.0, moved) + 1e-9, (p, moved, out.absorbed[p, j])
+        assert abs(d.absorbed - out.absorbed[p, sp]) <= 1e-9 * max(1.0, d.absorbed) + 1e-9, (p, d.absorbed)
+        gained = (
+            sum(int(ev.data["collateral"].get(book.collateral, 0)) for ev in engine.log if ev.kind == "sp_offset")
+            / 10 ** model.decimals[book.asset_index]
+        )
+        want = float(res.collateral_to_pool[res.path == p].sum())
+        assert abs(gained - want) <= 1e-9 * max(1.0, want) + 1e-9, (p, gained, want)
+        m = engine.state.markets[book.market]
+        layer = engine.state.layers[model.layers[j].id] if j >= 0 else None
+        coll_unit = 10 ** model.decimals[book.asset_index]
+        debt, coll = res.troves(book, p)
+        k = int(res.settled[p])
+        for i, acct in enumerate(accounts[b]):
+            pos = m.positions[acct]
+            extra_coll, extra_scaled = layer.pending(acct) if layer is not None else (0, 0)
+            got_debt = m.debt_of_scaled(pos.scaled_debt + extra_scaled) / scale
+            got_coll = (pos.collateral.get(book.collateral, 0) + extra_coll) / coll_unit
+            if i < k:  # liquidated on the path: the engine left it nothing
+                assert got_debt == 0 and got_coll == 0, (p, acct, got_debt, got_coll)
+                continue
+            for got, want in ((got_debt, debt[i - k]), (got_coll, coll[i - k])):
+                assert abs(got - want) <= 1e-9 * max(1.0, want) + 1e-9, (p, acct, got, want)
 
 
 def _to_horizon(d: Drive, model: SimModel) -> Drive:
@@ -367,6 +443,9 @@ def test_the_vectorized_rule_matches_the_exact_one(kind: str) -> None:
     if kind == "mint":
         # ...and held debt auctions, with the fund before it healing released debt first
         assert seen["minted"] > 0 and seen["auctions"] > 0 and seen["healed"] > 0, (kind, seen)
+    if kind == "redistribution":
+        # ...a redistribution liquidated the next trove in the same step, and a last trove was sold
+        assert seen["cascades"] > 0 and seen["sold"] > 0, (kind, seen)
 
 
 @pytest.mark.parametrize("variant", STAKING_VARIANTS[1:])
@@ -675,3 +754,100 @@ def test_a_broken_claim_rule_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(vector.Vector, "claim", twice)
     with pytest.raises(AssertionError):
         _compare_cover(_cover_world(False, False))
+
+
+def _redistribution_world() -> dict[str, Any]:
+    """A Liquity market: a 1M pool for ~21M of troves, 3% of the collateral to the keeper."""
+    steps = [{"at": 0, "do": "deposit", "layer": "sp", "account": "alice", "amount": 1_000_000}]
+    layers = {"sp": {"kind": "stability_pool", "asset": "USD"}, "x": {"kind": "redistribution"}}
+    market = {"kind": "cdp", "gas_compensation_collateral_bps": 300, "gas_compensation": 200}
+    return _world(layers, ["sp", "x"], steps, market=market)
+
+
+def test_a_broken_redistribution_rule_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Control: a risk-lab rule that gives the other troves 3% too much of the collateral it
+    redistributes disagrees with the engine on the troves it moves."""
+    from backstop.sim import liquidation
+
+    spec = _redistribution_world()
+    assert compare(spec)["cascades"] > 0
+    rule = liquidation.redistribute
+
+    def broken(a: Any, b: Any, rows: Any, debt: Any, coll: Any, coll_after: Any) -> None:
+        rule(a, b, rows, debt, coll * 1.03, coll_after)
+
+    monkeypatch.setattr(liquidation, "redistribute", broken)
+    with pytest.raises(AssertionError):
+        compare(spec)
+
+
+@st.composite
+def recovery_worlds(draw: st.DrawFn) -> dict[str, Any]:
+    """Liquity with Recovery Mode (MCR 110%, CCR 150%): the `redistribution` case, or the pool then
+    the fund without redistribution (the rest of a trove is then sold), with a deeper pool. The
+    troves start at collateral ratios 155% to 200% (a book of close ratios, so that Recovery Mode
+    finds troves between the MCR and the TCR) and open healthiest first (a trove that would bring
+    the total collateral ratio below the CCR is refused)."""
+    case = _redistribution(draw)
+    if draw(st.booleans()):
+        case["layers"].pop("x")
+        case["waterfall"].remove("x")
+    case["sim"]["market"].update(min_collateral_ratio_bps=11000, recovery_ccr_bps=15000)
+    case["steps"] = [s for s in case["steps"] if s["layer"] != "sp"]
+    case["steps"].append(
+        {"at": 0, "do": "deposit", "layer": "sp", "account": "alice", "amount": _size(draw, 2_000_000, 8_000_000)}
+    )
+    spec = _world(case["layers"], case["waterfall"], case["steps"], **case["sim"])
+    spec["markets"]["lend"]["collateral"]["ETH"]["liquidation_threshold_bps"] = 9091
+    return _close_ratios(spec)
+
+
+def _close_ratios(spec: dict[str, Any]) -> dict[str, Any]:
+    """The equivalence book's troves re-opened at collateral ratios 200% down to 155%, in that order."""
+    opens = [s for s in spec["steps"] if s["do"] == "open"][::-1]
+    for i, s in enumerate(opens):
+        s["collateral"] = {"ETH": round((2.0 - 0.05 * i) * s["debt"] / 2000, 6)}
+    spec["steps"] = [s for s in spec["steps"] if s["do"] != "open"] + opens
+    return spec
+
+
+def test_recovery_mode_matches_the_exact_one() -> None:
+    """Recovery Mode (`domain/markets/liquidation.py`, `_liquidateRecoveryMode`): troves above the
+    MCR closed against the pool at 110% of their debt while the TCR is below 150%, the surplus left
+    to the borrower; what each layer paid, the pool's debt and collateral, and every trove agree."""
+    seen: dict[str, int] = {}
+
+    @settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(recovery_worlds())
+    def check(spec: dict[str, Any]) -> None:
+        for k, v in compare(spec).items():
+            seen[k] = seen.get(k, 0) + v
+
+    check()
+    assert seen["paths"] > 0 and seen["capped"] > 0 and seen["sold"] > 0, seen
+
+
+def test_a_broken_recovery_cap_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Control: a risk-lab rule whose pool keeps the capped trove's whole collateral (no surplus
+    to claim) disagrees with the engine on the collateral the pool received."""
+    from backstop.sim import liquidation
+
+    spec = _redistribution_world()
+    spec["markets"]["lend"].update(min_collateral_ratio_bps=11000, recovery_ccr_bps=15000)
+    spec["markets"]["lend"]["collateral"]["ETH"]["liquidation_threshold_bps"] = 9091
+    for step in spec["steps"]:
+        if step["do"] == "deposit":
+            step["amount"] = 6_000_000  # a pool deep enough to take whole troves
+    spec = _close_ratios(spec)
+    assert compare(spec)["capped"] > 0
+    settle = liquidation._settle_bucket
+
+    def broken(book: Any, *args: Any) -> tuple[Any, ...]:
+        out = list(settle(book, *args))
+        surplus = out[12]
+        out[5] = out[5] + surplus * (1.0 - book.gas_collateral)  # the pool takes the surplus too
+        return tuple(out)
+
+    monkeypatch.setattr(liquidation, "_settle_bucket", broken)
+    with pytest.raises(AssertionError):
+        compare(spec)

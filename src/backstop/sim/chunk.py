@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .liquidation import with_phase_b_sample
 from .model import SimModel
 from .waterfall import Outcome, run_backstop
 from .world import KIND_LIQUIDATION, World, simulate_world
@@ -41,6 +42,7 @@ def run_chunk(model: SimModel, index: int, n_paths: int, keep_paths: int = 0) ->
     outcome = run_backstop(model, world)
     marks = None
     if keep_paths > 0:
+        world = with_phase_b_sample(model, world, keep_paths)
         sel = (world.ev_kind == KIND_LIQUIDATION) & (world.ev_path < keep_paths)
         marks = np.stack([world.ev_path[sel], world.ev_step[sel], world.ev_ref[sel]], axis=1)
     return ChunkResult(index, n_paths, outcome, world.sample_prices, marks, time.perf_counter() - t0)

@@ -26,14 +26,21 @@ price d steps later. With d = 0 it is the engine's atomic `liquidate`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..domain.layers.redistribution.vector import redistribute, trove_ratio
 from .jit import enabled as jit_enabled
 from .jit import kernel
 from .positions import Book
 from .search import searchsorted_left
+
+if TYPE_CHECKING:
+    from .model import SimModel
+    from .world import World
 
 
 @dataclass(frozen=True)
@@ -405,3 +412,314 @@ def _settle_kernel(
         out[3, i] = bad
         out[4, i] = fee_share * proceeds * bonus / one_plus_bonus
         out[5, i] = impact
+
+
+@dataclass(frozen=True)
+class PathLiquidations:
+    """Every liquidation of one book found in phase B (`liquidate_paths`), one bucket each,
+    ordered by path, then step, then the order they happened in."""
+
+    path: np.ndarray
+    step: np.ndarray
+    """Settlement step (0: at the start)."""
+    bucket: np.ndarray
+    debt: np.ndarray
+    """Entire debt liquidated (redistributions taken included), loss-asset units."""
+    absorbed: np.ndarray
+    collateral_to_pool: np.ndarray
+    bad_debt: np.ndarray
+    fee: np.ndarray
+    impact: np.ndarray
+    redistributed_debt: np.ndarray
+    redistributed_collateral: np.ndarray
+    price: np.ndarray
+    """Market price of the collateral at settlement."""
+    surplus: np.ndarray
+    """Collateral a capped Recovery Mode liquidation left the borrower to claim."""
+    offered: np.ndarray
+    """Debt offered to the stability pool (0 when Recovery Mode skips the pool, ICR <= 100%)."""
+    debt_per_coll: np.ndarray
+    """(paths,) A at the horizon: debt redistributed per unit of starting collateral."""
+    coll_per_coll: np.ndarray
+    """(paths,) B at the horizon: collateral redistributed per unit of starting collateral."""
+    settled: np.ndarray
+    """(paths,) buckets liquidated by the horizon (a prefix of the book)."""
+    deposits: np.ndarray
+    """(paths,) the stability pool's deposits at the horizon."""
+
+    def troves(self, book: Book, p: int) -> tuple[np.ndarray, np.ndarray]:
+        """(entire debt, entire collateral) of every bucket still open on path p at the horizon."""
+        k = int(self.settled[p])
+        d = np.diff(book.cum_debt)[k:]
+        c = np.diff(book.cum_coll)[k:]
+        return d + self.debt_per_coll[p] * c, (1.0 + self.coll_per_coll[p]) * c
+
+
+_PER_EVENT = 14
+"""The first fields of `PathLiquidations`, one value per liquidation, in `_settle_bucket`'s order."""
+
+
+def liquidate_paths(
+    book: Book,
+    log_prices: np.ndarray,
+    down: np.ndarray | None,
+    log_p0: float,
+    deposits: np.ndarray,
+    delay_steps: int,
+) -> PathLiquidations:
+    """Every liquidation of a Liquity book (`Book.found_in_phase_b`) on every path, all paths at
+    once, step by step (docs/risk-lab.md, "Redistribution" and "Recovery Mode").
+
+    `log_prices`: (steps, paths) market log price of the collateral after each step; `down`:
+    (steps, paths) where the oracle is down (it shows its last price), or None; `deposits`:
+    (paths,) the stability pool's deposits at the start (zeros: no pool).
+
+    The troves liquidated by any time are a prefix of the book (sorted by debt per collateral
+    token): redistribution keeps their order (`redistribution.vector.trove_ratio`), and Recovery
+    Mode takes troves in that order too (Liquity's `liquidateTroves` stops at the first it cannot
+    liquidate). At each step the settlements due are made first, one bucket at a time, each
+    redistributing before the next is looked at; then the next bucket of each path is triggered
+    if the oracle shows it liquidatable (below its moved liquidation price; in Recovery Mode also
+    ICR < MCR, or ICR < TCR with the pool able to offset its whole debt), one at a time, until
+    none is. A trigger settles `delay_steps` later (capped at the horizon) at that step's market
+    price, with the mode and plan of that moment (the engine's one-trove `liquidate`)."""
+    n_steps, n = log_prices.shape
+    nb = book.n_buckets
+    a = np.zeros(n)
+    b = np.zeros(n)
+    dep = np.array(deposits, dtype=float, copy=True)
+    k_set = np.zeros(n, dtype=np.int64)
+    k_trig = np.zeros(n, dtype=np.int64)
+    # Step each committed bucket settles at (with no delay, the step it was triggered: not stored).
+    due = np.zeros((n, max(nb, 1)) if delay_steps > 0 else (0, 0), dtype=np.int32)
+    parts: list[tuple[np.ndarray, ...]] = []
+    price = np.full(n, float(np.exp(log_p0)))
+    oracle = price.copy()
+    for t in range(n_steps + 1):
+        if t > 0:
+            price = np.exp(log_prices[t - 1])
+            oracle = price.copy() if down is None else np.where(down[t - 1], oracle, price)
+        # Every path is looked at once per step; within the step only those whose state just
+        # changed (a settlement) or that were just triggered are looked at again.
+        settle = _due(np.flatnonzero(k_set < k_trig), k_set, k_trig, due, t)
+        check = np.flatnonzero(k_trig < nb)
+        check_all = True  # `check` is still every path with a bucket left
+        while True:
+            if len(settle):  # settle the next committed bucket of each of these paths
+                parts.append(_settle_bucket(book, settle, k_set[settle], t, price[settle], a, b, dep, k_set))
+                k_set[settle] += 1
+                changed = settle
+                settle = _due(changed, k_set, k_trig, due, t)
+                if not check_all:
+                    check = np.union1d(check, changed[k_trig[changed] < nb])
+                continue
+            if len(check):
+                check = check[_liquidatable(book, check, k_trig[check], oracle[check], a, b, dep, k_set)]
+            if not len(check):
+                break
+            if delay_steps > 0:
+                due[check, k_trig[check]] = min(t + delay_steps, n_steps)
+            k_trig[check] += 1
+            settle = _due(check, k_set, k_trig, due, t)
+            check = check[k_trig[check] < nb]
+            check_all = False
+    names = [f.name for f in dataclasses.fields(PathLiquidations)][:_PER_EVENT]
+    if parts:
+        cols = [np.concatenate([part[i] for part in parts]) for i in range(_PER_EVENT)]
+        order = np.argsort(cols[0], kind="stable")  # path order; within a path, the order they happened
+        cols = [col[order] for col in cols]
+    else:
+        cols = [np.zeros(0, dtype=np.int64)] * 3 + [np.zeros(0)] * (_PER_EVENT - 3)
+    return PathLiquidations(
+        **dict(zip(names, cols, strict=True)), debt_per_coll=a, coll_per_coll=b, settled=k_set, deposits=dep
+    )
+
+
+def _due(rows: np.ndarray, k_set: np.ndarray, k_trig: np.ndarray, due: np.ndarray, t: int) -> np.ndarray:
+    """The paths among `rows` whose next committed bucket settles at step t (with no delay,
+    every committed bucket settles at once)."""
+    rows = rows[k_set[rows] < k_trig[rows]]
+    if len(due) and len(rows):
+        rows = rows[due[rows, k_set[rows]] <= t]
+    return rows
+
+
+def _entire(book: Book, k: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(entire debt, entire collateral) of bucket k[i] on the paths of a, b (already taken by rows)."""
+    c0 = book.cum_coll[k + 1] - book.cum_coll[k]
+    return (book.cum_debt[k + 1] - book.cum_debt[k]) + a * c0, (1.0 + b) * c0
+
+
+def _system(
+    book: Book, rows: np.ndarray, price: np.ndarray, a: np.ndarray, b: np.ndarray, k_set: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(in Recovery Mode, TCR) of the troves not yet liquidated on paths `rows`, at `price`:
+    Liquity's `_checkRecoveryMode`, TCR < CCR (a market without debt is not in it)."""
+    rest_c = book.cum_coll[-1] - book.cum_coll[k_set[rows]]
+    rest_d = (book.cum_debt[-1] - book.cum_debt[k_set[rows]]) + a[rows] * rest_c
+    coll_value = (1.0 + b[rows]) * rest_c * price
+    debt_value = rest_d * book.debt_price
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tcr = np.where(debt_value > 0, coll_value / np.where(debt_value > 0, debt_value, 1.0), np.inf)
+    return (debt_value > 0) & (coll_value < debt_value * book.recovery_ccr), tcr
+
+
+def _liquidatable(
+    book: Book,
+    rows: np.ndarray,
+    k: np.ndarray,
+    oracle: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    dep: np.ndarray,
+    k_set: np.ndarray,
+) -> np.ndarray:
+    """Whether bucket k[i] of path rows[i] may be liquidated at the oracle price."""
+    rho = trove_ratio(-book.neg_ratio[k], a[rows], b[rows])
+    out: np.ndarray = oracle < rho * book.debt_price / book.lt  # health below 1 (Normal Mode)
+    if book.recovery_ccr > 0:
+        recovery, tcr = _system(book, rows, oracle, a, b, k_set)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            icr = oracle / (rho * book.debt_price)
+        debt, _ = _entire(book, k, a[rows], b[rows])
+        out |= recovery & ((icr < book.min_collateral_ratio) | ((icr < tcr) & (debt <= dep[rows])))
+    return out
+
+
+def _settle_bucket(
+    book: Book,
+    rows: np.ndarray,
+    k: np.ndarray,
+    t: int,
+    price: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    dep: np.ndarray,
+    k_set: np.ndarray,
+) -> tuple[np.ndarray, ...]:
+    """Liquidate bucket k[i] on path rows[i] at `price`: the engine's `liquidate` of a Liquity
+    trove (`domain/markets/liquidation.py`). In Normal Mode the keeper's collateral, the pool's
+    offset, then redistribution to the buckets after it (updating a, b in place) or, with no
+    redistribution layer or no bucket after it, the sale (`_settle_seize_all` on one bucket). In
+    Recovery Mode a trove with ICR <= 100% skips the pool, and one with MCR <= ICR < TCR whose
+    whole debt the pool can take is closed against the pool at MCR × its debt in collateral, the
+    rest left to its borrower (`_getCappedOffsetVals`)."""
+    debt, held = _entire(book, k, a[rows], b[rows])
+    skip_pool = np.zeros(len(rows), dtype=bool)
+    capped = np.zeros(len(rows), dtype=bool)
+    if book.recovery_ccr > 0:
+        recovery, tcr = _system(book, rows, price, a, b, k_set)
+        coll_value, debt_value = held * price, debt * book.debt_price
+        skip_pool = recovery & (coll_value <= debt_value)
+        capped = (
+            recovery
+            & (coll_value >= debt_value * book.min_collateral_ratio)
+            & (coll_value < debt_value * tcr)
+            & (debt <= dep[rows])
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        to_offset = np.where(capped, np.minimum(held, debt * book.debt_price * book.min_collateral_ratio / price), held)
+    surplus = held - to_offset
+    coll = to_offset * (1.0 - book.gas_collateral)  # after the keeper's collateral gas compensation
+    absorbed = np.where(skip_pool, 0.0, np.minimum(debt, dep[rows]))
+    dep[rows] -= absorbed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.where(debt > 0, absorbed / debt, 0.0)
+    to_pool = np.where(capped, coll, frac * coll)
+    rest_debt = debt - absorbed
+    rest_coll = coll - to_pool
+    moved = (rest_debt > 0) & (k + 1 < book.n_buckets) & (book.redistribution_layer >= 0)
+    r_debt = np.where(moved, rest_debt, 0.0)
+    r_coll = np.where(moved, rest_coll, 0.0)
+    if moved.any():
+        m = np.flatnonzero(moved)
+        redistribute(a, b, rows[m], r_debt[m], r_coll[m], book.cum_coll[-1] - book.cum_coll[k[m] + 1])
+    # Not redistributed: the rest is sold as `_settle_seize_all` sells one bucket.
+    sold = np.where((rest_debt > 0) & ~moved, 1.0 - frac, 0.0)
+    pd, bonus = book.debt_price, book.bonus
+    value_sold = sold * price * coll
+    if book.depth_value > 0:
+        impact = np.minimum(book.max_impact, book.impact_k * value_sold / book.depth_value)
+    else:
+        impact = np.zeros_like(value_sold)
+    net = price * (1.0 - impact) / pd
+    cover = coll * net / (1.0 + bonus)
+    under = debt > cover
+    bad = np.where(under, sold * np.maximum(0.0, debt - cover), 0.0)
+    keeper_cut = sold * np.where(under, coll * net, (1.0 + bonus) * debt) * bonus / (1.0 + bonus)
+    excess = np.where(under, 0.0, sold * np.maximum(0.0, coll * net - (1.0 + bonus) * debt))
+    fee = book.fee * keeper_cut + excess
+    step = np.full(len(rows), t, dtype=np.int64)
+    offered = np.where(skip_pool, 0.0, debt)
+    out = (rows, step, k.copy(), debt, absorbed, to_pool, bad, fee, impact, r_debt, r_coll, price.copy())
+    return (*out, surplus, offered)
+
+
+def phase_b_liquidations(model: SimModel, world: World) -> tuple[World, dict[int, tuple[int, PathLiquidations]]]:
+    """Phase B's own liquidations of the books whose triggers depend on the path
+    (`Book.found_in_phase_b`: a market with a `redistribution` layer, or with Recovery Mode),
+    which phase A left out, found by `liquidate_paths` against the stability pool's deposits and
+    added to the world as one-bucket events. Returns the world with them and, per such book,
+    (index of its first event, the settlements)."""
+    from .world import KIND_LIQUIDATION
+
+    found: dict[int, tuple[int, PathLiquidations]] = {}
+    books = [b for b, book in enumerate(model.books) if book.found_in_phase_b]
+    if not books:
+        return world, found
+    n, T = world.n_paths, model.n_steps
+    parts: list[tuple[np.ndarray, ...]] = []
+    offset = len(world.ev_path)
+    for b in books:
+        book = model.books[b]
+        sp = model.markets[book.market_index].stability_pool
+        deposits = np.full(n, model.layers[sp].size_of() if sp >= 0 else 0.0)
+        log_p0 = float(np.log(model.prices0[book.asset_index]))
+        if book.price_row >= 0 and world.held_log_prices is not None:
+            log_prices = world.held_log_prices[book.price_row]
+        else:
+            log_prices = np.full((T, n), log_p0)
+        res = liquidate_paths(book, log_prices, world.held_down, log_p0, deposits, model.keeper_delay_steps)
+        found[b] = (offset, res)
+        offset += len(res.path)
+        m = len(res.path)
+        prices = np.empty((m, len(model.assets)))
+        for a in range(len(model.assets)):
+            r = int(model.price_rows[a])
+            if r < 0 or world.held_log_prices is None:
+                prices[:, a] = model.prices0[a]
+            else:
+                at = np.maximum(res.step - 1, 0)
+                lp = world.held_log_prices[r][at, res.path]
+                prices[:, a] = np.where(res.step > 0, np.exp(lp), model.prices0[a])
+        parts.append(
+            (res.path, res.step, np.full(m, KIND_LIQUIDATION), np.full(m, b), res.bucket, res.bucket + 1, prices)
+        )
+    fields = ("ev_path", "ev_step", "ev_kind", "ev_ref", "ev_k_before", "ev_k_after", "ev_prices")
+    cat = {f: np.concatenate([getattr(world, f)] + [p[i] for p in parts]) for i, f in enumerate(fields)}
+    cat["ev_amount"] = np.concatenate([world.ev_amount, np.zeros(offset - len(world.ev_path))])
+    extended: World = dataclasses.replace(world, **cat)  # type: ignore[arg-type]
+    return extended, found
+
+
+def with_phase_b_sample(model: SimModel, world: World, keep: int) -> World:
+    """The world's first `keep` paths with their phase-B liquidations added (the report marks the
+    liquidations of its sample paths). Paths are independent, so these are the very liquidations
+    phase B found on them; the world itself when no book is liquidated in phase B."""
+    if not any(book.found_in_phase_b for book in model.books):
+        return world
+    k = min(keep, world.n_paths)
+    sel = world.ev_path < k
+    events = ("ev_path", "ev_step", "ev_kind", "ev_ref", "ev_k_before", "ev_k_after", "ev_amount", "ev_prices")
+    held, down = world.held_log_prices, world.held_down
+    first: World = dataclasses.replace(
+        world,
+        n_paths=k,
+        **{f: getattr(world, f)[sel] for f in events},
+        run_start=world.run_start[:k],
+        defaulted=world.defaulted[:k],
+        end_prices=world.end_prices[:k],
+        held_log_prices=None if held is None else held[:, :, :k],
+        held_down=None if down is None else down[:, :k],
+    )
+    return phase_b_liquidations(model, first)[0]

@@ -345,6 +345,8 @@ class _Compiler:
         out: list[MarketSim] = []
         for mid in sorted(state.markets):
             m = state.markets[mid]
+            if m.config.recovery_ccr_bps:
+                self.check_recovery_mode(mid)
             wf = tuple(layer_ids.index(lid) for lid in m.config.waterfall)
             fee_account = state.fee_layer_account(m)
             fee_layer = next((i for i, lid in enumerate(layer_ids) if state.layers[lid].account == fee_account), -1)
@@ -367,8 +369,11 @@ class _Compiler:
         for mid in market_ids:
             m = state.markets[mid]
             dec = state.assets[m.debt_asset]
+            redistribution = self.redistribution_layer(mid)
             for acct in sorted(m.positions):
                 pos = m.positions[acct]
+                if redistribution >= 0:  # a trove with the redistributions it has not yet taken
+                    pos = self.entire_trove(mid, acct, pos)
                 debt = m.debt_of(pos)
                 if debt == 0:
                     continue
@@ -442,9 +447,46 @@ class _Compiler:
                     n_positions=n,
                     seize_all=m.kind == "cdp" and markets[market_ids.index(mid)].stability_pool >= 0,
                     gas_collateral=m.config.gas_compensation_collateral_bps / BPS,
+                    redistribution_layer=self.redistribution_layer(mid),
+                    min_collateral_ratio=m.config.min_collateral_ratio_bps / BPS,
+                    recovery_ccr=m.config.recovery_ccr_bps / BPS,
                 )
             )
         return books
+
+    def check_recovery_mode(self, market_id: str) -> None:
+        """The risk lab mirrors Liquity's Recovery Mode behind a stability pool that serves only
+        this market (phase B owns the pool's deposits of the path, `liquidation.liquidate_paths`)."""
+        f = f"markets.{market_id}.recovery_ccr_bps"
+        state = self.state
+        first = state.layers[state.markets[market_id].config.waterfall[0]]
+        if not first.first_in_waterfall:
+            raise InvalidConfig(f, f"{f}: the risk lab simulates Recovery Mode behind a stability pool (Liquity)")
+        shared = sorted(mid for mid, m in state.markets.items() if mid != market_id and first.id in m.config.waterfall)
+        if shared:
+            raise InvalidConfig(
+                f,
+                f"{f}: the risk lab simulates Recovery Mode only when the stability pool {first.id} serves no "
+                f"other market (it is also in {', '.join(shared)})",
+            )
+
+    def redistribution_layer(self, market_id: str) -> int:
+        """Column of the market's `redistribution` layer in the model (layers sorted by id), or -1."""
+        ids = sorted(self.state.layers)
+        found = [lid for lid in self.state.markets[market_id].config.waterfall if self.state.layers[lid].redistributes]
+        return ids.index(found[0]) if found else -1
+
+    def entire_trove(self, market_id: str, account: str, pos: Any) -> Any:
+        """Liquity's `getEntireDebtAndColl`: the trove with its pending redistribution rewards."""
+        m = self.state.markets[market_id]
+        layer = next(self.state.layers[x] for x in m.config.waterfall if self.state.layers[x].redistributes)
+        extra_coll, extra_scaled = layer.pending(account)
+        if not extra_coll and not extra_scaled:
+            return pos
+        coll = dict(pos.collateral)
+        asset = m.only_collateral()
+        coll[asset] = coll.get(asset, 0) + extra_coll
+        return dataclasses.replace(pos, collateral=coll, scaled_debt=pos.scaled_debt + extra_scaled)
 
     def run_rule(self, books: list[Book], rows: np.ndarray, prices: PriceModel) -> RunSim | None:
         rule = self.spec.stakers.run

@@ -73,6 +73,20 @@ class Book:
     gas_collateral: float = 0.0
     """Liquity's collateral gas compensation (`gas_compensation_collateral_bps` / 1e4), paid to the
     keeper before the pool takes its share."""
+    redistribution_layer: int = -1
+    """Column of the market's `redistribution` layer (-1: none)."""
+    min_collateral_ratio: float = 0.0
+    """Liquity's MCR (`min_collateral_ratio_bps` / 1e4), used in Recovery Mode."""
+    recovery_ccr: float = 0.0
+    """Liquity's CCR (`recovery_ccr_bps` / 1e4); 0: no Recovery Mode."""
+
+    @property
+    def found_in_phase_b(self) -> bool:
+        """Its liquidations depend on the path and the backstop: redistribution moves the other
+        troves' liquidation prices, and Recovery Mode depends on the market's total collateral
+        ratio and the pool's deposits. Phase A only keeps its prices; phase B finds them path by
+        path (`liquidation.liquidate_paths`)."""
+        return self.redistribution_layer >= 0 or self.recovery_ccr > 0
 
     @property
     def n_buckets(self) -> int:

@@ -19,8 +19,9 @@ import numpy as np
 from ..domain.layers.base_vector import EPS, Absorb
 from ..domain.layers.share_vault_vector import VaultVector
 from .cover import ClaimPlan, pay_claims, policy_columns
-from .liquidation import settle
+from .liquidation import PathLiquidations, phase_b_liquidations, settle
 from .model import SimModel
+from .positions import Book
 from .stakers import withdrawal_schedule
 from .world import KIND_END, KIND_INCIDENT, KIND_LIQUIDATION, KIND_WITHDRAW, World
 
@@ -148,6 +149,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     so each sum is the same sequence of float additions as round by round). The rounds then only
     accrue rewards and premiums, credit fees, complete withdrawals and run loss events down the
     waterfall."""
+    world, found = phase_b_liquidations(model, world)
     n, T = world.n_paths, model.n_steps
     wp, ws, wr, wa = _withdrawal_events(model, world)
     n_world, n_wd = len(world.ev_path), len(wp)
@@ -192,7 +194,7 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     market = np.full(n_ev, -1, dtype=np.int64)
     # fees by (fee layer, debt asset): a layer credits each market's fees in that market's debt asset
     fees = {fa: np.zeros(n_ev) for fa in {(mk.fee_layer, mk.debt_asset) for mk in model.markets if mk.fee_layer >= 0}}
-    _settle_all(model, world, st, ps_of, q, rm, n_active, round_off, loss, market, fees)
+    _settle_all(model, world, st, ps_of, q, rm, n_active, round_off, loss, market, fees, found)
 
     inc_w = np.nonzero(world.ev_kind == KIND_INCIDENT)[0]
     cover = out.claims.shape[1] > 0
@@ -279,10 +281,12 @@ def _settle_all(
     loss: np.ndarray,
     market: np.ndarray,
     fees: dict[tuple[int, int], np.ndarray],
+    found: dict[int, tuple[int, PathLiquidations]],
 ) -> None:
     """Settle every liquidation, book by book in the world's order, and add up the per-path sums.
     `ps_of` maps a world event to its place in path order; `rm` maps that to round-major order;
-    `loss`, `market` (path order) and `fees` (round-major) are filled in."""
+    `loss`, `market` (path order) and `fees` (round-major) are filled in. The books in `found`
+    (redistribution, Recovery Mode) were settled path by path already: their results are taken."""
     out, n, n_ev = st.out, world.n_paths, len(q)
     liq_w = np.nonzero(world.ev_kind == KIND_LIQUIDATION)[0]
     if not len(liq_w):
@@ -296,7 +300,7 @@ def _settle_all(
         mine = [
             b
             for b, e in enumerate(books_w)
-            if len(e) and model.markets[model.books[b].market_index].stability_pool == sp
+            if len(e) and model.markets[model.books[b].market_index].stability_pool == sp and b not in found
         ]
         if not mine:
             continue
@@ -319,6 +323,18 @@ def _settle_all(
         book = model.books[b]
         mk = model.markets[book.market_index]
         sp = mk.stability_pool
+        if b in found:
+            _take_redistribution_settlements(model, st, book, found[b][1], ps_of[e_book], q, debt, absorbed, pool_loss)
+            ps = ps_of[e_book]
+            found_b = found[b][1]
+            short[ps] = found_b.absorbed < found_b.offered * (1 - EPS)
+            if mk.fee_layer >= 0:
+                fee[ps] = found_b.fee
+                with_fee[ps] = True
+                fees[(mk.fee_layer, mk.debt_asset)][rm[ps]] = found_b.fee
+            loss[ps] = found_b.bad_debt
+            market[ps] = book.market_index
+            continue
         # in blocks, so that settle's temporaries stay small and in cache
         for i in range(0, len(e_book), SETTLE_BLOCK):
             e = e_book[i : i + SETTLE_BLOCK]
@@ -384,6 +400,35 @@ def _by_market(into: np.ndarray, paths: np.ndarray, amount: np.ndarray, market: 
     for mi in np.unique(market):
         sel = market == mi
         into[:, mi] += np.bincount(paths[sel], weights=amount[sel], minlength=into.shape[0])
+
+
+def _take_redistribution_settlements(
+    model: SimModel,
+    st: _State,
+    book: Book,
+    res: PathLiquidations,
+    ps: np.ndarray,
+    q: np.ndarray,
+    debt: np.ndarray,
+    absorbed: np.ndarray,
+    pool_loss: np.ndarray,
+) -> None:
+    """The settlements of a book found in phase B (`liquidation.phase_b_liquidations`) into the
+    per-event arrays; the pool's deposits and the redistribution layer's columns per path."""
+    n = st.out.loss.shape[0]
+    debt[ps] = res.debt
+    absorbed[ps] = res.absorbed
+    pool_loss[ps] = res.absorbed - res.collateral_to_pool * res.price / book.debt_price
+    sp = model.markets[book.market_index].stability_pool
+    qp = q[ps]
+    if sp >= 0:
+        st.states[sp].dep -= np.bincount(qp, weights=res.absorbed, minlength=n)
+    j = book.redistribution_layer
+    if j < 0:
+        return
+    st.out.absorbed[:, j] += np.bincount(qp, weights=res.redistributed_debt, minlength=n)
+    moved_value = res.redistributed_collateral * res.price / book.debt_price
+    st.out.pool_loss[:, j] += np.bincount(qp, weights=res.redistributed_debt - moved_value, minlength=n)
 
 
 def _waterfall(

@@ -15,6 +15,7 @@ paths unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -61,6 +62,11 @@ class World:
     """(paths, assets) prices at the horizon."""
     sample_prices: np.ndarray | None = None
     """(simulated assets, kept paths, steps + 1) price paths kept for plots and tests."""
+    held_log_prices: np.ndarray | None = None
+    """(simulated assets, steps, paths) log prices, kept when a book's liquidations are found in
+    phase B (`Book.found_in_phase_b`); None otherwise."""
+    held_down: np.ndarray | None = None
+    """(steps, paths) where the oracle is down, with `held_log_prices` (None: never down)."""
 
 
 def _prices_at(
@@ -170,6 +176,8 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
     minima: dict[int, NewMinima] = {}
     delay = model.keeper_delay_steps
     for b, book in enumerate(model.books):
+        if book.found_in_phase_b:
+            continue  # found in phase B, path by path (`liquidation.phase_b_liquidations`)
         row = book.price_row
         if row >= 0 and row not in minima:
             lp0 = float(model.prices.log_p0[row])
@@ -222,6 +230,7 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         sample[:, :, 0] = model.prices.log_p0[:, None]
         sample[:, :, 1:] = logp[:, :k, :] if pm else logp[:, :, :k].transpose(0, 2, 1)
         np.exp(sample, out=sample)
+    held, held_down = _held_prices(model, logp, down_pm if pm else down, pm)
     return World(
         n_paths=n_paths,
         ev_path=ev_path,
@@ -236,4 +245,22 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         defaulted=defaulted,
         end_prices=end_prices,
         sample_prices=sample,
+        held_log_prices=held,
+        held_down=held_down,
     )
+
+
+def _held_prices(model: SimModel, logp: np.ndarray, down: Any, pm: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Copies of the log prices and the oracle's outages, time-major, for phase B when a book's
+    liquidations are found there (`Book.found_in_phase_b`); (None, None) otherwise."""
+    if not any(book.found_in_phase_b for book in model.books):
+        return None, None
+    n_paths = logp.shape[1 if pm else 2]
+    held = np.ascontiguousarray(logp.transpose(0, 2, 1)) if pm else logp.copy()
+    if down is None:
+        return held, None
+    if pm:
+        return held, np.ascontiguousarray(down.T)
+    mask = np.zeros((model.n_steps, n_paths), dtype=bool)
+    mask[down] = True
+    return held, mask
