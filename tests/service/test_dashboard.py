@@ -125,7 +125,7 @@ def test_guarantor_sees_its_layer_in_human_units(demo: Api, url: str, browser: A
 
 
 # -- risk desk -----------------------------------------------------------------------------------------
-def test_risk_desk_refusals_and_alert_rules(demo: Api, url: str, browser: Any, shots: Path) -> None:
+def test_risk_desk_refusals_and_alert_rules(demo: Api, url: str, browser: Any) -> None:
     """The live simulation needs a profile (409 naming `source`); a bad profile and a bad rule are
     422s naming the field, shown on the page; a good rule is listed. The live run itself is in
     test_dashboard_risk.py, on a book with one debt asset (the risk lab measures loss in one)."""
@@ -154,7 +154,6 @@ def test_risk_desk_refusals_and_alert_rules(demo: Api, url: str, browser: Any, s
         assert demo.get("/v1/risk/alerts", who="risk").json()["rules"] == [{"metric": "p_bad_debt", "above": 0.05}]
     finally:
         page.context.close()
-    shoot(browser, url, demo.tokens["risk"], shots / "dashboard-risk")
 
 
 # -- staker --------------------------------------------------------------------------------------------

@@ -1,0 +1,124 @@
+"""The risk desk's live flow in Debian's chromium, on a book the risk lab can simulate live: the
+bundled example risk_lab_cdp (one debt asset, LUSD; its guarantor layer g1 is written by
+`reinsurer`, 5,000,000 xs 1,000,000 at 3%/year). The demo book (the flagship) has two debt
+assets, which the live simulation does not take yet; test_dashboard.py covers the risk desk's
+refusals on it.
+
+The risk desk saves the example's own `simulation:` section as the risk profile, adds an alert
+rule, simulates the live book twice, and sees the history chart with the alert line and the alert
+log; the guarantor then sees the risk lab's fair premium of its layer beside the one it charges.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from backstop.bundled import example_path
+
+from .browser import BROWSER_MARKS, PHONE, chromium, fits, login, message, screenshot_dir, serve, shoot
+from .conftest import Api, make_api
+
+pytestmark = BROWSER_MARKS
+
+CDP = example_path("risk_lab_cdp")
+PROFILE = yaml.safe_load(CDP.read_text())["simulation"]
+PATHS = 400
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return screenshot_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    api = make_api(f"sqlite:///{tmp_path_factory.mktemp('desk') / 'r.db'}", scenario=CDP)
+    yield api
+    api.store.close()
+
+
+@pytest.fixture(scope="module")
+def url(book: Api) -> Iterator[str]:
+    yield from serve(book)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    yield from chromium()
+
+
+def _simulate(page: Any, seed: int) -> str:
+    page.fill("#sim-form input[name=paths]", str(PATHS))
+    page.fill("#sim-form input[name=seed]", str(seed))
+    page.click("#simrun")
+    page.wait_for_function(
+        "document.getElementById('sim-msg').textContent.includes('done')", timeout=180_000
+    )
+    text: str = page.locator("#sim-msg").inner_text()
+    return text
+
+
+def test_risk_desk_simulates_the_live_book_and_sees_history_and_alerts(
+    book: Api, url: str, browser: Any, shots: Path
+) -> None:
+    page = login(browser, url, book.tokens["risk"])
+    page.set_default_timeout(180_000)
+    try:
+        page.fill("#profile", json.dumps(PROFILE, indent=2))
+        page.click("#profile-form button")
+        message(page, "#profile-msg", "risk profile saved")
+        page.fill("#rule-form input[name=metric]", "p_bad_debt")
+        page.fill("#rule-form input[name=above]", "0.5")
+        page.click("#rule-form button")
+        message(page, "#rule-msg", "alert rule added")
+        done = _simulate(page, 0)
+        assert done.startswith("live simulation ") and done.endswith(f"done ({PATHS} paths)"), done
+        history = book.get("/v1/risk/history", who="risk").json()["points"]
+        assert len(history) == 1
+        point = history[0]
+        # the page shows the job's own numbers, as percentages
+        head = page.locator(".simhead").inner_text()
+        assert f"{100 * point['p_bad_debt']['value']:.2f}%" in head, head
+        assert "g1" in page.locator("#simlayers").inner_text()
+        page.wait_for_selector("#history svg polyline[data-series=p_bad_debt]", state="attached")
+        assert page.locator("#history circle.s0").count() == 1
+        assert page.locator('#history line.alert-line[data-metric="p_bad_debt"]').count() == 1
+        # the rule fired if the run's P(bad debt) is above 0.5: one row in the alert log, else none
+        fired = point["p_bad_debt"]["value"] > 0.5
+        log = page.locator("#alert-log tbody").inner_text()
+        assert ("p_bad_debt" in log) == fired, (point["p_bad_debt"], log)
+        _simulate(page, 1)
+        page.wait_for_function("document.querySelectorAll('#history circle.s0').length === 2")
+        assert page.locator("#history-table tbody tr").count() == 2
+        assert len(book.get("/v1/risk/history", who="risk").json()["points"]) == 2
+    finally:
+        page.context.close()
+    shoot(browser, url, book.tokens["risk"], shots / "dashboard-risk")
+
+
+def test_guarantor_sees_the_fair_premium_beside_the_one_charged(book: Api, url: str, browser: Any, shots: Path) -> None:
+    points = book.get("/v1/risk/history", who="risk").json()["points"]
+    if not points:
+        pytest.skip("needs the live simulations of the test before it")
+    job = book.get(f"/v1/simulations/{points[-1]['job']}", who="risk").json()
+    fair = job["result"]["by_layer"]["g1"]["expected_loss_per_year"]
+    me = book.get("/v1/me", who="guarantor").json()
+    assert me["fair_premiums"]["g1"]["expected_loss_per_year"] == fair  # the newest live run's
+    page = login(browser, url, book.tokens["guarantor"], PHONE)
+    try:
+        assert fits(page)
+        row = page.locator("#g-layers tbody tr").inner_text()
+        whole, _, frac = fair.partition(".")
+        shown = f"{int(whole):,}" + (f".{frac[:2].rstrip('0')}" if frac[:2].rstrip("0") else "")
+        assert f"{shown} LUSD" in row, (shown, row)
+        assert "150,000 LUSD" in row  # charged: 3% of the 5,000,000 limit
+        assert f"{PATHS} paths" in row
+    finally:
+        page.context.close()
+    shoot(browser, url, book.tokens["guarantor"], shots / "dashboard-guarantor-risk-lab")
