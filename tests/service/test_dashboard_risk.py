@@ -57,9 +57,7 @@ def _simulate(page: Any, seed: int) -> str:
     page.fill("#sim-form input[name=paths]", str(PATHS))
     page.fill("#sim-form input[name=seed]", str(seed))
     page.click("#simrun")
-    page.wait_for_function(
-        "document.getElementById('sim-msg').textContent.includes('done')", timeout=180_000
-    )
+    page.wait_for_function("document.getElementById('sim-msg').textContent.includes('done')", timeout=180_000)
     text: str = page.locator("#sim-msg").inner_text()
     return text
 
