@@ -102,9 +102,11 @@ def test_the_key_decides_the_desk(demo: Api, url: str, browser: Any, role: str, 
 
 
 # -- guarantor -----------------------------------------------------------------------------------------
-def test_guarantor_sees_its_layer_in_human_units(demo: Api, url: str, browser: Any, shots: Path) -> None:
-    page = login(browser, url, demo.tokens["acme-re"])
+def test_guarantor_sees_its_layer_in_human_units(demo: Api, url: str, browser: Any) -> None:
+    """(Its screenshot is taken in test_dashboard_risk.py, where the fair premium is known.)"""
+    page = login(browser, url, demo.tokens["acme-re"], PHONE)
     try:
+        assert fits(page)
         row = _text(page, "#g-layers tbody tr")
         assert row.startswith("reinsurer")
         for shown in (
@@ -121,7 +123,6 @@ def test_guarantor_sees_its_layer_in_human_units(demo: Api, url: str, browser: A
             assert shown in row, (shown, row)
     finally:
         page.context.close()
-    shoot(browser, url, demo.tokens["acme-re"], shots / "dashboard-guarantor")
 
 
 # -- risk desk -----------------------------------------------------------------------------------------

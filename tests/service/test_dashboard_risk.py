@@ -119,4 +119,4 @@ def test_guarantor_sees_the_fair_premium_beside_the_one_charged(book: Api, url: 
         assert f"{PATHS} paths" in row
     finally:
         page.context.close()
-    shoot(browser, url, book.tokens["guarantor"], shots / "dashboard-guarantor-risk-lab")
+    shoot(browser, url, book.tokens["guarantor"], shots / "dashboard-guarantor")
