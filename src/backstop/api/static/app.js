@@ -328,7 +328,9 @@ function showAssessor() {
   const asset = (c) => layerAsset(policyPool[c.policy]) || "";
   const pending = claims.filter((c) => c.status === "pending");
   rows("pending", pending.map((c) => [esc(c.id), esc(c.policy), esc(c.claimant), esc(c.incident), amount(c.loss, asset(c)),
-    c.accepted !== undefined ? `${esc(num(c.accepted))} for · ${esc(num(c.denied))} against` : "–",
+    c.poll_end !== undefined
+      ? `${amount(c.accepted, asset(c))} for · ${amount(c.denied, asset(c))} against<br><small>poll ends ${esc(when(c.poll_end))} (${esc(relative(c.poll_end, me.now))})${c.votes.some((v) => v.assessor === me.account) ? " · you voted" : ""}</small>`
+      : "single assessor",
     `<form class="assess row" data-claim="${esc(c.id)}"><input name="reason" placeholder="reason" maxlength="500" aria-label="reason for ${esc(c.id)}">
       <button type="submit" name="v" value="approve">approve</button><button type="submit" name="v" value="deny">deny</button></form>`]), "no pending claims");
   rows("decided", claims.filter((c) => c.status !== "pending").map((c) => [esc(c.id), esc(c.claimant), esc(c.incident), amount(c.loss, asset(c)), `<span class="st st-${esc(c.status)}">${esc(c.status)}</span>`, amount(c.paid, asset(c)), esc(c.assessor ?? ""), esc(c.reason || "")]), "no decided claims");
@@ -343,7 +345,8 @@ function bindAssessor() {
     form.querySelectorAll("button").forEach((b) => { b.disabled = true; });
     try {
       await post("/v1/assess_claim", { claim: id, approve, reason: form.reason.value.trim() });
-      say("assess-msg", `${id} ${approve ? "approved" : "denied"}`, true);
+      const voted = claims.find((c) => c.id === id)?.poll_end !== undefined;
+      say("assess-msg", voted ? `voted to ${approve ? "approve" : "deny"} ${id}` : `${id} ${approve ? "approved" : "denied"}`, true);
       await refresh();
     } catch (e) {
       say("assess-msg", e.message);
