@@ -120,3 +120,54 @@ def test_guarantor_sees_the_fair_premium_beside_the_one_charged(book: Api, url: 
     finally:
         page.context.close()
     shoot(browser, url, book.tokens["guarantor"], shots / "dashboard-guarantor")
+
+
+def test_investor_gets_a_quote_and_buys_at_it(book: Api, url: str, browser: Any, shots: Path) -> None:
+    """Quote → buy at the quote, on the live book with its risk profile (set by the first test):
+    the admin adds a cover pool for the troves market and carol funds it; the investor asks
+    `POST /v1/quotes` from the form and buys with `buy_cover` naming the quote."""
+    setup = [
+        (
+            "/v1/layers",
+            {
+                "id": "mutual",
+                "kind": "cover_pool",
+                "asset": "LUSD",
+                "capacity_ratio_bps": 20000,
+                "premium_bps_per_year": 260,
+            },
+        ),
+        ("/v1/deposit", {"layer": "mutual", "account": "carol", "amount": "1000000"}),
+    ]
+    for path, body in setup:
+        r = book.post(path, body)
+        assert r.status_code == 200, r.text
+    ask = {"pool": "mutual", "market": "troves", "amount": "10000", "period_days": 30, "causes": ["exploit"]}
+    probe = book.post("/v1/quotes", ask, who="investor")
+    if probe.status_code in (404, 405):
+        pytest.skip(f"POST /v1/quotes is not served yet (HTTP {probe.status_code}); it is being built alongside")
+    assert probe.status_code == 200, probe.text
+    page = login(browser, url, book.tokens["investor"])
+    page.set_default_timeout(120_000)
+    try:
+        page.select_option("#quote-pool", "mutual")
+        page.select_option("#quote-market", "troves")
+        page.fill("#quote-form input[name=amount]", "10000")
+        page.fill("#quote-form input[name=period_days]", "30")
+        page.click("#quote-get")
+        message(page, "#cover-msg", "quoted: premium")
+        quote_id = page.locator("#quote-out .quote").get_attribute("data-quote")
+        quote = book.get(f"/v1/quotes/{quote_id}", who="investor").json()
+        card = page.locator("#quote-out .quote").inner_text()
+        whole, _, frac = quote["premium"].partition(".")
+        shown = f"{int(whole):,}" + (f".{frac[:2].rstrip('0')}" if frac[:2].rstrip("0") else "")
+        assert f"{shown} LUSD" in card, (shown, card)
+        for label in ("95% interval", "expected payout", "valid until", "10,000 LUSD on troves for 30 days"):
+            assert label in card, (label, card)
+        page.click("#buy-quoted")
+        bought = message(page, "#cover-msg", "cover bought")
+        policies = book.get("/v1/policies", who="investor").json()["items"]
+        assert bought == f"cover bought: {policies[-1]['id']}"
+        assert policies[-1]["premium"] == quote["premium"]  # the quote's premium was charged
+    finally:
+        page.context.close()
