@@ -115,6 +115,15 @@ def message(page: Any, selector: str, contains: str) -> str:
     return text
 
 
+def human(amount: str, places: int = 2) -> str:
+    """An exact decimal string as the page shows it (`fmt.js::num`): thousands separators, at
+    most `places` decimals (cut, not rounded), no trailing zeros: "34933.333333" -> "34,933.33"."""
+    whole, _, frac = amount.lstrip("-").partition(".")
+    frac = frac[:places].rstrip("0")
+    out = f"{int(whole):,}" + (f".{frac}" if frac else "")
+    return ("−" if amount.startswith("-") and out.strip("0.,") else "") + out
+
+
 def fits(page: Any) -> bool:
     """No horizontal scrolling of the page itself (wide tables scroll inside their own box)."""
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))

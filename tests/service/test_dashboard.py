@@ -2,8 +2,9 @@
 log in with a key, read what the role owns in human units, act through the forms, and see the
 API's refusals on the page.
 
-One server and one browser for the module; the tests run in file order and share its state
-(the staker's test moves time forward; the investor files the claims the assessor decides).
+One server and one browser for the module (per xdist worker). Each test stands alone in any
+order on that shared server: what one test changes (the staker's moves time forward; the cover
+and claims chain adds policies, incidents and claims) is not what another asserts.
 The numbers come from the flagship's story (the comment at the top of examples/flagship.yaml):
 alice staked 40,000 USDC in `safety`; the pool paid 18,000 + 12,600 and bob left with 9,800,
 so alice holds all 19,600 left (share value 0.49, P&L −20,400); the reinsurer `acme-re` writes
@@ -22,7 +23,7 @@ import pytest
 from backstop.api.cli import FLAGSHIP
 from backstop.api.keys import new_key
 
-from .browser import BROWSER_MARKS, PHONE, chromium, fits, login, message, screenshot_dir, serve, shoot
+from .browser import BROWSER_MARKS, PHONE, chromium, fits, human, login, message, screenshot_dir, serve, shoot
 from .conftest import Api, make_api
 
 pytestmark = BROWSER_MARKS
@@ -90,7 +91,8 @@ def test_the_key_decides_the_desk(demo: Api, url: str, browser: Any, role: str, 
     page = login(browser, url, demo.tokens[role])
     try:
         assert _text(page, "#meta").startswith(meta)
-        assert "engine time day 40" in _text(page, "#meta")  # the flagship ends at t = 3,456,000 s = day 40
+        now = demo.get("/v1/me", who=role).json()["now"]  # day 40 (t = 3,456,000 s) until the staker's test moves it
+        assert f"engine time day {now // 86_400}" in _text(page, "#meta")
         for sec in ["staker-sec", "investor-sec", "guarantor-sec", "assessor-sec", "risk-sec"]:
             assert page.locator(f"#{sec}").is_visible() == (sec in sections), sec
         assert page.locator('[data-loss="loss-2"] svg.waterfall rect').count() == 5
@@ -104,6 +106,7 @@ def test_the_key_decides_the_desk(demo: Api, url: str, browser: Any, role: str, 
 # -- guarantor -----------------------------------------------------------------------------------------
 def test_guarantor_sees_its_layer_in_human_units(demo: Api, url: str, browser: Any) -> None:
     """(Its screenshot is taken in test_dashboard_risk.py, where the fair premium is known.)"""
+    earned = demo.get("/v1/me", who="acme-re").json()["guarantees"]["reinsurer"]["premiums_earned"]
     page = login(browser, url, demo.tokens["acme-re"], PHONE)
     try:
         assert fits(page)
@@ -115,7 +118,7 @@ def test_guarantor_sees_its_layer_in_human_units(demo: Api, url: str, browser: A
             "68,504.05 USDC",  # paid this year: 18,504.05 + 50,000
             "1,000 USDC",  # premium charged: 2% of 50,000
             "2% of the limit",
-            "82.19 USDC",  # earned: 1,000 × 30 / 365 days (the one advance, day 30)
+            human(earned) + " USDC",  # 82.19 at day 40 (test_me.py); it accrues as time moves
             "0 USDC",  # collateral left
             "of 30,000 USDC posted",
             "no live simulation yet",  # the flagship's two debt assets: no live run on this book
@@ -236,7 +239,20 @@ def _cover_form(page: Any, amount: str, days: int = 90) -> None:
     page.fill("#quote-form input[name=period_days]", str(days))
 
 
-def test_investor_buys_cover_files_claims_and_sees_refusals(demo: Api, url: str, browser: Any) -> None:
+def test_cover_and_claims_from_purchase_to_decision(demo: Api, url: str, browser: Any, shots: Path) -> None:
+    """One chain, one test (each step needs the one before; xdist may run this module's tests on
+    two workers, each with its own server): the investor buys cover and files claims, the assessor
+    decides them, the investor sees the outcome, and a claim on a voting pool is voted on.
+    The admin first funds the insurance fund, so that the new incidents are paid by it and leave
+    the staking pool (the staker's test) as the flagship left it."""
+    r = demo.post("/v1/deposit", {"layer": "fund", "account": "dao", "amount": "10000"})
+    assert r.status_code == 200, r.text
+    _investor_buys_and_files(demo, url, browser)
+    _assessor_decides(demo, url, browser, shots)
+    _assessor_votes(demo, url, browser, shots)
+
+
+def _investor_buys_and_files(demo: Api, url: str, browser: Any) -> None:
     page = login(browser, url, demo.tokens["investor"])
     try:
         assert "pol-1" in _text(page, "#inv-policies") and "60,000 USDC" in _text(page, "#inv-policies")
@@ -265,8 +281,10 @@ def test_investor_buys_cover_files_claims_and_sees_refusals(demo: Api, url: str,
         page.select_option("#claim-incident", "inc-1")
         page.fill("#claim-form input[name=loss]", "500")
         page.click("#claim-form button")
+        pol = demo.get("/v1/policies/pol-2", who="investor").json()  # bought now, for 90 days
+        assert pol["end"] - pol["start"] == 90 * 86_400
         assert message(page, "#claim-msg", "Error") == (
-            "ClaimError: policy: pol-2 was not active at 3024000 (4320000..12096000)"  # bought at day 50, for 90 days
+            f"ClaimError: policy: pol-2 was not active at 3024000 ({pol['start']}..{pol['end']})"
         )
         page.select_option("#claim-incident", "inc-2")
         page.click("#claim-form button")
@@ -285,9 +303,7 @@ def test_investor_buys_cover_files_claims_and_sees_refusals(demo: Api, url: str,
 
 
 # -- assessor ------------------------------------------------------------------------------------------
-def test_assessor_decides_the_queue_and_a_stale_decision_is_refused(
-    demo: Api, url: str, browser: Any, shots: Path
-) -> None:
+def _assessor_decides(demo: Api, url: str, browser: Any, shots: Path) -> None:
     token = demo.tokens["assessor"]
     page, stale = login(browser, url, token), login(browser, url, token, PHONE)
     try:
@@ -295,7 +311,6 @@ def test_assessor_decides_the_queue_and_a_stale_decision_is_refused(
         assert "clm-2" in pending and "clm-3" in pending and "clm-1" not in pending
         assert "clm-1" in _text(page, "#decided")
         assert fits(stale)
-        shoot(browser, url, token, shots / "dashboard-assessor")
         form = page.locator('form.assess[data-claim="clm-2"]')
         form.locator("input[name=reason]").fill("loss verified on-chain")
         form.locator("button[value=approve]").click()
@@ -323,3 +338,34 @@ def test_assessor_decides_the_queue_and_a_stale_decision_is_refused(
     finally:
         inv.context.close()
     shoot(browser, url, demo.tokens["investor"], shots / "dashboard-investor")
+
+
+def _assessor_votes(demo: Api, url: str, browser: Any, shots: Path) -> None:
+    """Once the assessor stakes in the cover pool, a new claim is a poll (Nexus: 3 days): the queue
+    shows the stake for and against and when the poll ends; a vote is counted once."""
+    steps = [
+        ("/v1/assessor_stake", {"pool": "cover", "account": "assessor", "amount": "1000"}, "assessor"),
+        ("/v1/incident", {"market": "lend", "asset": "USDC", "amount": "3000", "cause": "exploit"}, "admin"),
+        ("/v1/file_claim", {"policy": "pol-2", "incident": "inc-4", "loss": "700"}, "investor"),
+    ]
+    for path, body, who in steps:
+        r = demo.post(path, body, who=who)
+        assert r.status_code == 200, (path, r.text)
+    page = login(browser, url, demo.tokens["assessor"])
+    try:
+        row = page.locator("#pending tbody tr", has_text="clm-4")
+        text = row.inner_text()
+        poll_end = demo.get("/v1/claims/clm-4", who="assessor").json()["poll_end"]  # filed now, 3-day poll
+        assert f"poll ends day {poll_end // 86_400} (in 3 days)" in text, text
+        assert "0 USDC for · 0 USDC against" in text, text
+        row.locator("input[name=reason]").fill("loss proven on-chain")
+        row.locator("button[value=approve]").click()
+        assert message(page, "#assess-msg", "clm-4") == "voted to approve clm-4"
+        page.wait_for_function("document.getElementById('pending').textContent.includes('you voted')")
+        text = page.locator("#pending tbody tr", has_text="clm-4").inner_text()
+        assert "1,000 USDC for · 0 USDC against" in text, text
+        page.locator('form.assess[data-claim="clm-4"] button[value=deny]').click()
+        assert message(page, "#assess-msg", "Error") == "ClaimError: assessor: assessor already voted on clm-4"
+    finally:
+        page.context.close()
+    shoot(browser, url, demo.tokens["assessor"], shots / "dashboard-assessor")
