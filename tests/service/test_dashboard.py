@@ -369,3 +369,46 @@ def _assessor_votes(demo: Api, url: str, browser: Any, shots: Path) -> None:
     finally:
         page.context.close()
     shoot(browser, url, demo.tokens["assessor"], shots / "dashboard-assessor")
+
+
+def test_the_human_forms(url: str, browser: Any) -> None:
+    """`fmt.js` in the browser: amounts by string arithmetic (never a float), durations, the
+    engine's clock (a scenario starts at t = 0) and wall-clock times."""
+    page = browser.new_context().new_page()
+    try:
+        page.goto(url)
+        got = page.evaluate(
+            """async () => {
+              const f = await import('/static/fmt.js');
+              return {
+                big: f.num('123456789012345678901234.987654'), cut: f.num('34933.339999'), neg: f.num('-20400'),
+                negzero: f.num('-0.001'), whole: f.num('1000.000000'), six: f.num('0.332533', 6),
+                amt: f.amount('19600', 'USDC'), esc: f.amount('1', '<b>'),
+                d1: f.duration(864000), d2: f.duration(90061), d3: f.duration(12000), d4: f.duration(45),
+                t0: f.when(3456000), t1: f.when(3459600 + 1800), wall: f.when(1700000000),
+                soon: f.relative(4320000, 3456000), ago: f.relative(3283200, 3456000), p: f.pct(0.012345),
+              };
+            }"""
+        )
+    finally:
+        page.context.close()
+    assert got == {
+        "big": "123,456,789,012,345,678,901,234.98",  # past 2^53: a float would lose the last digits
+        "cut": "34,933.33",  # cut to two decimals, not rounded up
+        "neg": "−20,400",
+        "negzero": "0",
+        "whole": "1,000",
+        "six": "0.332533",
+        "amt": '<span class="amt" title="19600 USDC">19,600 USDC</span>',
+        "esc": '<span class="amt" title="1 &lt;b&gt;">1 &lt;b&gt;</span>',
+        "d1": "10 days",
+        "d2": "1 day 1 h",
+        "d3": "3 h 20 min",
+        "d4": "45 s",
+        "t0": "day 40",
+        "t1": "day 40, 01:30",
+        "wall": "2023-11-14 22:13 UTC",
+        "soon": "in 10 days",
+        "ago": "2 days ago",
+        "p": "1.23%",
+    }
