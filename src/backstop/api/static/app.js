@@ -369,10 +369,11 @@ function simSummary(r) {
     `<div class="scroll"><table id="simlayers"><thead><tr><th>layer</th><th>kind</th><th>mean paid</th><th>P(exhausted)</th></tr></thead><tbody>${layers}</tbody></table></div>`;
 }
 
-function historySvg(points, rules) {
+function historySvg(points, rules, width) {
   // P(bad debt) and P(investors hit) per live simulation, oldest left; a dashed line per alert
-  // rule on a probability metric, at its threshold.
-  const W = 640, H = 220, L = 48, B = 24, T = 10;
+  // rule on a probability metric, at its threshold. Drawn at the box's own width, so that its
+  // text keeps its size on a phone.
+  const W = Math.max(300, Math.min(1000, Math.round(width || 640))), H = 220, L = 48, B = 24, T = 10;
   const probRules = rules.filter((r) => r.metric === "p_bad_debt" || r.metric === "p_socialized" || r.metric.startsWith("p_exhausted:"));
   const series = [["p_bad_debt", "P(bad debt)", (p) => p.p_bad_debt.value], ["p_socialized", "P(investors hit)", (p) => p.p_socialized.value]];
   for (const r of probRules) if (r.metric.startsWith("p_exhausted:")) { const lid = r.metric.split(":")[1]; series.push([r.metric, `P(${lid} exhausted)`, (p) => p.layers[lid]?.p_exhausted ?? null]); }
@@ -386,14 +387,15 @@ function historySvg(points, rules) {
     return `<polyline class="s${k}" data-series="${esc(key)}" points="${pts.map((p) => p.join(",")).join(" ")}"></polyline>` + pts.map(([xx, yy]) => `<circle class="s${k}" cx="${xx}" cy="${yy}" r="3"></circle>`).join("");
   }).join("");
   const alertLines = probRules.map((r) => `<line class="alert-line" data-metric="${esc(r.metric)}" x1="${L}" x2="${W - 10}" y1="${y(r.above)}" y2="${y(r.above)}"></line><text class="alert-label" x="${W - 12}" y="${y(r.above) - 3}" text-anchor="end">alert: ${esc(r.metric)} > ${pct(r.above, 1)}</text>`).join("");
-  const xlabels = points.map((p, i) => (points.length <= 8 || i % Math.ceil(points.length / 8) === 0) ? `<text class="axis" x="${x(i)}" y="${H - 6}" text-anchor="middle">${esc(when(p.at).slice(5, 16))}</text>` : "").join("");
+  const every = Math.ceil(points.length / Math.max(2, Math.floor(W / 110)));
+  const xlabels = points.map((p, i) => (i % every === 0) ? `<text class="axis" x="${x(i)}" y="${H - 6}" text-anchor="middle">${esc(when(p.at).slice(5, 16))}</text>` : "").join("");
   const legend = series.map(([, label], k) => `<span class="key s${k}">${esc(label)}</span>`).join(" ");
   return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="risk history">${grid}${alertLines}${lines}${xlabels}</svg><div class="legend">${legend}<span class="key alert">alert threshold</span></div>`;
 }
 
 function showRisk() {
   const pts = history.points;
-  $("history").innerHTML = pts.length ? historySvg(pts, alerts.rules) : `<p class="hint">No live simulation yet: simulate the live book above.</p>`;
+  $("history").innerHTML = pts.length ? historySvg(pts, alerts.rules, $("history").clientWidth) : `<p class="hint">No live simulation yet: simulate the live book above.</p>`;
   rows("history-table", pts.slice().reverse().map((p) => [esc(when(p.at)), esc(num(p.paths, 0)), `${pct(p.p_bad_debt.value)} ± ${pct(p.p_bad_debt.se)}`, `${pct(p.p_socialized.value)} ± ${pct(p.p_socialized.se)}`, amount(p.var99.value, p.loss_asset), amount(p.cvar99.value, p.loss_asset), `<code>${esc(String(p.state_hash).slice(0, 10))}</code>`]), "no live simulation yet");
   $("rules").innerHTML = alerts.rules.length
     ? "Rules: " + alerts.rules.map((r, i) => `<span class="rule">${esc(r.metric)} &gt; ${esc(String(r.metric).startsWith("p_") ? pct(r.above) : num(r.above))} <button type="button" data-rule="${i}" aria-label="remove rule ${i}">×</button></span>`).join(" ")
