@@ -104,6 +104,14 @@ def test_risk_desk_simulates_the_live_book_and_sees_history_and_alerts(
         head = page.locator(".simhead").inner_text()
         assert f"{100 * point['p_bad_debt']['value']:.2f}%" in head, head
         assert "g1" in page.locator("#simlayers").inner_text()
+        # the job's HTML report opens in a window of its own, every figure decoded
+        with page.expect_popup() as popup:
+            page.click("#simreport-link")
+        report = popup.value
+        report.locator("img").first.wait_for()
+        widths = report.locator("img").evaluate_all("els => els.map(e => e.complete ? e.naturalWidth : 0)")
+        assert len(widths) >= 5 and all(w > 0 for w in widths), widths
+        report.close()
         page.wait_for_selector("#history svg polyline[data-series=p_bad_debt]", state="attached")
         assert page.locator("#history circle.s0").count() == before + 1
         assert page.locator('#history line.alert-line[data-metric="p_bad_debt"]').count() == 1

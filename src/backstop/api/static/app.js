@@ -92,6 +92,7 @@ const SHARE_KINDS = new Set(["staking_pool", "cover_pool", "stability_pool"]);
 
 // -- the book: every role ----------------------------------------------------------------------
 function waterfallSvg(loss) {
+  const unit = " " + loss.asset;
   // One horizontal bar per layer, length proportional to what it paid of this loss.
   const parts = Object.entries(loss.allocation);
   const total = Number(loss.amount) || 1;
@@ -99,9 +100,9 @@ function waterfallSvg(loss) {
   const bars = parts.map(([layer, v], i) => {
     const w = Math.max(1, 220 * Number(v) / total);
     const cls = layer === "socialize" || /rest|social/.test(layer) ? "bar-socialize" : "bar";
-    return `<text x="0" y="${22 * i + 18}">${esc(layer)}</text><rect class="${cls}" data-layer="${esc(layer)}" x="90" y="${22 * i + 6}" width="${w}" height="16"></rect><text x="${96 + w}" y="${22 * i + 18}">${esc(num(v))}</text>`;
+    return `<text x="0" y="${22 * i + 18}">${esc(layer)}</text><rect class="${cls}" data-layer="${esc(layer)}" x="90" y="${22 * i + 6}" width="${w}" height="16"></rect><text x="${96 + w}" y="${22 * i + 18}">${esc(num(v) + unit)}</text>`;
   }).join("");
-  return `<svg class="waterfall" viewBox="0 0 380 ${h}" width="380" height="${h}" role="img" aria-label="waterfall of ${esc(loss.id)}">${bars}</svg>`;
+  return `<svg class="waterfall" viewBox="0 0 430 ${h}" width="430" height="${h}" role="img" aria-label="waterfall of ${esc(loss.id)}">${bars}</svg>`;
 }
 
 function healthSvg(positions) {
@@ -126,7 +127,7 @@ async function showBook() {
   }));
   const positions = seesAll ? await Promise.all(Object.keys(book.markets).map((id) => all(`/v1/markets/${encodeURIComponent(id)}/positions`))) : [];
   rows("markets", Object.entries(book.markets).map(([id, m], i) => [esc(id), esc(m.kind), amount(m.total_debt, m.debt_asset), amount(m.cash, m.debt_asset), amount(m.bad_debt, m.debt_asset), amount(m.socialized, m.debt_asset),
-    seesAll ? healthSvg(positions[i]) + ` ${num(positions[i].length)} positions` : "–"]));
+    seesAll ? healthSvg(positions[i]) + ` ${num(positions[i].length)} position${positions[i].length === 1 ? "" : "s"}` : "–"]));
   $("losses").innerHTML = book.losses.length ? book.losses.map((l) => `<div class="loss" data-loss="${esc(l.id)}"><b>${esc(l.id)}</b> ${esc(l.market)} · ${esc(l.cause.replace(/_/g, " "))} · ${amount(l.amount, l.asset)} · ${esc(when(l.at))}<br>${waterfallSvg(l)}</div>`).join("") : "no losses yet";
 }
 
