@@ -36,7 +36,8 @@ test: $(STAMP) services lint
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow and not postgres and not browser"
 
-# Refresh docs/dashboard.png and docs/dashboard-risk-lab.png (tests alone never write into docs/).
+# Refresh docs/dashboard-ROLE.png and docs/dashboard-ROLE-phone.png, every role at 1280 and 390 px
+# (tests alone never write into docs/).
 screenshots: $(STAMP) services
 	PY=$(BIN)/python bash scripts/screenshots.sh
 

@@ -27,6 +27,7 @@ SEE_ALL = {"admin", "risk"}
 # path -> roles answered 200 (every other role: 403). `{own}` is the caller's own account.
 MATRIX: dict[str, set[str]] = {
     "/v1/whoami": ALL,
+    "/v1/me": ALL,  # the caller's own stakes and guarantor layers only
     "/v1/layers": ALL,
     "/v1/layers/safety": ALL,
     "/v1/markets": ALL,

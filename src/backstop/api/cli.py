@@ -60,7 +60,7 @@ def demo_keys(service: Any, scenario_path: Path) -> dict[str, str]:
         "assessor": "assessor",
         "staker": _first_account(service, "layers"),
         "investor": _first_account(service, "policies") or "investor",
-        "guarantor": "reinsurer",
+        "guarantor": _first_account(service, "guarantors") or "reinsurer",
     }
     out = {}
     for role, account in wanted.items():
@@ -74,6 +74,9 @@ def _first_account(service: Any, what: str) -> str | None:
     state = service.engine.state
     if what == "policies":
         return next((p.owner for p in state.policies.values()), None)
+    if what == "guarantors":  # the account that writes the first guarantor layer (its dashboard shows it)
+        writers = (getattr(layer, "guarantor", None) for _, layer in sorted(state.layers.items()))
+        return next((str(g) for g in writers if g), None)
     for layer in state.layers.values():
         shares = getattr(layer, "shares", None)
         if shares:

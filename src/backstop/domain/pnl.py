@@ -34,52 +34,62 @@ def apr_bps(pnl: int, capital: int, seconds: int) -> int | None:
     return q if num >= 0 else -q
 
 
+def staker_row(state: State, layer: object, acct: str) -> dict[str, Any] | None:
+    """One depositor's P&L in one share vault or stability pool (None: not a depositor of it).
+    `compute` builds every row with it; the service's `GET /v1/me` reads the caller's own."""
+    if isinstance(layer, ShareVault):
+        if acct not in layer.deposited:
+            return None
+        value = layer.assets_for_shares(layer.shares.get(acct, 0), layer.total_assets(state))
+        dep, wd = layer.deposited[acct], layer.withdrawn.get(acct, 0)
+        pnl = value + wd - dep
+        return {
+            "asset": layer.asset,
+            "deposited": dep,
+            "withdrawn": wd,
+            "value": value,
+            "pnl": pnl,
+            "apr_bps": apr_bps(pnl, dep, state.now - layer.since.get(acct, state.now)),
+        }
+    if isinstance(layer, StabilityPool):
+        if acct not in layer.deposited:
+            return None
+        snap = layer.deposits.get(acct)
+        value = layer.compounded(snap) if snap else 0
+        gains_value = 0
+        for asset in layer.collaterals:
+            g = (layer.gain(snap, asset) if snap else 0) + layer.paid_gains.get((acct, asset), 0)
+            if g and asset in state.prices and layer.asset in state.prices:
+                gains_value += convert_down(
+                    g,
+                    state.prices[asset],
+                    state.assets[asset],
+                    state.prices[layer.asset],
+                    state.assets[layer.asset],
+                )
+        dep, wd = layer.deposited[acct], layer.withdrawn.get(acct, 0)
+        pnl = value + wd + gains_value - dep
+        return {
+            "asset": layer.asset,
+            "deposited": dep,
+            "withdrawn": wd,
+            "value": value,
+            "gains_value": gains_value,
+            "pnl": pnl,
+            "apr_bps": apr_bps(pnl, dep, state.now - layer.since.get(acct, state.now)),
+        }
+    return None
+
+
 def compute(state: State) -> dict[str, Any]:
     stakers: dict[str, dict[str, dict[str, Any]]] = {}
     for lid, layer in sorted(state.layers.items()):
-        if isinstance(layer, ShareVault):
-            ta = layer.total_assets(state)
+        if isinstance(layer, (ShareVault, StabilityPool)):
             rows = {}
             for acct in sorted(layer.deposited):
-                value = layer.assets_for_shares(layer.shares.get(acct, 0), ta)
-                dep, wd = layer.deposited[acct], layer.withdrawn.get(acct, 0)
-                pnl = value + wd - dep
-                rows[acct] = {
-                    "asset": layer.asset,
-                    "deposited": dep,
-                    "withdrawn": wd,
-                    "value": value,
-                    "pnl": pnl,
-                    "apr_bps": apr_bps(pnl, dep, state.now - layer.since.get(acct, state.now)),
-                }
-            stakers[lid] = rows
-        elif isinstance(layer, StabilityPool):
-            rows = {}
-            for acct in sorted(layer.deposited):
-                snap = layer.deposits.get(acct)
-                value = layer.compounded(snap) if snap else 0
-                gains_value = 0
-                for asset in layer.collaterals:
-                    g = (layer.gain(snap, asset) if snap else 0) + layer.paid_gains.get((acct, asset), 0)
-                    if g and asset in state.prices and layer.asset in state.prices:
-                        gains_value += convert_down(
-                            g,
-                            state.prices[asset],
-                            state.assets[asset],
-                            state.prices[layer.asset],
-                            state.assets[layer.asset],
-                        )
-                dep, wd = layer.deposited[acct], layer.withdrawn.get(acct, 0)
-                pnl = value + wd + gains_value - dep
-                rows[acct] = {
-                    "asset": layer.asset,
-                    "deposited": dep,
-                    "withdrawn": wd,
-                    "value": value,
-                    "gains_value": gains_value,
-                    "pnl": pnl,
-                    "apr_bps": apr_bps(pnl, dep, state.now - layer.since.get(acct, state.now)),
-                }
+                row = staker_row(state, layer, acct)
+                assert row is not None  # every key of `deposited` is a depositor
+                rows[acct] = row
             stakers[lid] = rows
     guarantors = {
         lid: {

@@ -1,4 +1,4 @@
-"""The HTTP routes, one module per group: commands, set-up, reads, simulations, dashboard.
+"""The HTTP routes, one module per group: commands, set-up, reads, the caller's own (`me`), simulations, dashboard.
 
 Each module has a `router`; `backstop.api.app.create_app` includes them in this order (the
 order of the paths in the OpenAPI document). Routes hold no state: what they need comes from
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import commands, dashboard, quotes, reads, risk, setup, simulations
+from . import commands, dashboard, me, quotes, reads, risk, setup, simulations
 
 ROUTERS: tuple[APIRouter, ...] = (
     commands.router,
     setup.router,
     reads.router,
+    me.router,
     simulations.router,
     quotes.router,
     risk.router,
