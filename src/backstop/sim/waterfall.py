@@ -18,6 +18,7 @@ import numpy as np
 
 from ..domain.layers.base_vector import EPS, Absorb
 from ..domain.layers.share_vault_vector import VaultVector
+from .jit import enabled as jit_enabled
 from .liquidation import settle
 from .model import SimModel
 from .stakers import withdrawal_schedule
@@ -128,7 +129,16 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     settlement, fee and bad debt, and the per-path sums of those (`bincount` adds in event order,
     so each sum is the same sequence of float additions as round by round). The rounds then only
     accrue rewards and premiums, credit fees, complete withdrawals and run loss events down the
-    waterfall."""
+    waterfall.
+
+    With the compiled kernels (`jit.enabled()`) and a model the compiled driver covers, phase B runs
+    path by path instead (`phase_b.py`), with the same numbers."""
+    if jit_enabled():
+        from . import phase_b
+
+        pl = phase_b.plan(model)
+        if pl is not None:
+            return phase_b.run(model, world, pl)
     n, T, la = world.n_paths, model.n_steps, model.loss_asset
     wp, ws, wr, wa = _withdrawal_events(model, world)
     n_world, n_wd = len(world.ev_path), len(wp)

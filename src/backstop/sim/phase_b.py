@@ -1,0 +1,517 @@
+"""Phase B compiled path by path (issue 15): the twin of `waterfall.run_backstop`, same numbers bit for bit.
+
+The NumPy phase B runs the r-th event of every path in round r, ~120 rounds of small whole-array
+operations per layer. Here one compiled kernel walks each path's events in order (accrue,
+withdrawals, fees, then the loss down its market's waterfall), calling each layer kind's per-path
+scalar rule, defined beside its NumPy rule in `domain/layers/<kind>/vector.py` (one kind, one
+place); the kernel dispatches on a kind code with a static `if` chain (Numba cannot call through
+Python objects) and is compiled from one generated module (`jit.generated_kernel`), so a change to
+any kind's rule makes a new cache entry.
+
+Why the numbers are the same: every rule is elementwise per path, so a path's state sees the same
+float operations in the same order whether the paths advance together (rounds) or one at a time;
+the per-path sums that the NumPy path makes with `bincount` in path order (fees, bad debt, what a
+stability pool absorbed) are made here in the same event order, starting from 0.0. What does not
+depend on the layers' state stays in NumPy and is shared with the NumPy path: the order of events
+(`waterfall._event_order`), the withdrawal schedule and every liquidation's settlement
+(`liquidation.settle`, called on the same blocks with the same deposits, which a small kernel
+follows path by path first).
+
+Which worlds run here is decided when the model is planned (`plan`): every layer's exact type must
+be one this module knows and accept its scalar rule (`scalar_params` not None: e.g. a staking pool
+with a deficit offset, a guarantor with a limit bank, a mint with debt auctions, a cover pool or a
+redistribution layer say no), and the outcome and event kinds must be the ones it fills.
+Otherwise `run_backstop` runs the NumPy phase B, so a new kind or option works there first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ..domain.layers.base_vector import EPS, pay_in_kind_one
+from ..domain.layers.guarantor import vector as guarantor
+from ..domain.layers.guarantor.vector import guarantor_absorb, guarantor_accrue, guarantor_begin
+from ..domain.layers.insurance_fund import vector as insurance_fund
+from ..domain.layers.insurance_fund.vector import balance_absorb, balance_credit
+from ..domain.layers.mint import vector as mint
+from ..domain.layers.mint.vector import mint_absorb
+from ..domain.layers.share_vault_vector import vault_absorb, vault_accrue, vault_apr, vault_credit, vault_withdraw
+from ..domain.layers.socialize import vector as socialize
+from ..domain.layers.socialize.vector import socialize_absorb
+from ..domain.layers.stability_pool import vector as stability_pool
+from ..domain.layers.staking_pool import vector as staking_pool
+from ..domain.layers.treasury import vector as treasury
+from ..domain.money import SECONDS_PER_YEAR
+from .jit import generated_kernel, kernel
+from .liquidation import settle
+from .model import SimModel
+from .waterfall import SETTLE_BLOCK, Outcome, _event_order, _withdrawal_events
+from .world import KIND_END, KIND_INCIDENT, KIND_LIQUIDATION, KIND_WITHDRAW, World
+
+POOL, BALANCE, VAULT, GUARANTOR, MINT, SOCIALIZE = range(1, 7)
+"""Kind codes of the driver's dispatch."""
+
+CODES: dict[type, int] = {
+    stability_pool.Vector: POOL,
+    insurance_fund.Vector: BALANCE,
+    treasury.Vector: BALANCE,
+    staking_pool.Vector: VAULT,
+    guarantor.Vector: GUARANTOR,
+    mint.Vector: MINT,
+    socialize.Vector: SOCIALIZE,
+}
+"""The exact layer types with a scalar rule (a subclass, e.g. the cover pool's vault, is not one)."""
+
+OUTCOME_FIELDS = (
+    "loss",
+    "bad_debt",
+    "incident_loss",
+    "liquidated_debt",
+    "liquidations",
+    "fees",
+    "alloc",
+    "exhausted",
+    "absorbed",
+    "pool_loss",
+    "staker_apr",
+    "premiums",
+    "minted",
+    "escaped",
+)
+"""What the driver fills: a model whose `Outcome` has more runs the NumPy phase B."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A model laid out for the driver: per layer its kind code, asset, parameter and state offsets."""
+
+    code: np.ndarray
+    asset: np.ndarray
+    poff: np.ndarray
+    soff: np.ndarray
+    terminal: np.ndarray
+    payer_slot: np.ndarray
+    """A guarantor's premium payer: index in the path's state of the payer's balance (-1: none)."""
+    params: np.ndarray
+    state0: np.ndarray
+    accruers: np.ndarray
+    credits: np.ndarray
+    dep0: np.ndarray
+    """Each layer's deposits at the start (stability pools; 0 otherwise)."""
+    wf: np.ndarray
+    wf_len: np.ndarray
+    m_sp: np.ndarray
+    m_fee: np.ndarray
+    b_market: np.ndarray
+    b_asset: np.ndarray
+    b_sp: np.ndarray
+    b_debt_price: np.ndarray
+    i_market: np.ndarray
+
+
+def _i64(values: list[int]) -> np.ndarray:
+    return np.array(values, dtype=np.int64).reshape(-1)
+
+
+def plan(model: SimModel) -> Plan | None:
+    """The model laid out for the compiled driver, or None when it must run the NumPy phase B."""
+    if tuple(f.name for f in fields(Outcome)) != OUTCOME_FIELDS:
+        return None
+    if (KIND_WITHDRAW, KIND_LIQUIDATION, KIND_INCIDENT, KIND_END) != (0, 1, 2, 3):
+        return None
+    la = model.loss_asset
+    codes, params, states, poff, soff = [], [], [], [], []
+    p_at = s_at = 0
+    for layer in model.layers:
+        code = CODES.get(type(layer))
+        par = layer.scalar_params(model) if code is not None else None
+        if code is None or par is None:
+            return None
+        st = layer.scalar_state(model)
+        codes.append(code)
+        poff.append(p_at)
+        soff.append(s_at)
+        params.append(np.asarray(par, dtype=float))
+        states.append(np.asarray(st, dtype=float))
+        p_at += len(par)
+        s_at += len(st)
+    payer_slot = [-1] * len(model.layers)
+    accruers = [j for j, layer in enumerate(model.layers) if layer.accrues()]
+    for j in accruers:
+        if codes[j] == GUARANTOR:
+            payer = getattr(model.layers[j], "payer", -1)
+            if payer < 0 or codes[payer] != BALANCE:
+                return None
+            payer_slot[j] = soff[payer] + model.layers[j].asset
+        elif codes[j] != VAULT:
+            return None
+    fee_layers = sorted({mk.fee_layer for mk in model.markets if mk.fee_layer >= 0})
+    credits = [j for j in fee_layers if model.layers[j].credits_fees(la)]
+    if any(codes[j] not in (BALANCE, VAULT) for j in credits):
+        return None
+    if any(layer.share_price and codes[j] != VAULT for j, layer in enumerate(model.layers)):
+        return None  # withdrawals
+    dep0 = np.zeros(len(model.layers))
+    for j, layer in enumerate(model.layers):
+        if codes[j] == POOL:
+            dep0[j] = float(layer.start(1, np.zeros(1, dtype=bool)).dep[0])
+    width = max((len(mk.waterfall) for mk in model.markets), default=0)
+    wf = np.full((len(model.markets), max(width, 1)), -1, dtype=np.int64)
+    for i, mk in enumerate(model.markets):
+        wf[i, : len(mk.waterfall)] = mk.waterfall
+    return Plan(
+        code=_i64(codes),
+        asset=_i64([layer.asset for layer in model.layers]),
+        poff=_i64(poff),
+        soff=_i64(soff),
+        terminal=np.array([layer.terminal for layer in model.layers], dtype=bool),
+        payer_slot=_i64(payer_slot),
+        params=np.concatenate([np.zeros(0), *params]),
+        state0=np.concatenate([np.zeros(0), *states]),
+        accruers=_i64(accruers),
+        credits=_i64(credits),
+        dep0=dep0,
+        wf=wf,
+        wf_len=_i64([len(mk.waterfall) for mk in model.markets]),
+        m_sp=_i64([mk.stability_pool for mk in model.markets]),
+        m_fee=_i64([mk.fee_layer for mk in model.markets]),
+        b_market=_i64([b.market_index for b in model.books]),
+        b_asset=_i64([b.asset_index for b in model.books]),
+        b_sp=_i64([model.markets[b.market_index].stability_pool for b in model.books]),
+        b_debt_price=np.array([b.debt_price for b in model.books], dtype=float),
+        i_market=_i64([inc.market for inc in model.incidents]),
+    )
+
+
+def run(model: SimModel, world: World, pl: Plan) -> Outcome:
+    """Phase B of one chunk with the compiled driver (the caller checked `jit.enabled()`)."""
+    n, T, nl = world.n_paths, model.n_steps, len(model.layers)
+    wp, ws, wr, wa = _withdrawal_events(model, world)
+    n_world, n_wd = len(world.ev_path), len(wp)
+    order = _event_order(
+        [
+            (world.ev_path, world.ev_step, world.ev_kind, world.ev_ref),
+            (wp, ws, np.full(n_wd, KIND_WITHDRAW), wr),
+            (np.arange(n), np.full(n, T), np.full(n, KIND_END), np.zeros(n, dtype=np.int64)),
+        ],
+        T,
+    )
+    i64 = np.int64
+    e_kind = np.concatenate([world.ev_kind.astype(i64), np.full(n_wd, KIND_WITHDRAW, i64), np.full(n, KIND_END, i64)])
+    e_kind = e_kind[order]
+    e_step = np.concatenate([world.ev_step.astype(i64), ws.astype(i64), np.full(n, T, i64)])[order]
+    e_ref = np.concatenate([world.ev_ref.astype(i64), wr.astype(i64), np.zeros(n, i64)])[order]
+    e_amount = np.concatenate([np.zeros(n_world), wa, np.zeros(n)])[order]
+    e_src = np.where(order < n_world, order, -1).astype(i64)
+    counts = np.bincount(world.ev_path, minlength=n) + np.bincount(wp, minlength=n) + 1
+    starts = np.zeros(n + 1, dtype=i64)
+    np.cumsum(counts, out=starts[1:])
+
+    w_debt, w_abs, w_coll, w_bad, w_fee = (np.zeros(n_world) for _ in range(5))
+    liq_w = np.nonzero(world.ev_kind == KIND_LIQUIDATION)[0]
+    if len(liq_w):
+        books_w = [liq_w[world.ev_ref[liq_w] == b] for b in range(len(model.books))]
+        dep_at = np.zeros(n_world)
+        if (pl.b_sp >= 0).any():
+            debt_sp = np.zeros(n_world)
+            for b, e in enumerate(books_w):
+                if pl.b_sp[b] >= 0 and len(e):
+                    cd = model.books[b].cum_debt
+                    debt_sp[e] = cd[world.ev_k_after[e]] - cd[world.ev_k_before[e]]
+            _deposits_kernel(starts, e_kind, e_ref, e_src, debt_sp, pl.b_sp, pl.dep0, dep_at)
+        for b, e_book in enumerate(books_w):
+            book = model.books[b]
+            for i in range(0, len(e_book), SETTLE_BLOCK):
+                e = e_book[i : i + SETTLE_BLOCK]
+                price = world.ev_prices[e, book.asset_index]
+                res = settle(
+                    book, world.ev_k_before[e], world.ev_k_after[e], price, dep_at[e] if pl.b_sp[b] >= 0 else None
+                )
+                w_debt[e], w_abs[e], w_coll[e], w_bad[e], w_fee[e] = (
+                    res.debt,
+                    res.absorbed,
+                    res.collateral_to_pool,
+                    res.bad_debt,
+                    res.fee,
+                )
+
+    out = Outcome(
+        loss=np.zeros(n),
+        bad_debt=np.zeros(n),
+        incident_loss=np.zeros(n),
+        liquidated_debt=np.zeros(n),
+        liquidations=np.zeros(n, dtype=np.int64),
+        fees=np.zeros(n),
+        alloc=np.zeros((n, nl)),
+        exhausted=np.zeros((n, nl), dtype=bool),
+        absorbed=np.zeros((n, nl)),
+        pool_loss=np.zeros((n, nl)),
+        staker_apr=np.full((n, nl), np.nan),
+        premiums=np.zeros((n, nl)),
+        minted=np.zeros((n, nl)),
+        escaped=np.zeros((n, nl)),
+    )
+    phase_b_kernel(
+        starts,
+        e_kind,
+        e_step,
+        e_ref,
+        e_src,
+        e_amount,
+        w_debt,
+        w_abs,
+        w_coll,
+        w_bad,
+        w_fee,
+        np.ascontiguousarray(world.ev_prices, dtype=float),
+        np.ascontiguousarray(world.ev_amount, dtype=float),
+        pl.b_market,
+        pl.b_asset,
+        pl.b_debt_price,
+        pl.m_sp,
+        pl.m_fee,
+        pl.wf,
+        pl.wf_len,
+        pl.i_market,
+        pl.code,
+        pl.asset,
+        pl.poff,
+        pl.soff,
+        pl.terminal,
+        pl.payer_slot,
+        pl.params,
+        pl.state0,
+        pl.accruers,
+        pl.credits,
+        np.ascontiguousarray(world.defaulted, dtype=bool),
+        model.loss_asset,
+        model.dt_years,
+        model.horizon_years,
+        int(model.start_at),
+        int(model.step_seconds),
+        out.loss,
+        out.bad_debt,
+        out.incident_loss,
+        out.liquidated_debt,
+        out.liquidations,
+        out.fees,
+        out.alloc,
+        out.exhausted,
+        out.absorbed,
+        out.pool_loss,
+        out.staker_apr,
+        out.premiums,
+        out.minted,
+        out.escaped,
+    )
+    return out
+
+
+@kernel
+def _deposits_kernel(
+    starts: np.ndarray,
+    e_kind: np.ndarray,
+    e_ref: np.ndarray,
+    e_src: np.ndarray,
+    debt: np.ndarray,
+    b_sp: np.ndarray,
+    dep0: np.ndarray,
+    at: np.ndarray,
+) -> None:
+    """A stability pool's deposits before each liquidation it absorbs (`at`, by world event): they
+    change only by absorption, dep <- dep - min(debt, dep), event by event along each path (what
+    `waterfall._settle_all` does round by round)."""
+    dep = np.empty(len(dep0))
+    for p in range(len(starts) - 1):
+        dep[:] = dep0
+        for e in range(starts[p], starts[p + 1]):
+            if e_kind[e] != KIND_LIQUIDATION:
+                continue
+            sp = b_sp[e_ref[e]]
+            if sp < 0:
+                continue
+            w = e_src[e]
+            d = dep[sp]
+            at[w] = d
+            x = debt[w]
+            dep[sp] = d - (x if x < d else d)
+
+
+_PARTS = (
+    pay_in_kind_one,
+    balance_credit,
+    balance_absorb,
+    vault_accrue,
+    vault_credit,
+    vault_withdraw,
+    vault_absorb,
+    vault_apr,
+    guarantor_begin,
+    guarantor_accrue,
+    guarantor_absorb,
+    mint_absorb,
+    socialize_absorb,
+)
+_CONSTANTS = {
+    "EPS": EPS,
+    "SECONDS_PER_YEAR": SECONDS_PER_YEAR,
+    "KIND_WITHDRAW": KIND_WITHDRAW,
+    "KIND_LIQUIDATION": KIND_LIQUIDATION,
+    "KIND_INCIDENT": KIND_INCIDENT,
+    "POOL": POOL,
+    "BALANCE": BALANCE,
+    "VAULT": VAULT,
+    "GUARANTOR": GUARANTOR,
+    "MINT": MINT,
+    "SOCIALIZE": SOCIALIZE,
+}
+
+
+@generated_kernel(_PARTS, _CONSTANTS)
+def phase_b_kernel(
+    starts: np.ndarray,
+    e_kind: np.ndarray,
+    e_step: np.ndarray,
+    e_ref: np.ndarray,
+    e_src: np.ndarray,
+    e_amount: np.ndarray,
+    w_debt: np.ndarray,
+    w_abs: np.ndarray,
+    w_coll: np.ndarray,
+    w_bad: np.ndarray,
+    w_fee: np.ndarray,
+    ev_prices: np.ndarray,
+    ev_amount: np.ndarray,
+    b_market: np.ndarray,
+    b_asset: np.ndarray,
+    b_debt_price: np.ndarray,
+    m_sp: np.ndarray,
+    m_fee: np.ndarray,
+    wf: np.ndarray,
+    wf_len: np.ndarray,
+    i_market: np.ndarray,
+    code: np.ndarray,
+    lasset: np.ndarray,
+    poff: np.ndarray,
+    soff: np.ndarray,
+    terminal: np.ndarray,
+    payer_slot: np.ndarray,
+    params: np.ndarray,
+    state0: np.ndarray,
+    accruers: np.ndarray,
+    credits: np.ndarray,
+    defaulted: np.ndarray,
+    la: int,
+    dt_years: float,
+    horizon_years: float,
+    start_at: int,
+    step_seconds: int,
+    loss: np.ndarray,
+    bad_debt: np.ndarray,
+    incident_loss: np.ndarray,
+    liquidated_debt: np.ndarray,
+    liquidations: np.ndarray,
+    fees: np.ndarray,
+    alloc: np.ndarray,
+    exhausted: np.ndarray,
+    absorbed: np.ndarray,
+    pool_loss: np.ndarray,
+    staker_apr: np.ndarray,
+    premiums: np.ndarray,
+    minted: np.ndarray,
+    escaped: np.ndarray,
+) -> None:
+    """Each path's events in order: accrue (layers in order), a withdrawal, the liquidation's
+    per-path sums and fee credit (every fee layer is credited on every event, 0.0 when the event
+    pays it nothing, as the rounds do), then the loss down the market's waterfall; at the end, the
+    stakers' APR."""
+    nl = len(code)
+    st = np.empty(len(state0))
+    for p in range(len(starts) - 1):
+        st[:] = state0
+        for j in range(nl):
+            if code[j] == GUARANTOR:
+                guarantor_begin(st, soff[j], defaulted[p, j])
+        prev = 0
+        for e in range(starts[p], starts[p + 1]):
+            step = e_step[e]
+            kind = e_kind[e]
+            w = e_src[e]
+            dt = (step - prev) * dt_years
+            prev = step
+            for i in range(len(accruers)):
+                j = accruers[i]
+                if code[j] == VAULT:
+                    vault_accrue(st, soff[j], params, poff[j], dt)
+                elif code[j] == GUARANTOR:
+                    premiums[p, j] += guarantor_accrue(st, soff[j], params, poff[j], payer_slot[j], dt)
+            if kind == KIND_WITHDRAW:
+                j = e_ref[e]
+                escaped[p, j] += vault_withdraw(st, soff[j], params, poff[j], e_amount[e])
+            fee = 0.0
+            fee_layer = -1
+            lossv = 0.0
+            mk = -1
+            if kind == KIND_LIQUIDATION:
+                b = e_ref[e]
+                mk = b_market[b]
+                debt = w_debt[w]
+                lossv = w_bad[w]
+                liquidated_debt[p] += debt
+                liquidations[p] += 1
+                bad_debt[p] += lossv
+                sp = m_sp[mk]
+                if sp >= 0:
+                    a = w_abs[w]
+                    absorbed[p, sp] += a
+                    pool_loss[p, sp] += a - w_coll[w] * ev_prices[w, b_asset[b]] / b_debt_price[b]
+                    if a < debt * (1 - EPS):
+                        exhausted[p, sp] = True
+                if m_fee[mk] >= 0:
+                    fee = w_fee[w]
+                    fee_layer = m_fee[mk]
+                    fees[p] += fee
+            elif kind == KIND_INCIDENT:
+                mk = i_market[e_ref[e]]
+                lossv = ev_amount[w]
+                incident_loss[p] += lossv
+            for i in range(len(credits)):
+                j = credits[i]
+                amount = fee if j == fee_layer else 0.0
+                if code[j] == BALANCE:
+                    balance_credit(st, soff[j], la, amount)
+                elif code[j] == VAULT:
+                    vault_credit(st, soff[j], amount)
+            if not lossv > 0:
+                continue
+            loss[p] += lossv
+            rem = lossv
+            prices = ev_prices[w]
+            for i in range(wf_len[mk]):
+                j = wf[mk, i]
+                c = code[j]
+                paid = 0.0
+                if c == BALANCE:
+                    paid = balance_absorb(st, soff[j], params, poff[j], prices, la, rem)
+                elif c == VAULT:
+                    paid = vault_absorb(st, soff[j], params, poff[j], prices, la, lasset[j], rem)
+                elif c == GUARANTOR:
+                    paid = guarantor_absorb(
+                        st, soff[j], params, poff[j], lasset[j], la, lossv, rem, step, start_at, step_seconds
+                    )
+                elif c == MINT:
+                    paid, units = mint_absorb(st, soff[j], params, poff[j], prices, la, lasset[j], rem)
+                    minted[p, j] += units
+                elif c == SOCIALIZE:
+                    paid = socialize_absorb(rem)
+                alloc[p, j] += paid
+                if not terminal[j] and paid < rem - EPS * (rem if rem > 1.0 else 1.0):
+                    exhausted[p, j] = True
+                rem = rem - paid
+                if not rem > 0:
+                    break
+        for j in range(nl):
+            if code[j] == VAULT:
+                staker_apr[p, j] = vault_apr(st, soff[j], params, poff[j], horizon_years)
