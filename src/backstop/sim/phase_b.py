@@ -199,43 +199,63 @@ def run(model: SimModel, world: World, pl: Plan) -> Outcome:
         T,
     )
     i64 = np.int64
-    e_kind = np.concatenate([world.ev_kind.astype(i64), np.full(n_wd, KIND_WITHDRAW, i64), np.full(n, KIND_END, i64)])
-    e_kind = e_kind[order]
-    e_step = np.concatenate([world.ev_step.astype(i64), ws.astype(i64), np.full(n, T, i64)])[order]
-    e_ref = np.concatenate([world.ev_ref.astype(i64), wr.astype(i64), np.zeros(n, i64)])[order]
-    e_amount = np.concatenate([np.zeros(n_world), wa, np.zeros(n)])[order]
-    e_src = np.where(order < n_world, order, -1).astype(i64)
+    n_ev = len(order)
+    e_kind, e_step, e_ref, e_src = (np.empty(n_ev, dtype=i64) for _ in range(4))
+    e_amount = np.empty(n_ev)
+    ev_kind, ev_step, ev_ref = (
+        np.ascontiguousarray(x, dtype=i64) for x in (world.ev_kind, world.ev_step, world.ev_ref)
+    )
+    _decode_kernel(
+        order.astype(i64, copy=False),
+        ev_kind,
+        ev_step,
+        ev_ref,
+        ws.astype(i64, copy=False),
+        wr.astype(i64, copy=False),
+        np.ascontiguousarray(wa, dtype=float),
+        T,
+        e_kind,
+        e_step,
+        e_ref,
+        e_src,
+        e_amount,
+    )
     counts = np.bincount(world.ev_path, minlength=n) + np.bincount(wp, minlength=n) + 1
     starts = np.zeros(n + 1, dtype=i64)
     np.cumsum(counts, out=starts[1:])
 
-    w_debt, w_abs, w_coll, w_bad, w_fee = (np.zeros(n_world) for _ in range(5))
-    liq_w = np.nonzero(world.ev_kind == KIND_LIQUIDATION)[0]
+    # per world event: debt, absorbed, collateral to the pool, bad debt, fee, the pool's loss (one row:
+    # the driver reads them in path order, one cache line an event)
+    w_res = np.zeros((n_world, 6))
+    k_before = np.ascontiguousarray(world.ev_k_before, dtype=i64)
+    k_after = np.ascontiguousarray(world.ev_k_after, dtype=i64)
+    ev_prices = np.ascontiguousarray(world.ev_prices, dtype=float)
+    liq_w = np.nonzero(ev_kind == KIND_LIQUIDATION)[0]
     if len(liq_w):
-        books_w = [liq_w[world.ev_ref[liq_w] == b] for b in range(len(model.books))]
+        books_w = [liq_w[ev_ref[liq_w] == b] for b in range(len(model.books))]
         dep_at = np.zeros(n_world)
         if (pl.b_sp >= 0).any():
-            debt_sp = np.zeros(n_world)
+            debt = np.zeros(n_world)
             for b, e in enumerate(books_w):
                 if pl.b_sp[b] >= 0 and len(e):
                     cd = model.books[b].cum_debt
-                    debt_sp[e] = cd[world.ev_k_after[e]] - cd[world.ev_k_before[e]]
-            _deposits_kernel(starts, e_kind, e_ref, e_src, debt_sp, pl.b_sp, pl.dep0, dep_at)
+                    debt[e] = cd[k_after[e]] - cd[k_before[e]]
+            _deposits_kernel(starts, e_kind, e_ref, e_src, debt, pl.b_sp, pl.dep0, dep_at)
+        # every settlement by the rule itself (`liquidation.settle`, compiled where it has a kernel),
+        # on the deposits just followed, in the blocks `waterfall._settle_all` uses
         for b, e_book in enumerate(books_w):
             book = model.books[b]
             for i in range(0, len(e_book), SETTLE_BLOCK):
                 e = e_book[i : i + SETTLE_BLOCK]
-                price = world.ev_prices[e, book.asset_index]
-                res = settle(
-                    book, world.ev_k_before[e], world.ev_k_after[e], price, dep_at[e] if pl.b_sp[b] >= 0 else None
-                )
-                w_debt[e], w_abs[e], w_coll[e], w_bad[e], w_fee[e] = (
-                    res.debt,
-                    res.absorbed,
-                    res.collateral_to_pool,
-                    res.bad_debt,
-                    res.fee,
-                )
+                price = ev_prices[e, book.asset_index]
+                res = settle(book, k_before[e], k_after[e], price, dep_at[e] if pl.b_sp[b] >= 0 else None)
+                w_res[e, 0] = res.debt
+                w_res[e, 1] = res.absorbed
+                w_res[e, 2] = res.collateral_to_pool
+                w_res[e, 3] = res.bad_debt
+                w_res[e, 4] = res.fee
+                if pl.b_sp[b] >= 0:
+                    w_res[e, 5] = res.absorbed - res.collateral_to_pool * price / book.debt_price
 
     out = Outcome(
         loss=np.zeros(n),
@@ -260,12 +280,8 @@ def run(model: SimModel, world: World, pl: Plan) -> Outcome:
         e_ref,
         e_src,
         e_amount,
-        w_debt,
-        w_abs,
-        w_coll,
-        w_bad,
-        w_fee,
-        np.ascontiguousarray(world.ev_prices, dtype=float),
+        w_res,
+        ev_prices,
         np.ascontiguousarray(world.ev_amount, dtype=float),
         pl.b_market,
         pl.b_asset,
@@ -307,6 +323,42 @@ def run(model: SimModel, world: World, pl: Plan) -> Outcome:
         out.escaped,
     )
     return out
+
+
+@kernel
+def _decode_kernel(
+    order: np.ndarray,
+    ev_kind: np.ndarray,
+    ev_step: np.ndarray,
+    ev_ref: np.ndarray,
+    wd_step: np.ndarray,
+    wd_ref: np.ndarray,
+    wd_amount: np.ndarray,
+    end_step: int,
+    e_kind: np.ndarray,
+    e_step: np.ndarray,
+    e_ref: np.ndarray,
+    e_src: np.ndarray,
+    e_amount: np.ndarray,
+) -> None:
+    """The events in path order (`order` into the world's events, then the withdrawals, then each
+    path's end): kind, step, ref, world index (-1: not a world event) and withdrawn fraction."""
+    n_world, n_wd = len(ev_kind), len(wd_step)
+    for i in range(len(order)):
+        o = order[i]
+        if o < n_world:
+            e_kind[i], e_step[i], e_ref[i], e_src[i], e_amount[i] = ev_kind[o], ev_step[o], ev_ref[o], o, 0.0
+        elif o < n_world + n_wd:
+            k = o - n_world
+            e_kind[i], e_step[i], e_ref[i], e_src[i], e_amount[i] = (
+                KIND_WITHDRAW,
+                wd_step[k],
+                wd_ref[k],
+                -1,
+                wd_amount[k],
+            )
+        else:
+            e_kind[i], e_step[i], e_ref[i], e_src[i], e_amount[i] = KIND_END, end_step, 0, -1, 0.0
 
 
 @kernel
@@ -377,11 +429,7 @@ def phase_b_kernel(
     e_ref: np.ndarray,
     e_src: np.ndarray,
     e_amount: np.ndarray,
-    w_debt: np.ndarray,
-    w_abs: np.ndarray,
-    w_coll: np.ndarray,
-    w_bad: np.ndarray,
-    w_fee: np.ndarray,
+    w_res: np.ndarray,
     ev_prices: np.ndarray,
     ev_amount: np.ndarray,
     b_market: np.ndarray,
@@ -457,20 +505,20 @@ def phase_b_kernel(
             if kind == KIND_LIQUIDATION:
                 b = e_ref[e]
                 mk = b_market[b]
-                debt = w_debt[w]
-                lossv = w_bad[w]
+                debt = w_res[w, 0]
+                lossv = w_res[w, 3]
                 liquidated_debt[p] += debt
                 liquidations[p] += 1
                 bad_debt[p] += lossv
                 sp = m_sp[mk]
                 if sp >= 0:
-                    a = w_abs[w]
+                    a = w_res[w, 1]
                     absorbed[p, sp] += a
-                    pool_loss[p, sp] += a - w_coll[w] * ev_prices[w, b_asset[b]] / b_debt_price[b]
+                    pool_loss[p, sp] += w_res[w, 5]
                     if a < debt * (1 - EPS):
                         exhausted[p, sp] = True
                 if m_fee[mk] >= 0:
-                    fee = w_fee[w]
+                    fee = w_res[w, 4]
                     fee_layer = m_fee[mk]
                     fees[p] += fee
             elif kind == KIND_INCIDENT:
