@@ -172,3 +172,29 @@ def test_a_changed_rule_makes_a_new_generated_module() -> None:
         assert f"def {part.__name__}(" in src
     changed = jit._Generated(k.fn, k.parts, {**k.constants, "EPS": 2e-9})
     assert changed.source() != src
+
+
+@needs_numba
+def test_sizing_prepares_each_world_once_and_gives_the_numpy_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sizing keeps phase B's preparation of each world (events in path order, settlements) across
+    candidate sizes while the stability pool's deposits stay the same; resizing the pool prepares
+    again. The outcomes are the NumPy rounds' bit for bit either way."""
+    model = compile_model(CDP, seed=1)
+    worlds = [simulate_world(model, i, 700) for i in range(2)]
+    monkeypatch.setenv("BACKSTOP_JIT", "1")
+    prepared = 0
+    prepare = phase_b.prepare
+
+    def counting(*a: Any) -> Any:
+        nonlocal prepared
+        prepared += 1
+        return prepare(*a)
+
+    monkeypatch.setattr(phase_b, "prepare", counting)
+    cache: dict[int, Any] = {}
+    for layer, size in (("fund", 0.0), ("fund", 5e6), ("g1", 1e7), ("sp", 1e6), ("sp", 3e7)):
+        m = model.with_size(layer, size)
+        for w in worlds:
+            got = run_backstop(m, w, cache)
+            assert differing(got, numpy_phase_b(m, w, monkeypatch)) == [], (layer, size)
+    assert prepared == 2 + 2 + 2  # the example's deposits (3 sizes), then each pool size

@@ -27,6 +27,7 @@ Otherwise `run_backstop` runs the NumPy phase B, so a new kind or option works t
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -185,9 +186,52 @@ def plan(model: SimModel) -> Plan | None:
     )
 
 
-def run(model: SimModel, world: World, pl: Plan) -> Outcome:
-    """Phase B of one chunk with the compiled driver (the caller checked `jit.enabled()`)."""
-    n, T, nl = world.n_paths, model.n_steps, len(model.layers)
+@dataclass
+class Prepared:
+    """What phase B needs of a world before the layers run, given the model's run rule, withdrawal
+    delays and stability-pool deposits (`key`): the events in path order and every liquidation's
+    settlement. Sizing a layer other than a stability pool changes none of it, so `backstop size`
+    prepares each world once and runs only the driver for each candidate size."""
+
+    key: tuple[Any, ...]
+    starts: np.ndarray
+    e_kind: np.ndarray
+    e_step: np.ndarray
+    e_ref: np.ndarray
+    e_src: np.ndarray
+    e_amount: np.ndarray
+    w_res: np.ndarray
+    ev_prices: np.ndarray
+    ev_amount: np.ndarray
+    defaulted: np.ndarray
+
+
+def _key(model: SimModel, pl: Plan) -> tuple[Any, ...]:
+    delays = tuple(
+        (j, getattr(layer, "withdraw_delay_steps", 0)) for j, layer in enumerate(model.layers) if layer.share_price
+    )
+    return (pl.dep0.tobytes(), delays, id(model.books), model.run, model.n_steps)
+
+
+def run(model: SimModel, world: World, pl: Plan, cache: dict[int, Any] | None = None) -> Outcome:
+    """Phase B of one chunk with the compiled driver (the caller checked `jit.enabled()`). With a
+    `cache` (a dict the caller keeps for the life of its worlds, e.g. sizing's), the world's
+    preparation is kept there and reused while the model's `key` stays the same."""
+    key = _key(model, pl)
+    prep = None
+    if cache is not None:
+        hit = cache.get(id(world))
+        if hit is not None and hit[0] is world and hit[1].key == key:
+            prep = hit[1]
+    if prep is None:
+        prep = prepare(model, world, pl, key)
+        if cache is not None:
+            cache[id(world)] = (world, prep)
+    return drive(model, world.n_paths, pl, prep)
+
+
+def prepare(model: SimModel, world: World, pl: Plan, key: tuple[Any, ...]) -> Prepared:
+    n, T = world.n_paths, model.n_steps
     wp, ws, wr, wa = _withdrawal_events(model, world)
     n_world, n_wd = len(world.ev_path), len(wp)
     order = _event_order(
@@ -257,6 +301,24 @@ def run(model: SimModel, world: World, pl: Plan) -> Outcome:
                 if pl.b_sp[b] >= 0:
                     w_res[e, 5] = res.absorbed - res.collateral_to_pool * price / book.debt_price
 
+    return Prepared(
+        key,
+        starts,
+        e_kind,
+        e_step,
+        e_ref,
+        e_src,
+        e_amount,
+        w_res,
+        ev_prices,
+        np.ascontiguousarray(world.ev_amount, dtype=float),
+        np.ascontiguousarray(world.defaulted, dtype=bool),
+    )
+
+
+def drive(model: SimModel, n: int, pl: Plan, pr: Prepared) -> Outcome:
+    """Run the driver on a prepared world of `n` paths."""
+    nl = len(model.layers)
     out = Outcome(
         loss=np.zeros(n),
         bad_debt=np.zeros(n),
@@ -274,15 +336,15 @@ def run(model: SimModel, world: World, pl: Plan) -> Outcome:
         escaped=np.zeros((n, nl)),
     )
     phase_b_kernel(
-        starts,
-        e_kind,
-        e_step,
-        e_ref,
-        e_src,
-        e_amount,
-        w_res,
-        ev_prices,
-        np.ascontiguousarray(world.ev_amount, dtype=float),
+        pr.starts,
+        pr.e_kind,
+        pr.e_step,
+        pr.e_ref,
+        pr.e_src,
+        pr.e_amount,
+        pr.w_res,
+        pr.ev_prices,
+        pr.ev_amount,
         pl.b_market,
         pl.b_asset,
         pl.b_debt_price,
@@ -301,7 +363,7 @@ def run(model: SimModel, world: World, pl: Plan) -> Outcome:
         pl.state0,
         pl.accruers,
         pl.credits,
-        np.ascontiguousarray(world.defaulted, dtype=bool),
+        pr.defaulted,
         model.loss_asset,
         model.dt_years,
         model.horizon_years,

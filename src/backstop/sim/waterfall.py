@@ -119,7 +119,7 @@ def _event_order(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return order
 
 
-def run_backstop(model: SimModel, world: World) -> Outcome:
+def run_backstop(model: SimModel, world: World, cache: dict[int, Any] | None = None) -> Outcome:
     """Phase B. Events are processed in rounds, the r-th event of every path in round r; with paths
     ordered by their number of events (most first), round r is the prefix of paths with more than r
     events, and its events are contiguous (round-major order), so a round works on slices.
@@ -132,13 +132,14 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     waterfall.
 
     With the compiled kernels (`jit.enabled()`) and a model the compiled driver covers, phase B runs
-    path by path instead (`phase_b.py`), with the same numbers."""
+    path by path instead (`phase_b.py`), with the same numbers; `cache` (kept by the caller across
+    runs on the same worlds, as sizing does) lets it prepare each world once."""
     if jit_enabled():
         from . import phase_b
 
         pl = phase_b.plan(model)
         if pl is not None:
-            return phase_b.run(model, world, pl)
+            return phase_b.run(model, world, pl, cache)
     n, T, la = world.n_paths, model.n_steps, model.loss_asset
     wp, ws, wr, wa = _withdrawal_events(model, world)
     n_world, n_wd = len(world.ev_path), len(wp)
