@@ -195,6 +195,7 @@ class Prepared:
 
     key: tuple[Any, ...]
     starts: np.ndarray
+    """(paths + 1,) each path's first event in path order."""
     e_kind: np.ndarray
     e_step: np.ndarray
     e_ref: np.ndarray
@@ -274,14 +275,15 @@ def prepare(model: SimModel, world: World, pl: Plan, key: tuple[Any, ...]) -> Pr
     k_before = np.ascontiguousarray(world.ev_k_before, dtype=i64)
     k_after = np.ascontiguousarray(world.ev_k_after, dtype=i64)
     ev_prices = np.ascontiguousarray(world.ev_prices, dtype=float)
-    liq_w = np.nonzero(ev_kind == KIND_LIQUIDATION)[0]
-    if len(liq_w):
-        books_w = [liq_w[ev_ref[liq_w] == b] for b in range(len(model.books))]
+    ranges = np.zeros((len(model.books), 3), dtype=i64)
+    _book_ranges_kernel(ev_kind, ev_ref, ranges)
+    if ranges[:, 2].any():
+        books_w = _book_events(ev_kind, ev_ref, ranges)
         dep_at = np.zeros(n_world)
         if (pl.b_sp >= 0).any():
             debt = np.zeros(n_world)
             for b, e in enumerate(books_w):
-                if pl.b_sp[b] >= 0 and len(e):
+                if pl.b_sp[b] >= 0 and _count(e):
                     cd = model.books[b].cum_debt
                     debt[e] = cd[k_after[e]] - cd[k_before[e]]
             _deposits_kernel(starts, e_kind, e_ref, e_src, debt, pl.b_sp, pl.dep0, dep_at)
@@ -289,8 +291,8 @@ def prepare(model: SimModel, world: World, pl: Plan, key: tuple[Any, ...]) -> Pr
         # on the deposits just followed, in the blocks `waterfall._settle_all` uses
         for b, e_book in enumerate(books_w):
             book = model.books[b]
-            for i in range(0, len(e_book), SETTLE_BLOCK):
-                e = e_book[i : i + SETTLE_BLOCK]
+            for i in range(0, _count(e_book), SETTLE_BLOCK):
+                e = _block(e_book, i)
                 price = ev_prices[e, book.asset_index]
                 res = settle(book, k_before[e], k_after[e], price, dep_at[e] if pl.b_sp[b] >= 0 else None)
                 w_res[e, 0] = res.debt
@@ -421,6 +423,46 @@ def _decode_kernel(
             )
         else:
             e_kind[i], e_step[i], e_ref[i], e_src[i], e_amount[i] = KIND_END, end_step, 0, -1, 0.0
+
+
+def _book_events(ev_kind: np.ndarray, ev_ref: np.ndarray, ranges: np.ndarray) -> list[Any]:
+    """Each book's liquidations (world indices): a slice when they are one run of the world's events,
+    as phase A writes them (no gather, no scatter), else the indices."""
+    liq_w: np.ndarray | None = None
+    out: list[Any] = []
+    for b, (first, last, count) in enumerate(ranges):
+        if count == 0:
+            out.append(slice(0, 0))
+        elif last - first + 1 == count:
+            out.append(slice(int(first), int(last) + 1))
+        else:
+            if liq_w is None:
+                liq_w = np.nonzero(ev_kind == KIND_LIQUIDATION)[0]
+            out.append(liq_w[ev_ref[liq_w] == b])
+    return out
+
+
+def _block(e: Any, i: int) -> Any:
+    """Events i .. i + SETTLE_BLOCK of a book's liquidations (a slice or indices)."""
+    if isinstance(e, slice):
+        return slice(e.start + i, min(e.start + i + SETTLE_BLOCK, e.stop))
+    return e[i : i + SETTLE_BLOCK]
+
+
+def _count(e: Any) -> int:
+    return int(e.stop - e.start) if isinstance(e, slice) else len(e)
+
+
+@kernel
+def _book_ranges_kernel(ev_kind: np.ndarray, ev_ref: np.ndarray, ranges: np.ndarray) -> None:
+    """Per book: (first, last, count) of its liquidations among the world's events."""
+    for w in range(len(ev_kind)):
+        if ev_kind[w] == KIND_LIQUIDATION:
+            b = ev_ref[w]
+            if ranges[b, 2] == 0:
+                ranges[b, 0] = w
+            ranges[b, 1] = w
+            ranges[b, 2] += 1
 
 
 @kernel
