@@ -109,6 +109,9 @@ class Plan:
     b_asset: np.ndarray
     b_sp: np.ndarray
     b_debt_price: np.ndarray
+    b_off: np.ndarray
+    """(books + 1,) where each book's `cum_debt` starts in `cum_debt` (all books', one after the other)."""
+    cum_debt: np.ndarray
     i_market: np.ndarray
 
 
@@ -182,6 +185,8 @@ def plan(model: SimModel) -> Plan | None:
         b_asset=_i64([b.asset_index for b in model.books]),
         b_sp=_i64([model.markets[b.market_index].stability_pool for b in model.books]),
         b_debt_price=np.array([b.debt_price for b in model.books], dtype=float),
+        b_off=np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(_i64([len(b.cum_debt) for b in model.books]))]),
+        cum_debt=np.concatenate([np.zeros(0), *(np.asarray(b.cum_debt, dtype=float) for b in model.books)]),
         i_market=_i64([inc.market for inc in model.incidents]),
     )
 
@@ -269,9 +274,8 @@ def prepare(model: SimModel, world: World, pl: Plan, key: tuple[Any, ...]) -> Pr
     starts = np.zeros(n + 1, dtype=i64)
     np.cumsum(counts, out=starts[1:])
 
-    # per world event: debt, absorbed, collateral to the pool, bad debt, fee, the pool's loss (one row:
-    # the driver reads them in path order, one cache line an event)
-    w_res = np.zeros((n_world, 6))
+    # per world event (rows): debt, absorbed, collateral to the pool, bad debt, fee, the pool's loss
+    w_res = np.zeros((6, n_world))
     k_before = np.ascontiguousarray(world.ev_k_before, dtype=i64)
     k_after = np.ascontiguousarray(world.ev_k_after, dtype=i64)
     ev_prices = np.ascontiguousarray(world.ev_prices, dtype=float)
@@ -281,12 +285,9 @@ def prepare(model: SimModel, world: World, pl: Plan, key: tuple[Any, ...]) -> Pr
         books_w = _book_events(ev_kind, ev_ref, ranges)
         dep_at = np.zeros(n_world)
         if (pl.b_sp >= 0).any():
-            debt = np.zeros(n_world)
-            for b, e in enumerate(books_w):
-                if pl.b_sp[b] >= 0 and _count(e):
-                    cd = model.books[b].cum_debt
-                    debt[e] = cd[k_after[e]] - cd[k_before[e]]
-            _deposits_kernel(starts, e_kind, e_ref, e_src, debt, pl.b_sp, pl.dep0, dep_at)
+            _deposits_kernel(
+                starts, e_kind, e_ref, e_src, k_before, k_after, pl.b_off, pl.cum_debt, pl.b_sp, pl.dep0, dep_at
+            )
         # every settlement by the rule itself (`liquidation.settle`, compiled where it has a kernel),
         # on the deposits just followed, in the blocks `waterfall._settle_all` uses
         for b, e_book in enumerate(books_w):
@@ -295,13 +296,13 @@ def prepare(model: SimModel, world: World, pl: Plan, key: tuple[Any, ...]) -> Pr
                 e = _block(e_book, i)
                 price = ev_prices[e, book.asset_index]
                 res = settle(book, k_before[e], k_after[e], price, dep_at[e] if pl.b_sp[b] >= 0 else None)
-                w_res[e, 0] = res.debt
-                w_res[e, 1] = res.absorbed
-                w_res[e, 2] = res.collateral_to_pool
-                w_res[e, 3] = res.bad_debt
-                w_res[e, 4] = res.fee
+                w_res[0, e] = res.debt
+                w_res[1, e] = res.absorbed
+                w_res[2, e] = res.collateral_to_pool
+                w_res[3, e] = res.bad_debt
+                w_res[4, e] = res.fee
                 if pl.b_sp[b] >= 0:
-                    w_res[e, 5] = res.absorbed - res.collateral_to_pool * price / book.debt_price
+                    w_res[5, e] = res.absorbed - res.collateral_to_pool * price / book.debt_price
 
     return Prepared(
         key,
@@ -471,7 +472,10 @@ def _deposits_kernel(
     e_kind: np.ndarray,
     e_ref: np.ndarray,
     e_src: np.ndarray,
-    debt: np.ndarray,
+    k_before: np.ndarray,
+    k_after: np.ndarray,
+    b_off: np.ndarray,
+    cum_debt: np.ndarray,
     b_sp: np.ndarray,
     dep0: np.ndarray,
     at: np.ndarray,
@@ -485,13 +489,14 @@ def _deposits_kernel(
         for e in range(starts[p], starts[p + 1]):
             if e_kind[e] != KIND_LIQUIDATION:
                 continue
-            sp = b_sp[e_ref[e]]
+            b = e_ref[e]
+            sp = b_sp[b]
             if sp < 0:
                 continue
             w = e_src[e]
             d = dep[sp]
             at[w] = d
-            x = debt[w]
+            x = cum_debt[b_off[b] + k_after[w]] - cum_debt[b_off[b] + k_before[w]]  # the book's cd[ka] - cd[kb]
             dep[sp] = d - (x if x < d else d)
 
 
@@ -609,20 +614,20 @@ def phase_b_kernel(
             if kind == KIND_LIQUIDATION:
                 b = e_ref[e]
                 mk = b_market[b]
-                debt = w_res[w, 0]
-                lossv = w_res[w, 3]
+                debt = w_res[0, w]
+                lossv = w_res[3, w]
                 liquidated_debt[p] += debt
                 liquidations[p] += 1
                 bad_debt[p] += lossv
                 sp = m_sp[mk]
                 if sp >= 0:
-                    a = w_res[w, 1]
+                    a = w_res[1, w]
                     absorbed[p, sp] += a
-                    pool_loss[p, sp] += w_res[w, 5]
+                    pool_loss[p, sp] += w_res[5, w]
                     if a < debt * (1 - EPS):
                         exhausted[p, sp] = True
                 if m_fee[mk] >= 0:
-                    fee = w_res[w, 4]
+                    fee = w_res[4, w]
                     fee_layer = m_fee[mk]
                     fees[p] += fee
             elif kind == KIND_INCIDENT:
