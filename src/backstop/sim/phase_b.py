@@ -485,7 +485,8 @@ def _deposits_kernel(
     `waterfall._settle_all` does round by round)."""
     dep = np.empty(len(dep0))
     for p in range(len(starts) - 1):
-        dep[:] = dep0
+        for j in range(len(dep0)):  # (an explicit loop: slice assignment costs seconds of compiling)
+            dep[j] = dep0[j]
         for e in range(starts[p], starts[p + 1]):
             if e_kind[e] != KIND_LIQUIDATION:
                 continue
@@ -587,7 +588,8 @@ def phase_b_kernel(
     nl = len(code)
     st = np.empty(len(state0))
     for p in range(len(starts) - 1):
-        st[:] = state0
+        for k in range(len(state0)):
+            st[k] = state0[k]
         for j in range(nl):
             if code[j] == GUARANTOR:
                 guarantor_begin(st, soff[j], defaulted[p, j])
