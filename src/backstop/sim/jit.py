@@ -6,7 +6,9 @@ Phase A has two implementations that give the same numbers bit for bit: the NumP
 `stakers.run_start_pm`). A kernel does per element the very float operations, in the very order,
 that the NumPy passes do (no `fastmath`, so no reassociation and no fused multiply-add), and the
 only transcendental function, `exp`, stays in NumPy on contiguous arrays. Tests run both and
-compare them (tests/sim/test_jit.py).
+compare them (tests/sim/test_jit.py). Phase B likewise runs path by path in one compiled driver
+(`phase_b.py`) that calls each layer kind's scalar rule; it is built by `generated_kernel` from one
+generated module, so a change to any rule it calls is a new cache entry (tests/sim/test_phase_b.py).
 
 Start-up is designed around the compiler, not paid per run:
 * `numba` is imported only when a kernel is first called, so `backstop run` and the service never
@@ -206,9 +208,10 @@ def warmed() -> bool:
 
 
 def warmup() -> dict[str, Any]:
-    """Compile (or load from the on-disk cache) every phase-A kernel with the argument types a run
-    uses, by running one tiny chunk of each bundled risk-lab example (GBM with jumps and outages; a
-    historical shock); returns what it did and how long it took."""
+    """Compile (or load from the on-disk cache) every kernel (phase A's, and phase B's driver: the
+    cdp example runs it) with the argument types a run uses, by running one tiny chunk of each
+    bundled risk-lab example (GBM with jumps and outages; a historical shock); returns what it did
+    and how long it took."""
     if not enabled():
         why = "numba is not installed" if not available() else "BACKSTOP_JIT=0"
         return {"numba": None, "kernels": 0, "seconds": 0.0, "note": f"{why}: the NumPy path runs"}
