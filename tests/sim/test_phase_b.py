@@ -198,3 +198,14 @@ def test_sizing_prepares_each_world_once_and_gives_the_numpy_numbers(monkeypatch
             got = run_backstop(m, w, cache)
             assert differing(got, numpy_phase_b(m, w, monkeypatch)) == [], (layer, size)
     assert prepared == 2 + 2 + 2  # the example's deposits (3 sizes), then each pool size
+
+
+def test_a_world_or_settlement_with_more_to_act_on_is_not_planned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the driver reads is pinned: an outcome, world or settlement with another field (e.g. a
+    redistribution phase A would record) runs the NumPy rounds until the driver reads it."""
+    model = compile_model(CDP, seed=1)
+    assert phase_b.plan(model) is not None
+    for name in ("OUTCOME_FIELDS", "WORLD_FIELDS", "SETTLEMENT_FIELDS"):
+        with monkeypatch.context() as m:
+            m.setattr(phase_b, name, (*getattr(phase_b, name), "redistributed"))
+            assert phase_b.plan(model) is None, name

@@ -46,7 +46,7 @@ from ..domain.layers.staking_pool import vector as staking_pool
 from ..domain.layers.treasury import vector as treasury
 from ..domain.money import SECONDS_PER_YEAR
 from .jit import generated_kernel, kernel
-from .liquidation import settle
+from .liquidation import Settlement, settle
 from .model import SimModel
 from .waterfall import SETTLE_BLOCK, Outcome, _event_order, _withdrawal_events
 from .world import KIND_END, KIND_INCIDENT, KIND_LIQUIDATION, KIND_WITHDRAW, World
@@ -82,6 +82,26 @@ OUTCOME_FIELDS = (
     "escaped",
 )
 """What the driver fills: a model whose `Outcome` has more runs the NumPy phase B."""
+
+WORLD_FIELDS = (
+    "n_paths",
+    "ev_path",
+    "ev_step",
+    "ev_kind",
+    "ev_ref",
+    "ev_k_before",
+    "ev_k_after",
+    "ev_amount",
+    "ev_prices",
+    "run_start",
+    "defaulted",
+    "end_prices",
+    "sample_prices",
+)
+SETTLEMENT_FIELDS = ("debt", "absorbed", "collateral_to_pool", "bad_debt", "fee", "impact")
+"""What the driver reads of a world and of a settlement: phase A or a settlement rule that gives
+phase B more to act on (a new kind of event, a redistribution) runs the NumPy phase B until the
+driver reads it too."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +142,10 @@ def _i64(values: list[int]) -> np.ndarray:
 def plan(model: SimModel) -> Plan | None:
     """The model laid out for the compiled driver, or None when it must run the NumPy phase B."""
     if tuple(f.name for f in fields(Outcome)) != OUTCOME_FIELDS:
+        return None
+    if tuple(f.name for f in fields(World)) != WORLD_FIELDS:
+        return None
+    if tuple(f.name for f in fields(Settlement)) != SETTLEMENT_FIELDS:
         return None
     if (KIND_WITHDRAW, KIND_LIQUIDATION, KIND_INCIDENT, KIND_END) != (0, 1, 2, 3):
         return None
