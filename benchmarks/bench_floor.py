@@ -144,6 +144,10 @@ def main() -> None:
         "size", str(SCENARIO), "--layer", "fund", "--target-p", "0.01", "--paths", str(args.size_paths), "--seed", "1"
     )
     child = [sys.executable, str(ROOT / "benchmarks" / "bench_sim.py"), "--child-run", "1", "--paths", str(args.paths)]
+    tiny = cli("simulate", str(SCENARIO), "--paths", "10", "--seed", "1", "--json")
+    pandas_import = [sys.executable, "-c", "import pandas"]
+    start: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
+    pandas_rows: list[dict[str, Any]] = []
     floors: list[tuple[float, float]] = []
     whole: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
     inproc: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
@@ -166,7 +170,15 @@ def main() -> None:
             res3 = run(size, env[s])
             res3.pop("out")
             sizing[s].append(res3)
+            for _ in range(3):
+                res4 = run(tiny, env[s])
+                res4.pop("out")
+                start[s].append(res4)
             log(f"round {r}: BACKSTOP_JIT={s} 2 workers {res2['wall']:.2f} s, size {res3['wall']:.2f} s")
+    for _ in range(3):
+        res5 = run(pandas_import, base)
+        res5.pop("out")
+        pandas_rows.append(res5)
     floor_wall = min(f[0] for f in floors)
     floor_cpu = min(f[1] for f in floors)
     cold: dict[str, Any] = {}
@@ -202,6 +214,18 @@ def main() -> None:
             f"peak RSS of one process {t['rss_mb']:,.0f} MB"
         )
         print(f"{'':<17} size (fund, {args.size_paths:,} paths) {z['wall']:6.2f} s, CPU {z['cpu']:.2f} s")
+        st = best(start[s])
+        print(f"{'':<17} start (simulate --paths 10 --json) {st['wall']:.2f} s, CPU {st['cpu']:.2f} s")
+    if "1" in env:
+        w1, w0 = best(whole["1"]), best(whole["0"])
+        z1, z0 = best(sizing["1"]), best(sizing["0"])
+        r = w1["cpu"] / floor_cpu
+        print(
+            f"compiled whole command, CPU: {r:.2f}× floor ({r / 2:.2f}× the 2× goal, {r / 1.5:.2f}× the 1.5× stretch); "
+            f"NumPy path / compiled: whole command {w0['cpu'] / w1['cpu']:.2f}×, size {z0['cpu'] / z1['cpu']:.2f}×"
+        )
+    pi = best(pandas_rows)
+    print(f"import pandas alone (what simulate --json no longer pays): {pi['wall']:.2f} s, CPU {pi['cpu']:.2f} s")
     if cold:
         c = cold["command"]
         print(
@@ -209,7 +233,8 @@ def main() -> None:
             f"backstop warmup cold {cold['warmup_cold']['wall']:.2f} s, warm {cold['warmup_warm']['wall']:.2f} s"
         )
     print(f"JSON output identical on both paths: {same}")
-    print(f"(benchmark wall time {time.perf_counter() - started:.0f} s)")
+    end_load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"(benchmark wall time {time.perf_counter() - started:.0f} s; load average at the end {end_load})")
 
 
 if __name__ == "__main__":

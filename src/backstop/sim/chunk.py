@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -58,5 +59,6 @@ def combine(outcomes: list[Outcome]) -> Outcome:
     return Outcome(**{f.name: np.concatenate([getattr(o, f.name) for o in outcomes]) for f in fields(Outcome)})
 
 
-def backstop_all(model: SimModel, worlds: list[World]) -> Outcome:
-    return combine([run_backstop(model, w) for w in worlds])
+def backstop_all(model: SimModel, worlds: list[World], cache: dict[int, Any] | None = None) -> Outcome:
+    """Phase B on every world; `cache`: see `waterfall.run_backstop` (sizing keeps one)."""
+    return combine([run_backstop(model, w, cache) for w in worlds])

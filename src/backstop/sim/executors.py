@@ -59,7 +59,7 @@ class InlineExecutor:
 def warm_worker() -> None:
     """Run in each new worker (process-pool initializer, Dask `client.run`): import the risk lab and
     load the compiled kernels from their on-disk cache, so no task pays for it. Idempotent."""
-    from . import chunk, jit  # noqa: F401  (chunk: the imports a task needs, and every kernel registered)
+    from . import chunk, jit, phase_b  # noqa: F401  (the imports a task needs, and every kernel registered)
 
     if jit.enabled() and not jit.warmed():
         jit.warmup()

@@ -86,10 +86,12 @@ class Curve:
         self.worlds = worlds
         self.layer_id = layer_id
         self.cache: dict[float, np.ndarray] = {}
+        self.prepared: dict[int, Any] = {}
+        """Phase B's preparation of each world, reused across sizes (the compiled path, `phase_b.py`)."""
 
     def mask(self, size: float) -> np.ndarray:
         if size not in self.cache:
-            outcome = backstop_all(self.model.with_size(self.layer_id, size), self.worlds)
+            outcome = backstop_all(self.model.with_size(self.layer_id, size), self.worlds, self.prepared)
             self.cache[size] = socialized_mask(self.model, outcome)
         return self.cache[size]
 
@@ -123,7 +125,7 @@ def _smallest(
     return hi
 
 
-def size_ceiling(model: SimModel, worlds: list[World], layer_id: str) -> float:
+def size_ceiling(model: SimModel, worlds: list[World], layer_id: str, prepared: dict[int, Any] | None = None) -> float:
     """A size beyond which the layer cannot pay more on any path (inf when there is no simple bound).
 
     With the layer at 0 the losses are largest (a stability pool absorbs nothing); no path asks
@@ -133,7 +135,7 @@ def size_ceiling(model: SimModel, worlds: list[World], layer_id: str) -> float:
     layer = model.layers[model.layer_index(layer_id)]
     if not layer.bounded_size(model):
         return math.inf
-    o = backstop_all(model.with_size(layer_id, 0.0), worlds)
+    o = backstop_all(model.with_size(layer_id, 0.0), worlds, prepared)
     need = float(np.max(o.loss + o.liquidated_debt + o.premiums.sum(axis=1), initial=0.0))
     return layer.size_ceiling(model, need)
 
@@ -145,7 +147,7 @@ def size_layer(
     j = model.layer_index(layer_id)
     current = model.size_of(layer_id)
     curve = Curve(model, worlds, layer_id)
-    ceiling = size_ceiling(model, worlds, layer_id)
+    ceiling = size_ceiling(model, worlds, layer_id, curve.prepared)
     size = _smallest(curve.p, target_p, current, rel_tol, ceiling)
     n = sum(w.n_paths for w in worlds)
     delta = metrics.Z95 * math.sqrt(target_p * (1 - target_p) / n)

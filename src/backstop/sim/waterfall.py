@@ -19,6 +19,7 @@ import numpy as np
 from ..domain.layers.base_vector import EPS, Absorb
 from ..domain.layers.share_vault_vector import VaultVector
 from .cover import ClaimPlan, pay_claims, policy_columns
+from .jit import enabled as jit_enabled
 from .liquidation import PathLiquidations, phase_b_liquidations, settle
 from .model import SimModel
 from .positions import Book
@@ -75,7 +76,8 @@ class _State:
     is layer j's own state (its kind's `start`)."""
 
     def __init__(self, model: SimModel, world: World, perm: np.ndarray) -> None:
-        n, nl, nm = world.n_paths, len(model.layers), len(model.markets)
+        n, nl = world.n_paths, len(model.layers)
+        nm_own = len(model.markets) if model.several_debt_assets else 0  # per-market figures: only then
         n_pol = len(policy_columns(model))
         self.states: list[Any] = [layer.start(n, world.defaulted[perm, j]) for j, layer in enumerate(model.layers)]
         self.out = Outcome(
@@ -93,9 +95,9 @@ class _State:
             premiums=np.zeros((n, nl)),
             minted=np.zeros((n, nl)),
             escaped=np.zeros((n, nl)),
-            market_loss=np.zeros((n, nm)),
-            market_bad_debt=np.zeros((n, nm)),
-            market_incident_loss=np.zeros((n, nm)),
+            market_loss=np.zeros((n, nm_own)),
+            market_bad_debt=np.zeros((n, nm_own)),
+            market_incident_loss=np.zeros((n, nm_own)),
             claims=np.zeros((n, n_pol)),
             claims_short=np.zeros((n, n_pol), dtype=bool),
         )
@@ -138,7 +140,7 @@ def _event_order(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     return order
 
 
-def run_backstop(model: SimModel, world: World) -> Outcome:
+def run_backstop(model: SimModel, world: World, cache: dict[int, Any] | None = None) -> Outcome:
     """Phase B. Events are processed in rounds, the r-th event of every path in round r; with paths
     ordered by their number of events (most first), round r is the prefix of paths with more than r
     events, and its events are contiguous (round-major order), so a round works on slices.
@@ -148,7 +150,17 @@ def run_backstop(model: SimModel, world: World) -> Outcome:
     settlement, fee and bad debt, and the per-path sums of those (`bincount` adds in event order,
     so each sum is the same sequence of float additions as round by round). The rounds then only
     accrue rewards and premiums, credit fees, complete withdrawals and run loss events down the
-    waterfall."""
+    waterfall.
+
+    With the compiled kernels (`jit.enabled()`) and a model the compiled driver covers, phase B runs
+    path by path instead (`phase_b.py`), with the same numbers; `cache` (kept by the caller across
+    runs on the same worlds, as sizing does) lets it prepare each world once."""
+    if jit_enabled():
+        from . import phase_b
+
+        pl = phase_b.plan(model)
+        if pl is not None:
+            return phase_b.run(model, world, pl, cache)
     world, found = phase_b_liquidations(model, world)
     n, T = world.n_paths, model.n_steps
     wp, ws, wr, wa = _withdrawal_events(model, world)
@@ -396,7 +408,10 @@ def _values(model: SimModel, market: np.ndarray) -> np.ndarray | None:
 
 
 def _by_market(into: np.ndarray, paths: np.ndarray, amount: np.ndarray, market: np.ndarray) -> None:
-    """Add each event's `amount` (its market's debt asset) to its path's column of its market."""
+    """Add each event's `amount` (its market's debt asset) to its path's column of its market (with
+    one debt asset the aggregates are already in it: `into` has no columns and nothing is kept)."""
+    if into.shape[1] == 0:
+        return
     for mi in np.unique(market):
         sel = market == mi
         into[:, mi] += np.bincount(paths[sel], weights=amount[sel], minlength=into.shape[0])

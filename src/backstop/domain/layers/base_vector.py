@@ -132,6 +132,17 @@ class VectorLayer:
         """What the layer pays towards `a.remaining` on each event (loss-asset units)."""
         return np.zeros(len(a.p))
 
+    # -- compiled phase B (`sim/phase_b.py`) ---------------------------------------------------
+    def scalar_params(self, model: SimModel) -> np.ndarray | None:
+        """This layer's parameters for its kind's per-path scalar rule (floats), or None when the
+        kind has no scalar rule or this layer uses an option the scalar rule does not cover (phase B
+        then runs the NumPy rules)."""
+        return None
+
+    def scalar_state(self, model: SimModel) -> np.ndarray:
+        """One path's state at the start, as floats (the row the scalar rule works on)."""
+        return np.zeros(0)
+
 
 def pay_in_kind(
     have: np.ndarray, pay_price: np.ndarray, loss_price: np.ndarray, haircut: float, remaining: np.ndarray, same: bool
@@ -147,3 +158,32 @@ def pay_in_kind(
     units = np.where(eff > 0, np.minimum(have, needed), 0.0)
     covered = np.where(units >= needed, remaining, np.minimum(remaining, units * eff / loss_price))
     return units, covered
+
+
+# -- per-path scalar rules (the compiled phase B, `sim/phase_b.py`) ------------------------------
+# A kind that phase B can run path by path in compiled code gives, beside its NumPy rule, plain
+# functions on one path's state (a row of floats, `st[so:]`) and its parameters (`par[po:]`), and
+# its `Vector` says how to lay them out (`scalar_params`, `scalar_state`). Each function makes the
+# float operations of the NumPy rule in its order, so both paths give the same numbers bit for
+# bit. They use only `math`, `np` and the constants `sim/phase_b.py` declares: the compiled
+# driver is built from their source.
+
+
+def pay_in_kind_one(
+    have: float, pay_price: float, loss_price: float, haircut: float, remaining: float, same: bool
+) -> tuple[float, float]:
+    """`pay_in_kind` for one event: (units paid, loss covered)."""
+    if same:
+        units = have if have < remaining else remaining
+        return units, units
+    eff = pay_price * (1.0 - haircut)
+    if eff > 0:
+        needed = remaining * loss_price / eff
+        units = have if have < needed else needed
+    else:
+        needed = 0.0
+        units = 0.0
+    if units >= needed:
+        return units, remaining
+    part = units * eff / loss_price
+    return units, (remaining if remaining < part else part)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 
 from ..money import BPS
-from .base_vector import EPS, Absorb, VectorLayer, pay_in_kind
+from .base_vector import EPS, Absorb, VectorLayer, pay_in_kind, pay_in_kind_one
 
 if TYPE_CHECKING:
     from ...sim.model import LayerCompiler, SimModel
@@ -116,3 +116,61 @@ class VaultVector(VectorLayer):
         )
         pool[p] = have - units
         return paid
+
+    def scalar_params(self, model: SimModel) -> np.ndarray | None:
+        return np.array(
+            [self.max_slash, self.min_remaining, self.haircut, self.reward_apr, self.assets0, self.shares0, 0.0]
+        )
+
+    def scalar_state(self, model: SimModel) -> np.ndarray:
+        return np.array([self.assets0, self.shares0])
+
+
+# -- per-path scalar rule (compiled phase B): the share vault on one path -------------------------
+# state st[so:]: assets, shares; params par[po:]: max_slash, min_remaining, haircut, reward_apr,
+# assets0, shares0, separate rewards (0/1: the emissions are outside the pool).
+
+
+def vault_accrue(st: np.ndarray, so: int, par: np.ndarray, po: int, dt_years: float) -> None:
+    st[so] += par[po + 3] * par[po + 4] * dt_years
+
+
+def vault_credit(st: np.ndarray, so: int, amount: float) -> None:
+    st[so] += amount
+
+
+def vault_withdraw(st: np.ndarray, so: int, par: np.ndarray, po: int, fraction: float) -> float:
+    """Returns what the stakers who ran took out (escaped)."""
+    shares_out = fraction * par[po + 5]
+    sh = st[so + 1]
+    paid = shares_out * st[so] / sh if sh > 0 else 0.0
+    st[so] -= paid
+    st[so + 1] -= shares_out
+    return paid
+
+
+def vault_absorb(
+    st: np.ndarray, so: int, par: np.ndarray, po: int, prices: np.ndarray, la: int, asset: int, remaining: float
+) -> float:
+    have = st[so]
+    slash = have * par[po]
+    floor = have - par[po + 1]
+    cap = slash if slash < floor else floor
+    cap = cap if cap > 0.0 else 0.0
+    units, paid = pay_in_kind_one(cap, prices[asset], prices[la], par[po + 2], remaining, asset == la)
+    st[so] = have - units
+    return paid
+
+
+def vault_apr(st: np.ndarray, so: int, par: np.ndarray, po: int, horizon_years: float) -> float:
+    """A staker who stayed: the share price's return, annualised (NaN when no shares are left)."""
+    assets0, shares0 = par[po + 4], par[po + 5]
+    apr = math.nan
+    if assets0 <= 0:
+        return apr
+    shares = st[so + 1]
+    if shares > EPS * shares0:
+        apr = (st[so] / shares / (assets0 / shares0) - 1.0) / horizon_years
+    if par[po + 6] != 0.0:
+        apr += par[po + 3]
+    return apr

@@ -19,9 +19,10 @@ import numpy as np
 
 from ...money import BPS, SECONDS_PER_YEAR
 from ..base_vector import EPS, Absorb, VectorLayer
+from ..insurance_fund.vector import BalanceVector
 
 if TYPE_CHECKING:
-    from ....sim.model import LayerCompiler
+    from ....sim.model import LayerCompiler, SimModel
     from ....sim.waterfall import Outcome
 
 
@@ -129,6 +130,28 @@ class Vector(VectorLayer):
         out.premiums[:m, j] += pay
         lapsed |= live & (have < due - EPS * np.maximum(1.0, due))
 
+    def scalar_params(self, model: SimModel) -> np.ndarray | None:
+        """The scalar rule covers a guarantor without a limit bank (`reinstatements`), whose premium
+        payer, if it has one that it pays, keeps balances (an insurance fund, a treasury)."""
+        if math.isfinite(self.reinstatements):
+            return None
+        if self.accrues() and not isinstance(model.layers[self.payer], BalanceVector):
+            return None
+        return np.array(
+            [
+                self.attachment,
+                self.limit,
+                self.aggregate_limit,
+                self.premium_rate,
+                float(self.created_at),
+                float(self.payer),
+            ]
+        )
+
+    def scalar_state(self, model: SimModel) -> np.ndarray:
+        """coll, paid this year, year, lapsed (0/1), defaulted (0/1: drawn per path, `guarantor_begin`)."""
+        return np.array([self.collateral0, self.paid_this_year0, float(self.year0), 1.0 if self.lapsed0 else 0.0, 0.0])
+
     def absorb(self, s: GuarantorState, a: Absorb) -> np.ndarray:
         if self.asset != a.la:
             return np.zeros(len(a.p))
@@ -172,3 +195,63 @@ class Vector(VectorLayer):
         payer_bal[p, self.asset] = have - pay
         a.out.premiums[p, a.j] += pay
         s.lapsed[p] |= (due > 0) & (have < due - EPS * np.maximum(1.0, due))
+
+
+# -- per-path scalar rule (compiled phase B): the guarantor on one path ---------------------------
+# state st[so:]: collateral, paid this year, year, lapsed (0/1), defaulted (0/1); params par[po:]:
+# attachment, limit, aggregate_limit, premium_rate, created_at, payer (layer index).
+
+
+def guarantor_begin(st: np.ndarray, so: int, defaulted: bool) -> None:
+    st[so + 4] = 1.0 if defaulted else 0.0
+
+
+def guarantor_accrue(st: np.ndarray, so: int, par: np.ndarray, po: int, payer_slot: int, dt_years: float) -> float:
+    """Pays the premium due from the payer's balance (`st[payer_slot]`); returns what was paid."""
+    due = par[po + 3] * par[po + 1] * dt_years
+    have = st[payer_slot]
+    live = st[so + 3] == 0.0
+    pay = 0.0
+    if live:
+        pay = due if due < have else have
+    st[payer_slot] = have - pay
+    if live and have < due - EPS * (due if due > 1.0 else 1.0):
+        st[so + 3] = 1.0
+    return pay
+
+
+def guarantor_absorb(
+    st: np.ndarray,
+    so: int,
+    par: np.ndarray,
+    po: int,
+    asset: int,
+    la: int,
+    loss: float,
+    remaining: float,
+    step: int,
+    start_at: int,
+    step_seconds: int,
+) -> float:
+    if asset != la:
+        return 0.0
+    year = (start_at + step * step_seconds - int(par[po + 4])) // SECONDS_PER_YEAR
+    paid_year = 0.0 if year != st[so + 2] else st[so + 1]
+    st[so + 2] = year
+    attachment = par[po]
+    top = attachment + par[po + 1]
+    owed = (loss if loss < top else top) - attachment
+    owed = owed if owed > 0.0 else 0.0
+    due = remaining if remaining < owed else owed
+    room = par[po + 2] - paid_year
+    room = room if room > 0.0 else 0.0
+    due = due if due < room else room
+    if st[so + 3] != 0.0:
+        due = 0.0
+    coll = st[so]
+    from_coll = due if due < coll else coll
+    from_wallet = 0.0 if st[so + 4] != 0.0 else due - from_coll
+    paid = from_coll + from_wallet
+    st[so] = coll - from_coll
+    st[so + 1] = paid_year + paid
+    return paid

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 
 from ...money import BPS
-from ..base_vector import Absorb, VectorLayer, pay_in_kind
+from ..base_vector import Absorb, VectorLayer, pay_in_kind, pay_in_kind_one
 
 if TYPE_CHECKING:
-    from ....sim.model import LayerCompiler
+    from ....sim.model import LayerCompiler, SimModel
 
 
 @dataclass
@@ -80,7 +80,39 @@ class BalanceVector(VectorLayer):
                 paid = paid + cov
         return paid
 
+    def scalar_params(self, model: SimModel) -> np.ndarray | None:
+        return np.array([self.cap, 1.0 if self.swap else 0.0, self.haircut])
+
+    def scalar_state(self, model: SimModel) -> np.ndarray:
+        return np.array(self.balances, dtype=float)
+
 
 @dataclass(frozen=True)
 class Vector(BalanceVector):
     """The insurance fund: `BalanceVector` with its own cap, swap flag and haircut."""
+
+
+# -- per-path scalar rule (compiled phase B): `BalanceVector` on one path -------------------------
+# state st[so + k]: holdings of asset k; params par[po:]: cap, swap (0/1), haircut.
+
+
+def balance_credit(st: np.ndarray, so: int, la: int, amount: float) -> None:
+    st[so + la] += amount
+
+
+def balance_absorb(
+    st: np.ndarray, so: int, par: np.ndarray, po: int, prices: np.ndarray, la: int, remaining: float
+) -> float:
+    cap = par[po]
+    budget = remaining if remaining < cap else cap
+    loss_price = prices[la]
+    units, paid = pay_in_kind_one(st[so + la], loss_price, loss_price, 0.0, budget, True)
+    st[so + la] -= units
+    if par[po + 1] != 0.0:
+        for k in range(len(prices)):
+            if k == la or not st[so + k] > 0:
+                continue
+            units, cov = pay_in_kind_one(st[so + k], prices[k], loss_price, par[po + 2], budget - paid, False)
+            st[so + k] -= units
+            paid = paid + cov
+    return paid

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...errors import InvalidConfig
 from ...money import BPS
-from ..base_vector import Absorb, VectorLayer, pay_in_kind
+from ..base_vector import Absorb, VectorLayer, pay_in_kind, pay_in_kind_one
 
 if TYPE_CHECKING:
     from ....sim.model import LayerCompiler, SimModel
@@ -158,6 +158,15 @@ class Vector(VectorLayer):
         a.out.minted[p, a.j] += units
         return paid
 
+    def scalar_params(self, model: SimModel) -> np.ndarray | None:
+        """The scalar rule covers the sale at the time of the loss; debt auctions (`lot`) run the NumPy rule."""
+        if self.lot > 0:
+            return None
+        return np.array([self.mint_cap, self.discount])
+
+    def scalar_state(self, model: SimModel) -> np.ndarray:
+        return np.array([self.minted0])
+
     # -- debt auctions ---------------------------------------------------------------------
     def _queue(self, s: MintState, a: Absorb) -> np.ndarray:
         """`Vow.fess`: the whole remainder is queued at the event's step, in a free slot."""
@@ -218,3 +227,18 @@ class Vector(VectorLayer):
             done = ok & (debt[rows, col] <= 0.0)
             era[rows[done], col[done]] = -1
             debt[rows[done], col[done]] = 0.0
+
+
+# -- per-path scalar rule (compiled phase B): the sale at the time of the loss, on one path ---------
+# state st[so]: tokens minted; params par[po:]: mint_cap, discount.
+
+
+def mint_absorb(
+    st: np.ndarray, so: int, par: np.ndarray, po: int, prices: np.ndarray, la: int, asset: int, remaining: float
+) -> tuple[float, float]:
+    """(loss covered, tokens sold)."""
+    room = par[po] - st[so]
+    room = room if room > 0.0 else 0.0
+    units, paid = pay_in_kind_one(room, prices[asset], prices[la], par[po + 1], remaining, False)
+    st[so] += units
+    return paid, units

@@ -12,7 +12,7 @@ import numpy as np
 from ..base_vector import VectorLayer
 
 if TYPE_CHECKING:
-    from ....sim.model import LayerCompiler
+    from ....sim.model import LayerCompiler, SimModel
     from ....sim.waterfall import Outcome
 
 
@@ -51,3 +51,8 @@ class Vector(VectorLayer):
 
     def start(self, n: int, defaulted: np.ndarray) -> PoolState:
         return PoolState(np.full(n, self.deposits0, dtype=float))
+
+    def scalar_params(self, model: SimModel) -> np.ndarray | None:
+        """Compiled phase B: the deposits before each liquidation are followed path by path before
+        the settlements (`sim/phase_b.py`); in a waterfall the pool pays nothing (no state here)."""
+        return np.zeros(0)

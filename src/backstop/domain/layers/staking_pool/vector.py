@@ -25,7 +25,7 @@ from ..share_vault_vector import VaultState, VaultVector
 from . import auction
 
 if TYPE_CHECKING:
-    from ....sim.model import LayerCompiler
+    from ....sim.model import LayerCompiler, SimModel
     from ....sim.waterfall import Outcome
 
 WRITE_OFF_RATIO = auction.THRESHOLD_NUM / auction.THRESHOLD_DEN
@@ -79,6 +79,16 @@ class Vector(VaultVector):
         super().finish(s, out, j, horizon_years)
         if self.separate_rewards:
             out.staker_apr[:, j] += self.reward_apr  # claimable emissions, outside the share price
+
+    def scalar_params(self, model: SimModel) -> np.ndarray | None:
+        """The share vault's scalar rule covers a plain pool (separate rewards included); the deficit
+        offset, the post-slash lock, the fee and Blend's auction run the NumPy rule."""
+        if self.offset0 > 0 or self.post_slash_lock or self.locked0 or self.fee > 0 or self.auction_premium >= 0:
+            return None
+        par = super().scalar_params(model)
+        if par is not None:
+            par[6] = 1.0 if self.separate_rewards else 0.0
+        return par
 
     def absorb(self, s: VaultState, a: Absorb) -> np.ndarray:
         assert isinstance(s, PoolState)
