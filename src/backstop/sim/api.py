@@ -202,6 +202,12 @@ class SimulationResult:
     def by_market(self) -> pd.DataFrame:
         """Per market, in whole tokens of its own debt asset: P(bad debt), the loss's mean, VaR99
         and CVaR99, mean bad debt and incident loss (the aggregates of `metrics()` are in the loss unit)."""
+        import pandas as pd
+
+        return pd.DataFrame(self._market_rows()).set_index("market")
+
+    def _market_rows(self) -> list[dict[str, Any]]:
+        """`by_market`'s rows as plain dicts (the JSON summary needs no pandas)."""
         o, model = self.outcome, self.model
         rows = []
         for i, mk in enumerate(model.markets):
@@ -220,7 +226,7 @@ class SimulationResult:
                     "incident_loss_mean": metrics.mean(o.market_incident_loss[:, i]).value,
                 }
             )
-        return pd.DataFrame(rows).set_index("market")
+        return rows
 
     def staker_apr(self) -> pd.DataFrame:
         import pandas as pd
@@ -343,8 +349,8 @@ class SimulationResult:
         f = metrics.format_amount
         model = self.model
         markets: dict[str, Any] = {}
-        for mid, r in self.by_market().iterrows():
-            markets[str(mid)] = {
+        for r in self._market_rows():
+            markets[str(r["market"])] = {
                 "debt_asset": r["debt_asset"],
                 "p_bad_debt": {"value": float(r["p_bad_debt"]), "se": float(r["p_bad_debt_se"])},
                 "loss": {k: f(float(r[f"loss_{k}"])) for k in ("mean", "var99", "cvar99")},
