@@ -196,12 +196,14 @@ def drive_engine(
     accounts: list[list[str]],
     staker: str = "s1",
     after_incident: Callable[[Any, int], None] | None = None,
+    before_events: Callable[[Any, int], None] | None = None,
 ) -> Drive:
     """Replay path p through `Engine.apply`: the guarantor defaults the world drew, then at each
     event step `SetPrice` (the simulated price), `Advance` (premiums), `Reward` (the emissions the
     simulator accrued since the path's previous event), the withdrawals of stakers who ran
     (`staker` holds the pool's shares; the request goes in `delay` steps before), and the step's
-    `Liquidate` and `Incident` commands, in the simulator's order."""
+    `Liquidate` and `Incident` commands, in the simulator's order; `before_events(engine, at)` runs
+    just before the step's world events."""
     engine = run_scenario(scenario).engine
     la = model.loss_asset_name
     scale = 10 ** model.decimals[model.loss_asset]
@@ -246,6 +248,8 @@ def drive_engine(
                 if pool.assets_for_shares(shares, pool.total_assets(engine.state)) == 0:
                     continue  # a drained pool pays nothing, as in the simulator (the engine refuses it)
                 engine.apply(c.Withdraw(at=at, layer=model.layers[j].id, account=staker, shares=shares, amount=None))
+        if before_events is not None:  # governance steps due by now (settle_slashing, settle_claim)
+            before_events(engine, at)
         for e in world_events:
             if int(world.ev_step[e]) != step:
                 continue

@@ -66,6 +66,14 @@ def _bad_default_probability(d: dict[str, Any]) -> None:
     d["simulation"]["guarantor_default_probability"] = {"g1": 1.5}
 
 
+def _settle_not_v15(d: dict[str, Any]) -> None:
+    d["simulation"]["settle_slashing_after_days"] = {"fund": 7}
+
+
+def _settle_negative(d: dict[str, Any]) -> None:
+    d["simulation"]["settle_slashing_after_days"] = {"fund": -1}
+
+
 @pytest.mark.parametrize(
     ("edit", "field", "message"),
     [
@@ -74,8 +82,18 @@ def _bad_default_probability(d: dict[str, Any]) -> None:
         (_missing_columns, "simulation.positions.0.csv", "missing column(s) collateral_amount, debt"),
         (_shock_missing_hour, "simulation.prices.csv", "missing columns"),
         (_bad_default_probability, "simulation.guarantor_default_probability.g1", "[0, 1]"),
+        (_settle_not_v15, "simulation.settle_slashing_after_days.fund", "not a staking pool with post_slash_lock"),
+        (_settle_negative, "simulation.settle_slashing_after_days.fund", "greater than 0"),
     ],
-    ids=["correlation-not-pd", "negative-vol", "positions-csv-missing-columns", "shock-csv-no-hour", "probability"],
+    ids=[
+        "correlation-not-pd",
+        "negative-vol",
+        "positions-csv-missing-columns",
+        "shock-csv-no-hour",
+        "probability",
+        "settle-not-v1.5",
+        "settle-negative",
+    ],
 )
 def test_bad_scenario_is_refused_and_no_report_is_written(tmp_path: Path, edit: Any, field: str, message: str) -> None:
     (tmp_path / "book.csv").write_text("collateral_asset,amount\nETH,10\n")

@@ -39,6 +39,7 @@ from hypothesis import strategies as st
 
 from backstop.domain import commands as c
 from backstop.domain.layers.registry import KINDS
+from backstop.domain.layers.staking_pool.vector import settle_seconds
 from backstop.scenario.loader import load_scenario
 from backstop.sim.liquidation import phase_b_liquidations
 from backstop.sim.model import SimModel, compile_model
@@ -319,9 +320,15 @@ def worlds(draw: st.DrawFn, kind: str) -> dict[str, Any]:
     return spec
 
 
-def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
+def compare(
+    spec: dict[str, Any],
+    seed: int = 7,
+    before_events: Callable[[Any, int], None] | None = None,
+    n_sample: int = SAMPLE,
+) -> dict[str, int]:
     """Simulate, replay the sampled paths through the engine, compare; count what the sample
-    exercised (paths, paths where the kind's layer paid, escaped by a run, minted)."""
+    exercised (paths, paths where the kind's layer paid, escaped by a run, minted, slashed again
+    after a `settle_slashing`). `before_events` adds governance steps to the replay."""
     scenario = load_scenario(copy.deepcopy(spec))
     model = compile_model(scenario, seed=seed)
     world = simulate_world(model, 0, N_PATHS)
@@ -331,7 +338,7 @@ def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
     # on the paths that had any (most have no loss: the other troves take what the pool cannot).
     world, found = phase_b_liquidations(model, world)
     ok = single_bucket_paths(world)
-    sample = ok[out.loss[ok] > 0][:SAMPLE]
+    sample = ok[out.loss[ok] > 0][:n_sample]
     if found:  # half with a loss (the last trove sold), half where the other troves took it all
         sample = np.concatenate([sample[: SAMPLE // 2], ok[(out.liquidations[ok] > 0) & (out.loss[ok] == 0)]])
         sample = sample[:SAMPLE]
@@ -341,12 +348,16 @@ def compare(spec: dict[str, Any], seed: int = 7) -> dict[str, int]:
     cols = {layer.id: j for j, layer in enumerate(model.layers)}
     x = cols.get("x", cols["rest"])
     seen = {"paths": len(sample), "paid": 0, "escaped": 0, "minted": 0, "auctions": 0, "healed": 0}
-    seen |= {"cascades": 0, "sold": 0, "capped": 0}
+    seen |= {"cascades": 0, "sold": 0, "capped": 0, "slashed_after_settle": 0}
     for p in sample:
         seen["paid"] += int(out.alloc[p, x] > 0 or out.absorbed[p, x] > 0)
         seen["escaped"] += int(out.escaped[p, x] > 0)
         seen["minted"] += int(out.minted[p, x] > 0)
-        d = _to_horizon(drive_engine(model, scenario, world, int(p), accounts), model)
+        d = _to_horizon(drive_engine(model, scenario, world, int(p), accounts, before_events=before_events), model)
+        settled = [i for i, ev in enumerate(d.engine.log) if ev.kind == "slashing_settled"]
+        seen["slashed_after_settle"] += int(
+            bool(settled) and any(ev.kind == "slashed" for ev in d.engine.log[settled[0] :])
+        )
         tol = 1e-9 * out.loss[p] + 1e-9
         flop = d.engine.state.layers.get("x")
         seen["auctions"] += int(getattr(flop, "auctions", 0) > 0)
@@ -494,6 +505,57 @@ def test_a_broken_post_slash_period_is_caught() -> None:
     broken = copy.deepcopy(spec)
     broken["layers"]["x"]["post_slash_lock"] = False
     assert _rule_changed_on_engine_side(spec, broken) > 1.0
+
+
+def _settle_after(layer: str, days: float) -> Callable[[Any, int], None]:
+    """Governance in the replay: `settle_slashing` at the first step at least `days` after the slash
+    that opened the pool's post-slashing period (what `simulation.settle_slashing_after_days` says)."""
+    delay = settle_seconds(days)
+
+    def settle(engine: Any, at: int) -> None:
+        if not engine.state.layers[layer].in_post_slashing_period:
+            return
+        opened = None
+        for ev in reversed(engine.log):
+            if ev.kind == "slashing_settled" and ev.data.get("layer") == layer:
+                break
+            if ev.kind == "slashed" and ev.data.get("layer") == layer:
+                opened = ev.at
+        if opened is not None and at >= opened + delay:
+            engine.apply(c.SettleSlashing(at=at, layer=layer))
+
+    return settle
+
+
+def _settling_world(days: float) -> dict[str, Any]:
+    """An Aave v1.5 pool (30% a slash) before the socialized end, exploits 8 a year over 90 days,
+    governance settling each slashing `days` after it."""
+    spec = _world(
+        {"x": {"kind": "staking_pool", "asset": "USD", "max_slash_bps": 3000, "post_slash_lock": True}},
+        ["x"],
+        [{"at": 0, "do": "stake", "layer": "x", "account": "s1", "amount": 3_000_000}],
+        settle_slashing_after_days={"x": days},
+    )
+    spec["simulation"]["incidents"][0]["per_year"] = 16
+    return spec
+
+
+@pytest.mark.parametrize("days", [9, 2.5])
+def test_a_settled_post_slash_period_matches(days: float) -> None:
+    """`simulation.settle_slashing_after_days` (staking_pool/vector.py) against the engine with a
+    `settle_slashing` step that many days after each slash: the pool is slashed again after the
+    settlement on some sampled paths, and what every layer paid agrees."""
+    seen = compare(_settling_world(days), before_events=_settle_after("x", days), n_sample=12)
+    assert seen["paid"] > 0 and seen["slashed_after_settle"] > 0, seen
+
+
+def test_a_broken_settlement_is_caught() -> None:
+    """Control: the same world replayed with no settlement (the period to the horizon, the old
+    rule) or a settlement a day late disagrees with the simulation that settles."""
+    spec = _settling_world(9)
+    for broken in (None, _settle_after("x", 10)):
+        with pytest.raises(AssertionError):
+            compare(spec, before_events=broken, n_sample=12)
 
 
 def test_a_broken_liquidation_fee_is_caught() -> None:

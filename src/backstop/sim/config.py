@@ -7,7 +7,7 @@ markets' debt asset); times are in simulation steps unless the name says days.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -144,6 +144,10 @@ class SimulationSpec(_Strict):
     incidents: list[IncidentSpec] = []
     stakers: StakersSpec = StakersSpec()
     guarantor_default_probability: dict[str, float] = {}
+    settle_slashing_after_days: dict[str, Annotated[float, Field(gt=0)]] = {}
+    """Per staking pool with `post_slash_lock`: days after a slash at which governance sends
+    `settle_slashing` on every path (Aave stk v1.5 `settleSlashing`); unlisted pools stay in their
+    post-slashing period to the horizon."""
 
 
 def parse_simulation(raw: Any) -> SimulationSpec:

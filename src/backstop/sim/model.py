@@ -318,6 +318,10 @@ class _Compiler:
                 if lid not in ids or not out[ids.index(lid)].share_price:
                     f = f"simulation.stakers.reward_apr.{lid}"
                     raise InvalidConfig(f, f"{f}: not a staking pool of the scenario")
+        for lid in spec.settle_slashing_after_days:
+            f = f"simulation.settle_slashing_after_days.{lid}"
+            if lid not in ids or not out[ids.index(lid)].settles_slashing():
+                raise InvalidConfig(f, f"{f}: not a staking pool with post_slash_lock in the scenario")
         for lid, p in spec.guarantor_default_probability.items():
             f = f"simulation.guarantor_default_probability.{lid}"
             if lid not in ids or not out[ids.index(lid)].can_default:

@@ -99,6 +99,11 @@ class VectorLayer:
         out: np.ndarray = outcome.alloc[:, j]
         return out
 
+    def settles_slashing(self) -> bool:
+        """Whether the layer has a post-slashing period that `simulation.settle_slashing_after_days`
+        may end (an Aave v1.5 staking pool)."""
+        return False
+
     def summary(self, outcome: Outcome, j: int, horizon_years: float, paid_mean: float) -> dict[str, float]:
         """The kind's own figures in `by_layer` (means over paths)."""
         return {}

@@ -1,8 +1,13 @@
 """Staking pool in the risk lab: the share vault's vectorized rule (`share_vault_vector.py`) with
 the staking pool's options, twins of `exact.py` and `auction.py`:
 
-- `post_slash_lock`: after a slash a path's pool takes nothing more (the simulation has no
-  `settle_slashing`, so the period lasts to the horizon);
+- `post_slash_lock`: after a slash a path's pool takes nothing more until governance settles
+  the slashing: `simulation.settle_slashing_after_days` ends the period that many days after the
+  slash that opened it (the engine's `settle_slashing` then), else it lasts to the horizon. A pool
+  already in its period at the start counts from the start (the scenario does not say when its
+  settlement is due). New stakes and the period's cooldown-free withdrawals are not simulated
+  (stakers' runs keep the cooldown), so the settlement matters here through the slashes it
+  allows again;
 - Umbrella: the deficit offset passes the first part of the cumulative loss on; beyond it the
   pool pays cover × (1 + fee), the fee to its treasury; `rewards: separate` leaves the pool's
   assets alone (the emissions are the stakers' own, outside the pool);
@@ -30,6 +35,21 @@ if TYPE_CHECKING:
 
 WRITE_OFF_RATIO = auction.THRESHOLD_NUM / auction.THRESHOLD_DEN
 RAMP = float(auction.RAMP_BLOCKS)
+DAY_SECONDS = 86_400
+
+
+def settle_seconds(days: float) -> int:
+    """`simulation.settle_slashing_after_days` in engine seconds (whole seconds, as engine time is)."""
+    return round(days * DAY_SECONDS)
+
+
+def settle_steps(c: LayerCompiler, layer_id: str) -> int:
+    """Steps from the slash to the first event the settlement precedes (-1: not settled): an event
+    at step t follows it when t × step ≥ slash step × step + the settlement's delay."""
+    days = c.spec.settle_slashing_after_days.get(layer_id)
+    if days is None:
+        return -1
+    return -(-settle_seconds(days) // c.step_seconds)
 
 
 @dataclass
@@ -37,12 +57,16 @@ class PoolState(VaultState):
     locked: np.ndarray
     offset_left: np.ndarray
     """Deficit offset left, whole tokens of the pool's asset."""
+    locked_at: np.ndarray
+    """Step of the slash that opened the path's post-slashing period."""
 
 
 @dataclass(frozen=True)
 class Vector(VaultVector):
     post_slash_lock: bool = False
     locked0: bool = False
+    settle_steps: int = -1
+    """Steps after the slash from which the period is settled (-1: never, to the horizon)."""
     offset0: float = 0.0
     fee: float = 0.0
     fee_to: int = -1
@@ -60,6 +84,7 @@ class Vector(VaultVector):
             base,
             post_slash_lock=cfg.post_slash_lock,
             locked0=layer.in_post_slashing_period,
+            settle_steps=settle_steps(c, layer.id),
             offset0=c.units(cfg.asset, max(0, offset)),
             fee=(cfg.liquidation_fee_bps or 0) / BPS,
             fee_to=c.layer_ids.index(cfg.liquidation_fee_to) if cfg.liquidation_fee_to else -1,
@@ -70,7 +95,12 @@ class Vector(VaultVector):
 
     def start(self, n: int, defaulted: np.ndarray) -> PoolState:
         base = super().start(n, defaulted)
-        return PoolState(base.assets, base.shares, np.full(n, self.locked0), np.full(n, self.offset0))
+        return PoolState(
+            base.assets, base.shares, np.full(n, self.locked0), np.full(n, self.offset0), np.zeros(n, dtype=np.int64)
+        )
+
+    def settles_slashing(self) -> bool:
+        return self.post_slash_lock
 
     def accrues(self) -> bool:
         return not self.separate_rewards and super().accrues()
@@ -110,6 +140,8 @@ class Vector(VaultVector):
             rest = rest - passed
         cap = np.maximum(0.0, np.minimum(have * self.max_slash, have - self.min_remaining))
         if self.post_slash_lock:
+            if self.settle_steps >= 0:  # governance settled the slashing before this event
+                s.locked[p] &= a.step - s.locked_at[p] < self.settle_steps
             cap = np.where(s.locked[p], 0.0, cap)
         cover_cap = cap / (1.0 + self.fee)
         units, paid = pay_in_kind(
@@ -122,7 +154,9 @@ class Vector(VaultVector):
             a.states[self.fee_to].bal[p, self.asset] += fee_units
         pool[p] = have - units - fee_units
         if self.post_slash_lock:
-            s.locked[p] |= units + fee_units > 0
+            opened = ~s.locked[p] & (units + fee_units > 0)
+            s.locked_at[p] = np.where(opened, a.step, s.locked_at[p])
+            s.locked[p] |= opened
         return paid
 
     def _auction(self, s: PoolState, a: Absorb) -> np.ndarray:
