@@ -39,6 +39,7 @@ MATRIX: dict[str, tuple[set[str], dict[str, object]]] = {
     "/v1/guarantor_defaults": (set(), {"layer": "sp"}),
     "/v1/claim_collateral": ({"investor"}, {"market": "troves"}),
     "/v1/settle_slashing": (set(), {"layer": "sp"}),
+    "/v1/set_status": (set(), {"layer": "sp", "status": "frozen"}),
     "/v1/claim_rewards": (OWN, {"layer": "sp"}),
     "/v1/cover_deficit": (set(), {"market": "troves", "layer": "sp", "amount": "1"}),
     "/v1/fill_auction": ({"risk", "staker", "investor", "guarantor"}, {"layer": "sp", "block": 1}),

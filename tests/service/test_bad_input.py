@@ -33,6 +33,7 @@ ENDPOINTS: dict[str, tuple[dict[str, object], str | None]] = {
     "/v1/guarantor_defaults": ({"layer": "nope"}, None),
     "/v1/claim_collateral": ({"market": "nope", "account": "a"}, None),
     "/v1/settle_slashing": ({"layer": "nope"}, None),
+    "/v1/set_status": ({"layer": "nope", "status": "frozen"}, None),
     "/v1/claim_rewards": ({"layer": "nope", "account": "a"}, None),
     "/v1/cover_deficit": ({"market": "nope", "layer": "sp", "amount": "1"}, "amount"),
     "/v1/fill_auction": ({"layer": "nope", "account": "a", "block": 1}, None),

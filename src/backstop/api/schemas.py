@@ -240,6 +240,14 @@ class SettleSlashingBody(Body):
     at: At = None
 
 
+class SetStatusBody(Body):
+    """Blend `set_status` (admin): `active`, `on_ice`, `frozen` or `none` (permissionless)."""
+
+    layer: Id
+    status: Literal["active", "on_ice", "frozen", "none"]
+    at: At = None
+
+
 class ClaimRewardsBody(Body):
     layer: Id
     account: Id

@@ -272,6 +272,10 @@ def _settle_slashing(ctx: Ctx, cmd: c.SettleSlashing) -> None:
     _staking_pool(ctx, cmd.layer, "settle_slashing").settle_slashing(ctx)
 
 
+def _set_status(ctx: Ctx, cmd: c.SetStatus) -> None:
+    _staking_pool(ctx, cmd.layer, "set_status").set_status(ctx, cmd.status)
+
+
 def _claim_rewards(ctx: Ctx, cmd: c.ClaimRewards) -> None:
     _staking_pool(ctx, cmd.layer, "claim_rewards").claim_rewards(ctx, _account(cmd.account))
 
@@ -341,6 +345,7 @@ HANDLERS: dict[type, Callable[[Ctx, Any], None]] = {
     c.GuarantorDefaults: _guarantor_defaults,
     c.ClaimCollateral: _claim_collateral,
     c.SettleSlashing: _settle_slashing,
+    c.SetStatus: _set_status,
     c.ClaimRewards: _claim_rewards,
     c.CoverDeficit: _cover_deficit,
     c.FillAuction: _fill_auction,

@@ -308,6 +308,21 @@ class SettleSlashing:
     layer: str
 
 
+ADMIN_STATUSES = ("active", "on_ice", "frozen", "none")
+"""What Blend's admin may set (`set_status`): statuses 0, 2, 4, and 3 (the permissionless ones)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SetStatus:
+    """Blend `set_status` (admin): set a backstop-guarded pool's admin status, `active`, `on_ice`,
+    `frozen`, or `none` (Blend's status 3: back to the permissionless thresholds), if the backstop
+    allows it (`execute_set_pool_status`, docs/layers/staking_pool.md)."""
+
+    at: int
+    layer: str
+    status: str
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimRewards:
     """Claim the rewards a staker accrued in a pool with `rewards: separate` (Umbrella)."""
@@ -369,6 +384,7 @@ Command = (
     | GuarantorDefaults
     | ClaimCollateral
     | SettleSlashing
+    | SetStatus
     | ClaimRewards
     | CoverDeficit
     | FillAuction

@@ -272,6 +272,9 @@ class _Exporter:
         amount = self.units(cmd.amount, cmd.asset, "amount")
         return {"do": "cover_deficit", "market": cmd.market, "layer": cmd.layer, "amount": amount, "asset": cmd.asset}
 
+    def s_SetStatus(self, cmd: c.SetStatus) -> dict[str, Any]:
+        return {"do": "set_status", "layer": cmd.layer, "status": cmd.status}
+
     def s_FillAuction(self, cmd: c.FillAuction) -> dict[str, Any]:
         out = {"do": "fill_auction", "layer": cmd.layer, "account": cmd.account, "block": cmd.block}
         return out if cmd.percent == 100 else {**out, "percent": cmd.percent}

@@ -472,6 +472,13 @@ class _Builder:
         (layer,) = self.take(raw, "layer")
         return c.SettleSlashing(at, str(layer))
 
+    def v_set_status(self, at: int, raw: dict[str, Any]) -> Any:
+        self._reset()
+        layer, status = self.take(raw, "layer", "status")
+        if status not in c.ADMIN_STATUSES:
+            raise self.fail("status", f"must be one of {', '.join(c.ADMIN_STATUSES)}, got {status!r}")
+        return c.SetStatus(at, str(layer), str(status))
+
     def v_claim_rewards(self, at: int, raw: dict[str, Any]) -> Any:
         self._reset()
         layer, account = self.take(raw, "layer", "account")

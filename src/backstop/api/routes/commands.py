@@ -51,6 +51,7 @@ VERBS: dict[str, tuple[type[s.Body], frozenset[str], str | None]] = {
     "guarantor_defaults": (s.GuarantorDefaultsBody, frozenset(), None),
     "claim_collateral": (s.ClaimCollateralBody, frozenset({"investor"}), "account"),
     "settle_slashing": (s.SettleSlashingBody, frozenset(), None),
+    "set_status": (s.SetStatusBody, frozenset(), None),
     "claim_rewards": (s.ClaimRewardsBody, OWNERS, "account"),
     "cover_deficit": (s.CoverDeficitBody, frozenset(), None),
     "fill_auction": (s.FillAuctionBody, frozenset({"risk", "staker", "investor", "guarantor"}), "account"),

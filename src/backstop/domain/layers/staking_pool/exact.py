@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Literal
 
+from ...commands import ADMIN_STATUSES
 from ...context import Ctx
 from ...errors import InsufficientFunds, InvalidAmount, InvalidConfig, NotPermitted, WithdrawNotAllowed
 from ...ledger import user
@@ -176,6 +177,45 @@ class StakingPool(ShareVault[StakingPoolConfig]):
         if (status == "active" and (q4w >= 5_000 or under)) or (status == "on_ice" and q4w >= 7_500):
             ctx.j.set(self, "admin_status", "none")
             ctx.emit("pool_status", {"layer": self.id, "admin_status": status, "now": "permissionless", "q4w_bps": q4w})
+
+    def set_status(self, ctx: Ctx, status: str) -> None:
+        """Blend `execute_set_pool_status` (status.rs:68-114 at ba22b487), the admin's command: admin
+        active (0) needs the backstop at or above its threshold and under 50% queued; admin on-ice
+        (2) and on-ice (3, here `none`: the permissionless thresholds, which the keeper's update
+        applies at once) need under 75% queued; admin frozen (4) is always allowed. Blend refuses
+        the others (`BadRequest`), and a refusal (`StatusNotAllowed`) changes nothing."""
+        if status not in ADMIN_STATUSES:
+            raise InvalidConfig("status", f"status: must be one of {', '.join(ADMIN_STATUSES)}, got {status!r}")
+        c = self.config
+        if c.freeze_borrow_queued_bps is None or c.freeze_supply_queued_bps is None:
+            raise NotPermitted(
+                "layer",
+                f"layer: {self.id} has no Blend pool status; set_status needs freeze_borrow_queued_bps and "
+                "freeze_supply_queued_bps (the permissionless thresholds, Blend 3000 and 6000)",
+            )
+        q4w = self.queued_bps()
+        t = c.backstop_threshold
+        if status == "active":
+            if t is not None and self.total_assets(ctx.state) < t:
+                raise NotPermitted(
+                    "status",
+                    f"status: {self.id} holds {ctx.tokens(self.asset, self.total_assets(ctx.state))}, under its "
+                    f"backstop_threshold {ctx.tokens(self.asset, t)}; Blend refuses admin active (StatusNotAllowed)",
+                )
+            if q4w >= 5_000:
+                raise NotPermitted(
+                    "status",
+                    f"status: {q4w / 100:g}% of {self.id} is queued for withdrawal; admin active needs under 50% "
+                    "(Blend StatusNotAllowed)",
+                )
+        if status in ("on_ice", "none") and q4w >= 7_500:
+            raise NotPermitted(
+                "status",
+                f"status: {q4w / 100:g}% of {self.id} is queued for withdrawal; {status} needs under 75% "
+                "(Blend StatusNotAllowed)",
+            )
+        ctx.j.set(self, "admin_status", status)
+        ctx.emit("pool_status_set", {"layer": self.id, "admin_status": status, "q4w_bps": q4w})
 
     def freeze_queued_bps(self, what: str) -> int | None:
         """While an admin status holds it decides (0: always frozen; None: never); after, the
@@ -344,7 +384,7 @@ class StakingPool(ShareVault[StakingPoolConfig]):
             ]
         if self.liabilities or self.auction is not None:
             extra.append([sorted([list(k), v] for k, v in self.liabilities.items()), auction.hash_of(self.auction)])
-        if self.config.admin_status != "none":
+        if self.config.admin_status != "none" or self.admin_status != "none":  # the second: set_status
             extra.append(["admin_status", self.admin_status])
         base = super().hash_state()
         return [*base, extra] if extra else base
