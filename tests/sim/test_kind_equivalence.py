@@ -683,11 +683,13 @@ def test_reinstatements_match_and_a_broken_bank_is_caught() -> None:
 # -- cover policies and claims (cover_pool/vector.py against domain/cover.py) ---------------------
 
 
-def _cover_world(pool_in_eth: bool, in_waterfall: bool) -> dict[str, Any]:
+def _cover_world(pool_in_eth: bool, in_waterfall: bool, voted: bool = False) -> dict[str, Any]:
     """A small fund before the socialized end, so exploits reach the suppliers; a cover pool (in USD,
     or in ETH so claims convert at the event's price; in the waterfall or beside it) that sold
     policies: ivy (a supplier) for exploits over 60 days and twice over the horizon (two policies on
-    one loss: paid once), lp for bugs only (never hit: the world's incidents are exploits)."""
+    one loss: paid once), lp for bugs only (never hit: the world's incidents are exploits).
+    `voted`: an assessor stakes into the pool's assessment stake, so its claims are decided by a
+    stake-weighted vote (Nexus: 3-day vote, 1-day payout cooldown) and paid 4 days after filing."""
     pool: dict[str, Any] = {
         "kind": "cover_pool",
         "asset": "ETH" if pool_in_eth else "USD",
@@ -719,6 +721,8 @@ def _cover_world(pool_in_eth: bool, in_waterfall: bool) -> dict[str, Any]:
         cover("ivy", ["exploit", "oracle"], 365),
         cover("lp", ["bug"], 365),
     ]
+    if voted:
+        steps.append({"at": 0, "do": "assessor_stake", "pool": "x", "account": "assessor", "amount": capital / 100})
     return _world(
         {"fund": {"kind": "insurance_fund", "asset": "USD", "max_payout_per_event": 100_000}, "x": pool},
         ["fund", "x"] if in_waterfall else ["fund"],
@@ -745,9 +749,36 @@ def _claim_all(engine: Any, at: int) -> None:
         engine.apply(c.AssessClaim(at=at, claim=cid, assessor="assessor", approve=True))
 
 
+def _settle_due(engine: Any, at: int) -> None:
+    """Governance in the replay of a vote-decided pool: `settle_claim` on every voted claim whose
+    poll and payout cooldown ended by `at`, by due time then claim id (`cover.settle_claim`)."""
+    state = engine.state
+    cooldown = {lid: getattr(layer.config, "payout_cooldown_seconds", 0) for lid, layer in state.layers.items()}
+    due = []
+    for cid, claim in state.claims.items():
+        if claim.status != "pending" or claim.poll_end is None:
+            continue
+        ready = claim.poll_end + cooldown[state.policies[claim.policy].pool]
+        if ready <= at:
+            due.append((ready, int(cid.split("-")[1]), cid))
+    for ready, _, cid in sorted(due):
+        engine.apply(c.SettleClaim(at=max(engine.state.now, ready if at < 0 else at), claim=cid))
+
+
+def _settle_the_rest(engine: Any) -> None:
+    """At the horizon: the claims still waiting are settled when due (the risk lab pays them from
+    the pool as it stands at the horizon: nothing happens in between)."""
+    state = engine.state
+    for claim in sorted(state.claims.values(), key=lambda x: (x.poll_end or 0, int(x.id.split("-")[1]))):
+        if claim.status == "pending" and claim.poll_end is not None:
+            ready = claim.poll_end + state.layers[state.policies[claim.policy].pool].config.payout_cooldown_seconds
+            engine.apply(c.SettleClaim(at=max(engine.state.now, ready), claim=claim.id))
+
+
 def _compare_cover(spec: dict[str, Any]) -> dict[str, int]:
     """Simulate, replay the sampled paths with their claims through the engine, compare each
-    policy's payout and the pool's balance at the horizon; count what the sample exercised."""
+    policy's payout and the pool's balance at the horizon; count what the sample exercised (a
+    claim paid after a loss that came between its filing and its payout: `overlap`)."""
     from backstop.sim.cover import policy_columns
 
     scenario = load_scenario(copy.deepcopy(spec))
@@ -767,11 +798,21 @@ def _compare_cover(spec: dict[str, Any]) -> dict[str, int]:
     paid_paths = [*paid_paths[two][: SAMPLE // 2], *paid_paths[~two][: SAMPLE - SAMPLE // 2]]
     quiet = ok[(out.incident_loss[ok] > 0) & (out.claims[ok].sum(axis=1) == 0)]
     unit = 10 ** model.decimals[layer.asset]
-    seen = {"paths": 0, "both": 0, "short": 0}
+    seen = {"paths": 0, "both": 0, "short": 0, "overlap": 0}
     for p in [*paid_paths, *quiet[:2]]:
-        d = drive_engine(model, scenario, world, int(p), accounts, after_incident=_claim_all)
+        d = drive_engine(model, scenario, world, int(p), accounts, after_incident=_claim_all, before_events=_settle_due)
         engine = d.engine
         engine.apply(c.Advance(at=max(engine.state.now, model.start_at + model.n_steps * model.step_seconds)))
+        _settle_the_rest(engine)
+        losses = [x.at for x in engine.state.losses]
+        paid_at = {ev.data["claim"]: ev.at for ev in engine.log if ev.kind == "claim_paid"}
+        seen["overlap"] += int(
+            any(
+                any(cl.filed_at < t < paid_at[cid] for t in losses)
+                for cid, cl in engine.state.claims.items()
+                if cid in paid_at
+            )
+        )
         for col, (_, _, pol) in enumerate(cols):
             got = engine.state.policies[pol.id].paid / unit
             want = float(out.claims[p, col])
@@ -800,6 +841,30 @@ def test_cover_claims_and_pool_balance_match_the_exact_engine(pool_in_eth: bool,
     assert seen["paths"] >= SAMPLE and seen["both"] > 0, seen
     if in_waterfall:
         assert seen["short"] > 0, seen
+
+
+@pytest.mark.parametrize(("pool_in_eth", "in_waterfall"), [(False, True), (True, True), (False, False)])
+def test_voted_claims_paid_after_the_vote_match_the_exact_engine(pool_in_eth: bool, in_waterfall: bool) -> None:
+    """A pool with assessment stake: each claim is filed and voted on at its incident and settled
+    (`settle_claim`) 3 + 1 days later, before the path's first event from then on (or at the
+    horizon); the risk lab pays it then, from the pool's balance then. The sample holds paths where
+    another loss came between a claim's filing and its payout, and paths where a claim was cut."""
+    spec = _cover_world(pool_in_eth, in_waterfall, voted=True)
+    spec["simulation"]["incidents"][0]["per_year"] = 20
+    seen = _compare_cover(spec)
+    assert seen["paths"] >= SAMPLE and seen["both"] > 0 and seen["overlap"] > 0, seen
+
+
+def test_a_claim_paid_at_once_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Control: the risk lab's old rule (a voted claim paid at its incident) disagrees with the
+    engine that settles the vote 4 days later."""
+    from backstop.sim import cover
+
+    spec = _cover_world(False, True, voted=True)
+    spec["simulation"]["incidents"][0]["per_year"] = 20
+    monkeypatch.setattr(cover.ClaimPlan, "delayed", property(lambda self: False))  # nothing waits
+    with pytest.raises(AssertionError, match="pol-"):
+        _compare_cover(spec)
 
 
 def test_a_broken_claim_rule_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -430,6 +430,19 @@ def settle_claim(ctx: Ctx, cmd: SettleClaim) -> None:
         _deny(ctx, claim, None, reason)
 
 
+def payout_delay_seconds(pool: CoverPool) -> int:
+    """Seconds from filing a claim on `pool` to its payout when its first vote, an accept, is cast
+    as it is filed (the risk lab's assumption, docs/risk-lab.md): 0 for a single-assessor pool (no
+    assessment stake: `assess_claim` pays at once); else the voting period that vote restarts,
+    extended by the silent ending when the period is shorter than it (`_vote`: nobody voted
+    before, so by the whole `silent_ending_seconds`), plus the payout cooldown (`settle_claim`)."""
+    if pool.assessment_total <= 0:
+        return 0
+    c = pool.config
+    silent = c.silent_ending_seconds if c.voting_seconds < c.silent_ending_seconds else 0
+    return c.voting_seconds + silent + c.payout_cooldown_seconds
+
+
 def assessor_stake(ctx: Ctx, cmd: AssessorStake) -> None:
     pool = _pool(ctx, cmd.pool)
     if cmd.amount <= 0:

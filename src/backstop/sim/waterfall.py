@@ -18,7 +18,7 @@ import numpy as np
 
 from ..domain.layers.base_vector import EPS, Absorb
 from ..domain.layers.share_vault_vector import VaultVector
-from .cover import ClaimPlan, pay_claims, policy_columns
+from .cover import ClaimPlan, PendingClaims, pay_claims, policy_columns
 from .jit import enabled as jit_enabled
 from .liquidation import PathLiquidations, phase_b_liquidations, settle
 from .model import SimModel
@@ -239,6 +239,9 @@ def run_backstop(model: SimModel, world: World, cache: dict[int, Any] | None = N
     wd_q, wd_ref, wd_amount = q[wd_ps][by_rm], wr[by_rm], wa[by_rm]
     wd_off = np.searchsorted(rm[wd_ps][by_rm], round_off)
     dt_rm = dt[ps_of_rm]
+    pending = PendingClaims(model, plan, n) if plan is not None and plan.delayed else None
+    if pending is not None:  # claims paid after a vote: each round's times, prices and ends
+        step_rm, src_rm = step[ps_of_rm], order[ps_of_rm]
     del ps_of_rm, in_rm
     del dt, rm
 
@@ -252,6 +255,12 @@ def run_backstop(model: SimModel, world: World, cache: dict[int, Any] | None = N
         if wd_off[r + 1] > wd_off[r]:
             rows = slice(wd_off[r], wd_off[r + 1])
             _withdraw(model, st, wd_q[rows], wd_ref[rows], wd_amount[rows])
+        if pending is not None:
+            src = src_rm[o : o + m]
+            is_world = src < n_world
+            ev_prices = np.full((m, len(model.assets)), np.nan)
+            ev_prices[is_world] = world.ev_prices[src[is_world]]
+            pending.settle(model, st.states, out, m, step_rm[o : o + m], ev_prices, src >= n_world + n_wd)
         for layer, s, f, a in credits:
             layer.credit(s, m, f[o : o + m], a)
         if hit_off[r + 1] == hit_off[r]:
@@ -267,7 +276,9 @@ def run_backstop(model: SimModel, world: World, cache: dict[int, Any] | None = N
             if before is not None:
                 out.alloc[pe] = before + (out.alloc[pe] - before) * mk.unit_value
             if plan is not None:
-                pay_claims(model, plan, st.states, out, pe, step[ee], cause_ref[ee], socialized, prices, mk.debt_asset)
+                pay_claims(
+                    model, plan, st.states, out, pe, step[ee], cause_ref[ee], socialized, prices, mk.debt_asset, pending
+                )
 
     for j, layer in enumerate(model.layers):
         layer.finish(st.states[j], out, j, model.horizon_years)

@@ -14,9 +14,13 @@ The incident must hit the policy's market with a covered cause while the policy 
 Assumptions of the risk lab (docs/risk-lab.md, "Cover policies and claims"; docs/decisions.md):
 the owner files a claim for the whole proven loss right after each covered incident, the claim
 is approved (single assessor or stake-weighted vote: the loss is provable by the engine's own
-record, so the honest outcome is approval) and paid before the path's next event; the claim
-deposit is returned with the payout, so it moves nothing. The policies of a path are claimed in
-policy-id order (the engine's `recovered elsewhere` then makes a loss good once across them).
+record, so the honest outcome is approval); the claim deposit is returned with the payout, so it
+moves nothing. A single-assessor pool pays at once, before the path's next event; a pool with
+assessment stake pays `payout_delay_seconds` later (`cover.payout_delay_seconds`: the vote, cast
+at filing, and the payout cooldown), before the path's first event at or after that time, or at
+the horizon, from the pool as it stands then, converted at the prices of then (`sim/cover.py`
+keeps those claims pending). The policies of a path are claimed in policy-id order (the engine's
+`recovered elsewhere` then makes a loss good once across them).
 
 Premiums: the engine takes a policy's whole premium when the cover is bought, so the premiums of
 the policies in force are already in the start's pool balance (the stakers' share) and its
@@ -79,11 +83,16 @@ def owner_share(state: Any, market_id: str, owner: str) -> float:
 @dataclass(frozen=True)
 class Vector(VaultVector):
     policies: tuple[PolicyVector, ...] = ()
+    payout_delay_seconds: int = 0
+    """From an incident to its claims' payout: 0 for a single assessor, else the vote and the
+    payout cooldown (`cover.payout_delay_seconds`)."""
 
     @classmethod
     def compile(cls, c: LayerCompiler, layer: Any) -> Self:
+        from ...cover import payout_delay_seconds  # the claim rules import this kind's exact rule
+
         base = super().compile(c, layer)
-        return replace(base, policies=cls.compile_policies(c, layer))
+        return replace(base, policies=cls.compile_policies(c, layer), payout_delay_seconds=payout_delay_seconds(layer))
 
     @staticmethod
     def compile_policies(c: LayerCompiler, layer: Any, extra: tuple[Any, ...] = ()) -> tuple[PolicyVector, ...]:
