@@ -41,6 +41,7 @@ from backstop.domain import commands as c
 from backstop.domain.layers.registry import KINDS
 from backstop.domain.layers.staking_pool.vector import settle_seconds
 from backstop.scenario.loader import load_scenario
+from backstop.scenario.runner import run as run_scenario
 from backstop.sim.liquidation import phase_b_liquidations
 from backstop.sim.model import SimModel, compile_model
 from backstop.sim.waterfall import run_backstop
@@ -347,13 +348,15 @@ def compare(
             sample = np.unique(np.concatenate([sample, capped[:2]])).astype(np.int64)
     cols = {layer.id: j for j, layer in enumerate(model.layers)}
     x = cols.get("x", cols["rest"])
+    prior = len(run_scenario(scenario).engine.state.losses)  # losses of the scenario's own steps
     seen = {"paths": len(sample), "paid": 0, "escaped": 0, "minted": 0, "auctions": 0, "healed": 0}
     seen |= {"cascades": 0, "sold": 0, "capped": 0, "slashed_after_settle": 0}
     for p in sample:
         seen["paid"] += int(out.alloc[p, x] > 0 or out.absorbed[p, x] > 0)
         seen["escaped"] += int(out.escaped[p, x] > 0)
         seen["minted"] += int(out.minted[p, x] > 0)
-        d = _to_horizon(drive_engine(model, scenario, world, int(p), accounts, before_events=before_events), model)
+        d = drive_engine(model, scenario, world, int(p), accounts, before_events=before_events)
+        d = _to_horizon(d, model, prior)
         settled = [i for i, ev in enumerate(d.engine.log) if ev.kind == "slashing_settled"]
         seen["slashed_after_settle"] += int(
             bool(settled) and any(ev.kind == "slashed" for ev in d.engine.log[settled[0] :])
@@ -420,15 +423,15 @@ def _compare_troves(
                 assert abs(got - want) <= 1e-9 * max(1.0, want) + 1e-9, (p, acct, got, want)
 
 
-def _to_horizon(d: Drive, model: SimModel) -> Drive:
+def _to_horizon(d: Drive, model: SimModel, prior: int = 0) -> Drive:
     """The risk lab brings every path up to the horizon (its last round accrues), so the engine
     advances to it too: a mint layer's debt released by then is auctioned; then what each layer
-    paid and minted is read again."""
+    paid and minted is read again (over the path's losses: the `prior` ones are the scenario's)."""
     engine = d.engine
     engine.apply(c.Advance(at=max(engine.state.now, model.start_at + model.n_steps * model.step_seconds)))
     scale = 10 ** model.decimals[model.loss_asset]
     d.alloc = {layer.id: 0.0 for layer in model.layers}
-    for loss in engine.state.losses:
+    for loss in engine.state.losses[prior:]:
         for lid, v in loss.allocation.items():
             d.alloc[lid] += v / scale
     d.minted = {lid: getattr(layer, "minted", 0) for lid, layer in engine.state.layers.items()}
@@ -527,25 +530,33 @@ def _settle_after(layer: str, days: float) -> Callable[[Any, int], None]:
     return settle
 
 
-def _settling_world(days: float) -> dict[str, Any]:
-    """An Aave v1.5 pool (30% a slash) before the socialized end, exploits 8 a year over 90 days,
-    governance settling each slashing `days` after it."""
+def _settling_world(days: float, slashed_at_start: bool = False) -> dict[str, Any]:
+    """An Aave v1.5 pool (30% a slash) before the socialized end, exploits 16 a year over 90 days,
+    governance settling each slashing `days` after it. `slashed_at_start`: the scenario's last step
+    slashes the pool, so the simulation starts in its post-slashing period (counted from the
+    start, which is here the slash's time)."""
+    steps: list[dict[str, Any]] = [{"at": 0, "do": "stake", "layer": "x", "account": "s1", "amount": 3_000_000}]
+    if slashed_at_start:
+        steps.append(
+            {"at": 0, "do": "incident", "market": "lend", "asset": "USD", "amount": 100_000, "cause": "exploit"}
+        )
     spec = _world(
         {"x": {"kind": "staking_pool", "asset": "USD", "max_slash_bps": 3000, "post_slash_lock": True}},
         ["x"],
-        [{"at": 0, "do": "stake", "layer": "x", "account": "s1", "amount": 3_000_000}],
+        steps,
         settle_slashing_after_days={"x": days},
     )
     spec["simulation"]["incidents"][0]["per_year"] = 16
     return spec
 
 
-@pytest.mark.parametrize("days", [9, 2.5])
-def test_a_settled_post_slash_period_matches(days: float) -> None:
+@pytest.mark.parametrize(("days", "slashed_at_start"), [(9, False), (2.5, False), (9, True)])
+def test_a_settled_post_slash_period_matches(days: float, slashed_at_start: bool) -> None:
     """`simulation.settle_slashing_after_days` (staking_pool/vector.py) against the engine with a
     `settle_slashing` step that many days after each slash: the pool is slashed again after the
     settlement on some sampled paths, and what every layer paid agrees."""
-    seen = compare(_settling_world(days), before_events=_settle_after("x", days), n_sample=12)
+    spec = _settling_world(days, slashed_at_start)
+    seen = compare(spec, before_events=_settle_after("x", days), n_sample=12)
     assert seen["paid"] > 0 and seen["slashed_after_settle"] > 0, seen
 
 
