@@ -348,7 +348,7 @@ def live_source(service: Any) -> tuple[dict[str, Any], str]:
     profile = service.store.get_risk_profile()
     if profile is None:
         raise Conflict("source", "source: a live simulation needs a risk profile; PUT /v1/risk/profile first")
-    with service.lock:  # the store holds exactly what the engine applied while the lock is held
+    with service.write_lock:  # no group in flight: the store holds exactly what the engine applied
         state_hash = service.engine.state_hash()
         commands = stored_commands(service.store)
     data = export_scenario(

@@ -1,11 +1,21 @@
-"""The service core: one engine, one store, one lock; every command applied exactly once.
+"""The service core: one engine, one store, two locks; every command applied exactly once.
 
-A command joins a queue; the thread holding the writer lock takes a group of queued commands,
+A command joins a queue; the thread holding the write lock takes a group of queued commands,
 applies each to the in-memory engine (all-or-nothing per command, its idempotency record
-looked up first, all of the group's in one query), and writes the group's events, each
-chained to the one before by its hash, the balance rows they touched and the idempotency
-records in one database transaction. If that commit fails the group is undone in the engine,
-so memory never runs ahead of the disk.
+looked up first, all of the group's in one query), takes the group back out of the engine,
+writes the group's events, each chained to the one before by its hash, the balance rows they
+touched and the idempotency records in one database transaction, and only once that commit
+returned applies the group again, for good. If the commit fails there is nothing to undo:
+memory never runs ahead of the disk.
+
+Why two locks: the state lock (`lock`) guards the engine's state and is what reads take; it is
+held only while commands are applied in memory (microseconds each), never across the database
+commit, so a read waits for at most one group's in-memory work and always sees committed state
+(the group is out of the engine while its commit is in flight). The write lock (`write_lock`)
+serialises the groups and everything that needs the state to stand still without stopping
+readers: the checkpoint's state hash and the snapshot are computed under it alone, since no
+thread changes the state without it (reads only read). A checkpoint hashes the whole state, so
+checkpoints are spaced to keep that hashing within `checkpoint_budget` of the time.
 
 The engine keeps no history (`keep_log=False`): the events live in the store, `/v1/events`
 pages them from there, and memory is the state plus one page. Every `snapshot_every` commands
@@ -77,7 +87,12 @@ class _Group:
     """One group commit in the making: what it applied to the engine and what it must write."""
 
     applied: list[tuple[list[Event], Journal]] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    """The commands applied, in order, to apply again once the group is on disk."""
     events: list[Event] = field(default_factory=list)
+    rows: list[StoredEvent] = field(default_factory=list)
+    touched: dict[tuple[str, str], int] = field(default_factory=dict)
+    """The balance rows the group's postings touched, with their amounts after the group."""
     records: list[IdempotencyRecord] = field(default_factory=list)
     new_keys: dict[tuple[str, str], _Pending] = field(default_factory=dict)
     duplicates: list[tuple[_Pending, _Pending]] = field(default_factory=list)
@@ -93,11 +108,20 @@ class Service:
         snapshot_every: int = 10_000,
         snapshot_seconds: float = 300.0,
         snapshots_kept: int = 3,
+        checkpoint_budget: float = 0.05,
     ) -> None:
         self.store = store
         self.engine = Engine(keep_log=False)
         self.lock = threading.RLock()
+        """The state lock: reads, and a group's in-memory apply; never held across a commit."""
+        self.write_lock = threading.RLock()
+        """One group (or checkpoint, or snapshot) at a time; the state changes only under it."""
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_budget = checkpoint_budget
+        """The share of wall time checkpoints' state hashing may take: after a hash that took h
+        seconds the next checkpoint waits at least h / budget seconds (and `checkpoint_every`
+        commands). 0 (or less) hashes every `checkpoint_every` commands, whatever it costs."""
+        self._next_checkpoint_at = 0.0
         self.max_batch = max_batch
         self.snapshot_every = snapshot_every
         """Commands between two snapshots; 0 turns snapshots off."""
@@ -161,7 +185,8 @@ class Service:
         return None, GENESIS
 
     def snapshot(self) -> None:
-        """Write the state as a snapshot now (the caller holds the lock or is the constructor).
+        """Write the state as a snapshot now (the caller holds the write lock or is the
+        constructor: the state stands still, and reads go on meanwhile).
         A failure is logged, not raised: the commands are durable in the log regardless."""
         self._snap_commands = self.engine.commands_applied
         self._snap_time = time.monotonic()
@@ -216,7 +241,7 @@ class Service:
         with self._queue_lock:
             self._queue.append(item)
         while item.result is None:  # queued behind a full group: lead (or join) the next one
-            with self.lock:
+            with self.write_lock:
                 if item.result is None:
                     with self._queue_lock:
                         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
@@ -226,20 +251,41 @@ class Service:
 
     # -- one group ---------------------------------------------------------------------------
     def _run_batch(self, batch: list[_Pending]) -> None:
+        """Under the write lock: apply the group to find its events and answers, take it back out
+        of the engine, commit it, then apply it again; reads see the state before the group
+        until its commit returned, and the state after it from then on."""
         group = _Group()
         seen = self.store.idempotency_many(list({item.idem for item in batch}))
-        for item in batch:
-            self._admit(item, group, seen)
+        with self.lock:
+            for item in batch:
+                self._admit(item, group, seen)
+            if group.applied:
+                self._encode(group)
+                self.engine.undo(group.applied)  # out again until the commit returned
         if group.records and not self._commit(batch, group):
             return
+        if group.applied:
+            with self.lock:
+                self._apply_again(group)
         for item, first in group.duplicates:
             assert first.result is not None
             item.result = first.result if item.digest == first.digest else (409, error_body(_REUSED))
-        if group.applied and self.engine.commands_applied // self.checkpoint_every != self._checkpointed:
-            self._checkpointed = self.engine.commands_applied // self.checkpoint_every
-            self.store.checkpoint(self.engine.next_seq - 1, self.engine.state_hash())
         if group.applied:
+            self._maybe_checkpoint()
             self._maybe_snapshot()
+
+    def _maybe_checkpoint(self) -> None:
+        """Record the state hash every `checkpoint_every` commands, spaced by the budget; under
+        the write lock only, so reads go on while it hashes."""
+        due = self.engine.commands_applied // self.checkpoint_every
+        if due == self._checkpointed or time.monotonic() < self._next_checkpoint_at:
+            return
+        self._checkpointed = due
+        t0 = time.monotonic()
+        self.store.checkpoint(self.engine.next_seq - 1, self.engine.state_hash())
+        if self.checkpoint_budget > 0:
+            took = time.monotonic() - t0
+            self._next_checkpoint_at = t0 + took + took / self.checkpoint_budget
 
     def _admit(self, item: _Pending, group: _Group, stored: dict[tuple[str, str], IdempotencyRecord]) -> None:
         """Answer a retry from its stored record, or apply the command to the engine."""
@@ -260,7 +306,8 @@ class Service:
     def _apply(self, item: _Pending, group: _Group) -> None:
         engine = self.engine
         try:
-            events, journal = engine.apply_pending(item.build(engine))
+            command = item.build(engine)
+            events, journal = engine.apply_pending(command)
         except BackstopError as exc:
             status = status_of(exc)
             item.result = (status, error_body(exc))
@@ -271,40 +318,57 @@ class Service:
             item.result = (500, error_body(InternalError("command", f"command: internal error ({exc!r})")))
             return
         group.applied.append((events, journal))
+        group.commands.append(command)
         group.events.extend(events)
         body = {"seq": events[0].seq, "events": [event_json(e) for e in events]}
         item.result = (200, body)
         group.records.append(IdempotencyRecord(*item.idem, item.digest, 200, json.dumps(body)))
 
-    def _commit(self, batch: list[_Pending], group: _Group) -> bool:
-        """Write the group in one transaction. If that fails, nothing of it is on disk: take it
-        all back from the engine, answer every member with the failure, and return False."""
+    def _encode(self, group: _Group) -> None:
+        """The group's rows, chained from the head, and the balances it leaves (read while the
+        group is still in the engine)."""
         balances = self.engine.state.ledger.balances
-        touched: dict[tuple[str, str], int] = {}
         for e in group.events:
             if e.kind == "posting":
                 for acct in (e.data["credit"], e.data["debit"]):
-                    touched[(acct, e.data["asset"])] = 0
-        touched = {k: balances.get(k, 0) for k in touched}
-        rows: list[StoredEvent] = []
+                    group.touched[(acct, e.data["asset"])] = 0
+        group.touched = {k: balances.get(k, 0) for k in group.touched}
         prev = self.head[1]
         for e in group.events:
             row = encode_event(e).chained(prev)
-            rows.append(row)
+            group.rows.append(row)
             prev = row.hash
+
+    def _commit(self, batch: list[_Pending], group: _Group) -> bool:
+        """Write the group in one transaction (the group is not in the engine meanwhile). If that
+        fails, nothing of it is on disk or in memory: answer every member with the failure and
+        return False."""
         try:
-            self.store.append(rows, touched, group.records)
+            self.store.append(group.rows, group.touched, group.records)
         except BaseException as exc:
-            self.engine.undo(group.applied)
             failure = exc if isinstance(exc, BackstopError) else StoreError("store", f"store: {exc}")
             for item in batch:
                 item.result = (status_of(failure), error_body(failure))
             if not isinstance(exc, Exception):
                 raise
             return False
-        if rows:
-            self.head = (rows[-1].seq, rows[-1].hash)
         return True
+
+    def _apply_again(self, group: _Group) -> None:
+        """Apply the committed group for good (under the state lock). The engine is where it was
+        when the group was first applied, so it derives the same events; if it ever did not, the
+        stored log is the truth and the engine is rebuilt from it."""
+        derived: list[Event] = []
+        try:
+            for command in group.commands:
+                derived.extend(self.engine.apply(command))
+        except Exception as exc:  # cannot happen for a deterministic engine; the log wins if it does
+            derived = [Event(-1, 0, f"refused: {exc!r}", {})]
+        if group.rows:
+            self.head = (group.rows[-1].seq, group.rows[-1].hash)
+        if derived != group.events:
+            log.error("a committed group applied differently the second time; rebuilding from the store")
+            self.rebuild()
 
 
 class _Chain:
