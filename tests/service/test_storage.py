@@ -301,3 +301,48 @@ def test_checkpoints_are_spaced_by_their_hashing_budget(tmp_path: Any) -> None:
         counts[budget] = len(store.checkpoints())
         store.close()
     assert counts == {0.0: 6, 1e-9: 1}
+
+
+def test_a_forked_child_computes_and_a_failed_one_is_none() -> None:
+    """`store/cow.py`: the child's bytes come back whole (more than a pipe's buffer), and a child
+    that raises gives None, never a partial result."""
+    from backstop.store.cow import Forked, fork_available
+
+    if not fork_available():
+        pytest.skip("os.fork: Linux only; the service computes in process elsewhere")
+    big = bytes(range(256)) * 4096  # 1 MiB
+    assert Forked(lambda: big).result() == big
+
+    def boom() -> bytes:
+        raise RuntimeError("in the child")
+
+    assert Forked(boom).result() is None
+
+
+def test_offloaded_checkpoints_and_snapshots_hold_the_state_at_their_seq(tmp_path: Any) -> None:
+    """With `offload` (as `backstop serve` runs), the checkpoint hashes and snapshots come from a
+    forked child's copy-on-write view: every one must be the state at its seq (`verify_store`
+    replays the log and checks them), and a restart restores the newest snapshot."""
+    from backstop.store.base import KeyRecord
+    from backstop.store.cow import fork_available
+    from backstop.store.verify import verify_store
+
+    if not fork_available():
+        pytest.skip("os.fork: Linux only")
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    store = SqlStore(url)
+    service = Service(store, checkpoint_every=2, checkpoint_budget=0, snapshot_every=3, offload=True)
+    admin = KeyRecord("t", "", "admin", None)
+    for i in range(9):
+        assert service.execute(admin, f"k{i}", f"k{i}", lambda e, i=i: c.AddAsset(0, f"T{i}", 6))[0] == 200
+        service.settle(30)
+    assert len(store.checkpoints()) >= 2 and len(store.snapshots()) >= 2
+    verdict = verify_store(store)
+    assert verdict.ok, verdict.problem
+    assert verdict.snapshots == len(store.snapshots()) and verdict.state_hash == service.state_hash()
+    newest = store.snapshots()[0]
+    store.close()
+    restarted = Service(SqlStore(url))
+    assert restarted.state_hash() == service.state_hash()
+    assert restarted.tail_replayed == service.engine.commands_applied - newest.commands
+    restarted.store.close()

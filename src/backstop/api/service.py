@@ -44,6 +44,7 @@ from ..domain.events import Event
 from ..domain.journal import Journal
 from ..engine import Engine, ReplayMismatch
 from ..scenario.report import event_json
+from ..store import cow
 from ..store import snapshot as snapshots
 from ..store.base import GENESIS, IdempotencyRecord, KeyRecord, Store, StoredEvent, StoredLog, encode_event, event_hash
 from ..store.sql import StoreError
@@ -109,6 +110,7 @@ class Service:
         snapshot_seconds: float = 300.0,
         snapshots_kept: int = 3,
         checkpoint_budget: float = 0.05,
+        offload: bool = False,
     ) -> None:
         self.store = store
         self.engine = Engine(keep_log=False)
@@ -122,6 +124,11 @@ class Service:
         seconds the next checkpoint waits at least h / budget seconds (and `checkpoint_every`
         commands). 0 (or less) hashes every `checkpoint_every` commands, whatever it costs."""
         self._next_checkpoint_at = 0.0
+        self.offload = offload and cow.fork_available()
+        """Compute the periodic checkpoints' hashes and snapshots in a forked child, on a
+        copy-on-write view of the state (`store/cow.py`; `backstop serve` turns it on): the
+        write lock is held for the fork only, and no long C call holds this process's GIL."""
+        self._background: threading.Thread | None = None
         self.max_batch = max_batch
         self.snapshot_every = snapshot_every
         """Commands between two snapshots; 0 turns snapshots off."""
@@ -203,7 +210,47 @@ class Service:
             return
         since = self.engine.commands_applied - self._snap_commands
         if since >= self.snapshot_every or (since and time.monotonic() - self._snap_time >= self.snapshot_seconds):
-            self.snapshot()
+            if not self.offload:
+                self.snapshot()
+            elif not self._busy():
+                self._snapshot_forked()
+
+    # -- checkpoints and snapshots computed in a forked child ----------------------------------
+    def _busy(self) -> bool:
+        return self._background is not None and self._background.is_alive()
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait for the checkpoint or snapshot being computed in the background, if any."""
+        if self._background is not None:
+            self._background.join(timeout)
+
+    def _in_background(self, name: str, finish: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                finish()
+            except Exception as exc:  # the log is the truth; a missing checkpoint or snapshot costs nothing else
+                log.warning("%s not written: %s", name, exc)
+
+        self._background = threading.Thread(target=run, name=f"backstop-{name}", daemon=True)
+        self._background.start()
+
+    def _snapshot_forked(self) -> None:
+        """Under the write lock: fork; the child encodes the state as it is now, and a thread
+        of this process writes it to the store once the child is done."""
+        self._snap_commands = self.engine.commands_applied
+        self._snap_time = time.monotonic()
+        seq, commands, head = self.engine.next_seq - 1, self.engine.commands_applied, self.head[1]
+        engine = self.engine
+        child = cow.Forked(lambda: snapshots.encode_bytes(engine))
+
+        def finish() -> None:
+            data = child.result()
+            if data is None:
+                raise RuntimeError(f"the child computing the snapshot at seq {seq} failed")
+            self.store.save_snapshot(snapshots.assemble(seq, commands, head, *snapshots.decode_bytes(data)))
+            self.store.prune_snapshots(self.snapshots_kept)
+
+        self._in_background("snapshot", finish)
 
     def health(self) -> dict[str, Any]:
         with self.lock:
@@ -276,13 +323,29 @@ class Service:
 
     def _maybe_checkpoint(self) -> None:
         """Record the state hash every `checkpoint_every` commands, spaced by the budget; under
-        the write lock only, so reads go on while it hashes."""
+        the write lock only (or in a forked child), so reads go on while it hashes."""
         due = self.engine.commands_applied // self.checkpoint_every
-        if due == self._checkpointed or time.monotonic() < self._next_checkpoint_at:
+        if due == self._checkpointed or time.monotonic() < self._next_checkpoint_at or self._busy():
             return
         self._checkpointed = due
-        t0 = time.monotonic()
-        self.store.checkpoint(self.engine.next_seq - 1, self.engine.state_hash())
+        seq, t0 = self.engine.next_seq - 1, time.monotonic()
+        if not self.offload:
+            self.store.checkpoint(seq, self.engine.state_hash())
+            self._space_checkpoints(t0)
+            return
+        engine = self.engine
+        child = cow.Forked(lambda: engine.state_hash().encode())
+
+        def finish() -> None:
+            data = child.result()
+            if data is None:
+                raise RuntimeError(f"the child hashing the state at seq {seq} failed")
+            self.store.checkpoint(seq, data.decode())
+            self._space_checkpoints(t0)
+
+        self._in_background("checkpoint", finish)
+
+    def _space_checkpoints(self, t0: float) -> None:
         if self.checkpoint_budget > 0:
             took = time.monotonic() - t0
             self._next_checkpoint_at = t0 + took + took / self.checkpoint_budget
