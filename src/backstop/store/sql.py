@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, create_engine, delete, event, insert, select, text, tuple_
+from sqlalchemy import Connection, and_, create_engine, delete, event, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine as SqlEngine
@@ -182,8 +182,16 @@ class SqlStore:
         if not keys:
             return {}
         t = schema.idempotency
+        by_key: dict[str, list[str]] = {}
+        for key_id, idem_key in keys:
+            by_key.setdefault(key_id, []).append(idem_key)
+        # `key_id = k AND idem_key IN (...)` per API key rather than a row-value IN: on an analysed
+        # table PostgreSQL answers it with one index probe on both columns (idem_key = ANY(...),
+        # ~0.2 ms to plan) where the row-value IN plans one probe per pair (~1 ms for 32). Before
+        # its first ANALYZE a table's statistics make either form scan every record of the key.
+        where = or_(*(and_(t.c.key_id == k, t.c.idem_key.in_(ids)) for k, ids in by_key.items()))
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t).where(tuple_(t.c.key_id, t.c.idem_key).in_(keys))).all()
+            rows = conn.execute(select(t).where(where)).all()
         return {
             (r.key_id, r.idem_key): IdempotencyRecord(r.key_id, r.idem_key, r.body_hash, int(r.status), r.response)
             for r in rows
