@@ -331,12 +331,15 @@ def test_offloaded_checkpoints_and_snapshots_hold_the_state_at_their_seq(tmp_pat
         pytest.skip("os.fork: Linux only")
     url = f"sqlite:///{tmp_path / 'o.db'}"
     store = SqlStore(url)
-    service = Service(store, checkpoint_every=2, checkpoint_budget=0, snapshot_every=3, offload=True)
+    service = Service(
+        store, checkpoint_every=2, checkpoint_budget=0, snapshot_every=3, offload=True, offload_above_seconds=0
+    )
     admin = KeyRecord("t", "", "admin", None)
     for i in range(9):
         assert service.execute(admin, f"k{i}", f"k{i}", lambda e, i=i: c.AddAsset(0, f"T{i}", 6))[0] == 200
         service.settle(30)
     assert len(store.checkpoints()) >= 2 and len(store.snapshots()) >= 2
+    assert service._background is not None  # they were computed in a child
     verdict = verify_store(store)
     assert verdict.ok, verdict.problem
     assert verdict.snapshots == len(store.snapshots()) and verdict.state_hash == service.state_hash()
@@ -346,3 +349,18 @@ def test_offloaded_checkpoints_and_snapshots_hold_the_state_at_their_seq(tmp_pat
     assert restarted.state_hash() == service.state_hash()
     assert restarted.tail_replayed == service.engine.commands_applied - newest.commands
     restarted.store.close()
+
+
+def test_a_small_state_is_hashed_in_process_even_with_offload(tmp_path: Any) -> None:
+    """Forking costs more than hashing a small state: below `offload_above_seconds` the service
+    hashes in process (no background thread is ever started)."""
+    from backstop.store.base import KeyRecord
+
+    store = SqlStore(f"sqlite:///{tmp_path / 's.db'}")
+    service = Service(store, checkpoint_every=1, checkpoint_budget=0, snapshot_every=2, offload=True)
+    admin = KeyRecord("t", "", "admin", None)
+    for i in range(4):
+        assert service.execute(admin, f"k{i}", f"k{i}", lambda e, i=i: c.AddAsset(0, f"T{i}", 6))[0] == 200
+    assert service._background is None
+    assert len(store.checkpoints()) == 4 and len(store.snapshots()) == 2
+    store.close()

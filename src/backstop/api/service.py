@@ -111,6 +111,7 @@ class Service:
         snapshots_kept: int = 3,
         checkpoint_budget: float = 0.05,
         offload: bool = False,
+        offload_above_seconds: float = 0.02,
     ) -> None:
         self.store = store
         self.engine = Engine(keep_log=False)
@@ -128,6 +129,10 @@ class Service:
         """Compute the periodic checkpoints' hashes and snapshots in a forked child, on a
         copy-on-write view of the state (`store/cow.py`; `backstop serve` turns it on): the
         write lock is held for the fork only, and no long C call holds this process's GIL."""
+        self.offload_above_seconds = offload_above_seconds
+        """Fork only once hashing the state took at least this long (in process, or the last
+        child's round trip): a small state is hashed faster than a fork is made."""
+        self._whole_state_seconds = 0.0
         self._background: threading.Thread | None = None
         self.max_batch = max_batch
         self.snapshot_every = snapshot_every
@@ -210,12 +215,15 @@ class Service:
             return
         since = self.engine.commands_applied - self._snap_commands
         if since >= self.snapshot_every or (since and time.monotonic() - self._snap_time >= self.snapshot_seconds):
-            if not self.offload:
+            if not self._fork_now():
                 self.snapshot()
             elif not self._busy():
                 self._snapshot_forked()
 
     # -- checkpoints and snapshots computed in a forked child ----------------------------------
+    def _fork_now(self) -> bool:
+        return self.offload and self._whole_state_seconds >= self.offload_above_seconds
+
     def _busy(self) -> bool:
         return self._background is not None and self._background.is_alive()
 
@@ -329,8 +337,10 @@ class Service:
             return
         self._checkpointed = due
         seq, t0 = self.engine.next_seq - 1, time.monotonic()
-        if not self.offload:
-            self.store.checkpoint(seq, self.engine.state_hash())
+        if not self._fork_now():
+            state_hash = self.engine.state_hash()
+            self._whole_state_seconds = time.monotonic() - t0  # the hash alone, not the write
+            self.store.checkpoint(seq, state_hash)
             self._space_checkpoints(t0)
             return
         engine = self.engine
@@ -340,14 +350,15 @@ class Service:
             data = child.result()
             if data is None:
                 raise RuntimeError(f"the child hashing the state at seq {seq} failed")
+            self._whole_state_seconds = time.monotonic() - t0  # the child's round trip
             self.store.checkpoint(seq, data.decode())
             self._space_checkpoints(t0)
 
         self._in_background("checkpoint", finish)
 
     def _space_checkpoints(self, t0: float) -> None:
+        took = time.monotonic() - t0
         if self.checkpoint_budget > 0:
-            took = time.monotonic() - t0
             self._next_checkpoint_at = t0 + took + took / self.checkpoint_budget
 
     def _admit(self, item: _Pending, group: _Group, stored: dict[tuple[str, str], IdempotencyRecord]) -> None:
