@@ -287,10 +287,11 @@ class Service:
         """Apply one command built from the live engine (so amounts use its assets' decimals).
 
         Group commit, leader/follower style: the request joins a queue; whichever thread holds
-        the writer lock applies every queued command in order, writes them all in one database
+        the write lock applies every queued command in order, writes them all in one database
         transaction (one fsync for the group), and only then answers each of them. If that
-        transaction fails, the whole group is taken back from the engine and every request in
-        it gets a 503, so an answer is never sent for anything that is not on disk.
+        transaction fails, nothing of the group is in the engine (it is out while the commit is
+        in flight) and every request in it gets a 503, so an answer is never sent for anything
+        that is not on disk.
         """
         item = _Pending(key, idem_key, digest, build)
         with self._queue_lock:
