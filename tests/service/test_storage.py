@@ -364,3 +364,37 @@ def test_a_small_state_is_hashed_in_process_even_with_offload(tmp_path: Any) -> 
     assert service._background is None
     assert len(store.checkpoints()) == 4 and len(store.snapshots()) == 2
     store.close()
+
+
+def test_a_group_that_applies_differently_after_its_commit_is_rebuilt_from_the_store(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The second apply of a committed group must derive the events the first one did; if it
+    ever did not (a nondeterministic engine), the stored log is the truth: the engine is
+    rebuilt from it, and the committed command is in the state."""
+    from backstop.engine import Engine
+    from backstop.store.base import KeyRecord
+
+    service = Service(SqlStore(f"sqlite:///{tmp_path / 'd.db'}"))
+    admin = KeyRecord("t", "", "admin", None)
+    assert service.execute(admin, "a", "a", lambda e: c.AddAsset(0, "USDC", 6))[0] == 200
+    real_apply = Engine.apply
+    calls = {"n": 0}
+
+    def flaky_apply(self: Engine, command: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:  # the group's second apply (the first goes through apply_pending)
+            raise RuntimeError("nondeterministic")
+        return real_apply(self, command)
+
+    monkeypatch.setattr(Engine, "apply", flaky_apply)
+    with caplog.at_level("ERROR", logger="backstop.service"):
+        assert service.execute(admin, "b", "b", lambda e: c.AddAsset(0, "ETH", 18))[0] == 200
+    assert calls["n"] >= 1 and "rebuilding from the store" in caplog.text
+    monkeypatch.setattr(Engine, "apply", real_apply)
+    assert service.read(lambda e: "ETH" in e.state.assets)
+    reopened = Service(SqlStore(f"sqlite:///{tmp_path / 'd.db'}"))
+    assert reopened.state_hash() == service.state_hash()
+    assert reopened.head == service.head
+    service.store.close()
+    reopened.store.close()
