@@ -130,9 +130,11 @@ class Service:
         copy-on-write view of the state (`store/cow.py`; `backstop serve` turns it on): the
         write lock is held for the fork only, and no long C call holds this process's GIL."""
         self.offload_above_seconds = offload_above_seconds
-        """Fork only once hashing the state took at least this long (in process, or the last
-        child's round trip): a small state is hashed faster than a fork is made."""
-        self._whole_state_seconds = 0.0
+        """Fork only while hashing the state takes at least this long (the last checkpoint's,
+        in process or the child's round trip): a small state is hashed faster than a fork is made."""
+        self._whole_state_seconds = float("inf")
+        """How long the last checkpoint's hash took; unknown at first, so the first one forks
+        (a state loaded in bulk may already be large) and the next ones follow its measure."""
         self._background: threading.Thread | None = None
         self.max_batch = max_batch
         self.snapshot_every = snapshot_every
