@@ -67,7 +67,7 @@ def run_rss(db: Path, marks: list[int], batch_size: int = BATCH) -> dict[str, An
                 at = t0 + i // 2
                 cmd: Any = c.Advance(at) if i % 2 else c.SetPrice(at, "ETH", 2000 * 10**18 + (i % 97) * 10**15)
                 batch.append(_Pending(admin, f"b{i}", f"b{i}", lambda _e, cmd=cmd: cmd))
-            with service.lock:
+            with service.write_lock:
                 service._run_batch(batch)  # one group commit, as `batch_size` concurrent clients make
             bad = next((p for p in batch if p.result is None or p.result[0] != 200), None)
             if bad is not None:

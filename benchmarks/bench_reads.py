@@ -39,16 +39,17 @@ WRK_POST = Path(__file__).with_name("wrk_post.lua")
 E18 = 10**18
 
 
-def build(n: int, db_url: str, checkpoint_every: int = 500) -> Any:
+def build(n: int, db_url: str, checkpoint_every: int = 500, offload: bool = False) -> Any:
     """A service over `db_url` with the example loaded and `n` depositors in its stability pool;
     `checkpoint_every` as `Service` takes it (500, its default, writes a checkpoint with the
-    state hash every 500 commands)."""
+    state hash every 500 commands); `offload` as `backstop serve` sets it (checkpoints and
+    snapshots computed in a forked child)."""
     from backstop.api.cli import FALLBACK, load_demo
     from backstop.api.service import Service
     from backstop.domain import commands as c
     from backstop.store import SqlStore
 
-    service = Service(SqlStore(db_url), checkpoint_every=checkpoint_every)
+    service = Service(SqlStore(db_url), checkpoint_every=checkpoint_every, offload=offload)
     load_demo(service, FALLBACK)
     engine = service.engine
     at = engine.state.now
@@ -148,7 +149,7 @@ class GcPauses:
         return {"full_collections": len(out), "longest_ms": max(out, default=0.0)}
 
 
-def serve(n: int, db_url: str, port: int, token_file: str, freeze: bool, checkpoint_every: int) -> None:
+def serve(n: int, db_url: str, port: int, token_file: str, freeze: bool, checkpoint_every: int, offload: bool) -> None:
     """Child process: the app over a service with `n` depositors, plus the old read for comparison."""
     import uvicorn
 
@@ -157,7 +158,7 @@ def serve(n: int, db_url: str, port: int, token_file: str, freeze: bool, checkpo
     from backstop.runtime import tune_gc
 
     tune_gc()
-    service = build(n, db_url, checkpoint_every)
+    service = build(n, db_url, checkpoint_every, offload)
     token, record = new_key("admin", None)
     service.store.add_key(record)
     app = create_app(service, rate_per_second=1e9, burst=10**9)
@@ -194,7 +195,7 @@ def wrk(url: str, script: Path, conns: int, seconds: float, env: dict[str, str])
     }
 
 
-def over_http(n: int, seconds: float, freeze: bool, checkpoint_every: int) -> None:
+def over_http(n: int, seconds: float, freeze: bool, checkpoint_every: int, offload: bool) -> None:
     import httpx
 
     sys.path.insert(0, str(ROOT))
@@ -214,6 +215,7 @@ def over_http(n: int, seconds: float, freeze: bool, checkpoint_every: int) -> No
                 token_file,
                 str(freeze),
                 str(checkpoint_every),
+                str(offload),
             ],
             cwd=ROOT,
         )
@@ -276,7 +278,15 @@ def _line(n: int, label: str, r: dict[str, float]) -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6] == "True", int(sys.argv[7]))
+        serve(
+            int(sys.argv[2]),
+            sys.argv[3],
+            int(sys.argv[4]),
+            sys.argv[5],
+            sys.argv[6] == "True",
+            int(sys.argv[7]),
+            sys.argv[8] == "True",
+        )
         return
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", default="1000,100000")
@@ -288,6 +298,13 @@ def main() -> None:
         default="500,1000000000",
         help="the service's checkpoint interval(s) over HTTP: 500 is its default; a checkpoint hashes the whole "
         "state under the lock, so 1000000000 (none in the run) shows what that costs a read",
+    )
+    parser.add_argument(
+        "--offload",
+        choices=["no", "yes", "both"],
+        default="yes",
+        help="compute checkpoints and snapshots in a forked child, as `backstop serve` does (yes), in process "
+        "under the write lock (no), or both, one after the other",
     )
     parser.add_argument(
         "--gc-freeze",
@@ -315,14 +332,16 @@ def main() -> None:
         print("wrk: not installed (apt-get install -y wrk); HTTP part skipped")
         return
     parser_checkpoints = [int(x) for x in args.checkpoint_every.split(",")]
-    for freeze in {"no": [False], "yes": [True], "both": [False, True]}[args.gc_freeze]:
-        for every in parser_checkpoints:
-            print(
-                f"over HTTP (uvicorn, one worker, SQLite, gc.freeze {freeze}, checkpoint every {every:,} commands), "
-                f"load average {os.getloadavg()}"
-            )
-            for n in sizes:
-                over_http(n, args.seconds, freeze, every)
+    choices = {"no": [False], "yes": [True], "both": [False, True]}
+    for freeze in choices[args.gc_freeze]:
+        for offload in choices[args.offload]:
+            for every in parser_checkpoints:
+                print(
+                    f"over HTTP (uvicorn, one worker, SQLite, gc.freeze {freeze}, checkpoint every {every:,} commands, "
+                    f"offload {offload}), load average {os.getloadavg()}"
+                )
+                for n in sizes:
+                    over_http(n, args.seconds, freeze, every, offload)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def serve(db_url: str, port: int, token_file: str) -> None:
     from backstop.store import SqlStore
 
     tune_gc()
-    service = Service(SqlStore(db_url))
+    service = Service(SqlStore(db_url), offload=True)  # as `backstop serve` runs it
     load_demo(service, FALLBACK)
     token, record = new_key("admin", None)
     service.store.add_key(record)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -27,7 +29,7 @@ def export(
     """Write the live state (and the risk profile as `simulation:`) as a scenario file."""
     from .engine import Engine, ReplayMismatch
     from .scenario.export import dump_scenario, export_scenario
-    from .store.base import StoredLog
+    from .store.base import StoredEvent, StoredLog
     from .store.sql import SqlStore
 
     err = Console(stderr=True, soft_wrap=True)
@@ -38,14 +40,22 @@ def export(
         if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
             raise BackstopError("db", f"db: no database at {url.removeprefix('sqlite:///')}")
         store = SqlStore(url, single_writer=False)
+        log = StoredLog()
+        commands: list[Any] = []
+
+        def rows() -> Iterator[StoredEvent]:
+            """The log streamed a page at a time; only its commands are kept, for the file."""
+            for row in store.iter_events():
+                if (cmd := log.command(row)) is not None:
+                    commands.append(cmd)
+                yield row
+
         try:
-            rows = store.load_events()
             profile = store.get_risk_profile()
+            # the log must replay before it is exported; streamed, so memory holds the commands only
+            state_hash = Engine.replay(rows(), fmt=log, keep_log=False).state_hash()
         finally:
             store.close()
-        log = StoredLog()
-        commands = [cmd for row in rows if (cmd := log.command(row)) is not None]
-        state_hash = Engine.replay(rows, fmt=log).state_hash()  # the log must replay before it is exported
         data = export_scenario(
             commands,
             None if profile is None else json.loads(profile.profile),

@@ -444,3 +444,40 @@ def test_durations_and_serve_options() -> None:
     for bad in ("", "h", "0m", "1.5h", "-1h", "1w"):
         with pytest.raises(BackstopError, match="risk_every"):
             parse_duration(bad)
+
+
+def test_a_live_source_reads_the_log_without_stopping_writes(cdp_api: Api) -> None:
+    """`live_source` holds the write lock only to take the state hash and the log position; the
+    log is read after it, so a command committed meanwhile is neither blocked nor exported."""
+    import threading
+
+    from backstop.api.jobs import live_source
+
+    api = cdp_api
+    assert api.client.put("/v1/risk/profile", json=PROFILE, headers=api.headers("risk")).status_code == 200
+    service = api.service
+    before_hash, before_seq = service.state_hash(), service.engine.next_seq - 1
+    reading, go_on = threading.Event(), threading.Event()
+    inner = service.store.iter_events
+
+    def held_iter(*args: Any, **kwargs: Any) -> Any:
+        reading.set()
+        assert go_on.wait(30)
+        yield from inner(*args, **kwargs)
+
+    service.store.iter_events = held_iter  # type: ignore[method-assign]
+    out: list[Any] = []
+    reader = threading.Thread(target=lambda: out.append(live_source(service)))
+    reader.start()
+    try:
+        assert reading.wait(10)
+        r = api.post("/v1/advance", {"at": service.engine.state.now + 60})  # a write while the log is read
+        assert r.status_code == 200, r.text
+        assert service.engine.next_seq - 1 > before_seq
+    finally:
+        go_on.set()
+        reader.join(60)
+        del service.store.iter_events
+    data, state_hash = out[0]
+    assert state_hash == before_hash
+    assert run_scenario(scenario_from_data(data), check=True).engine.state_hash() == before_hash

@@ -124,7 +124,12 @@ def add_commands(app: typer.Typer) -> None:
                 Path(DEMO_DB + suffix).unlink(missing_ok=True)
             db = f"sqlite:///{DEMO_DB}"
         try:
-            service = Service(open_store(_db_url(db)), snapshot_every=snapshot_every, snapshot_seconds=snapshot_seconds)
+            service = Service(
+                open_store(_db_url(db)),
+                snapshot_every=snapshot_every,
+                snapshot_seconds=snapshot_seconds,
+                offload=True,  # checkpoints and snapshots in a forked child (store/cow.py): reads go on
+            )
         except (BackstopError, RebuildMismatch) as exc:
             console.print(f"[red]error[/red]: {exc}")
             raise typer.Exit(code=2) from None

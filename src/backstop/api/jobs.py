@@ -19,7 +19,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -69,7 +69,7 @@ class JobStore(Protocol):
 
     def put_risk_profile(self, record: ProfileRecord) -> None: ...
 
-    def load_events(self) -> list[StoredEvent]: ...
+    def iter_events(self, after: int = -1, page: int = 5000) -> Iterator[StoredEvent]: ...
 
     def done_jobs(self) -> list[JobRecord]: ...
 
@@ -82,10 +82,17 @@ class JobStore(Protocol):
     def alerts(self) -> list[AlertRecord]: ...
 
 
-def stored_commands(store: Any) -> list[Command]:
-    """Every command of the stored log, in order: what made the live state."""
+def stored_commands(store: Any, upto: int | None = None) -> list[Command]:
+    """Every command of the stored log (up to event seq `upto`, inclusive), in order: what made
+    the live state. The rows are streamed a page at a time; only the commands are kept."""
     log = StoredLog()
-    return [cmd for row in store.load_events() if (cmd := log.command(row)) is not None]
+    out: list[Command] = []
+    for row in store.iter_events():
+        if upto is not None and row.seq > upto:
+            break
+        if (cmd := log.command(row)) is not None:
+            out.append(cmd)
+    return out
 
 
 @dataclass
@@ -348,9 +355,11 @@ def live_source(service: Any) -> tuple[dict[str, Any], str]:
     profile = service.store.get_risk_profile()
     if profile is None:
         raise Conflict("source", "source: a live simulation needs a risk profile; PUT /v1/risk/profile first")
-    with service.lock:  # the store holds exactly what the engine applied while the lock is held
+    with service.write_lock:  # no group in flight: the state stands still and is what the store holds
         state_hash = service.engine.state_hash()
-        commands = stored_commands(service.store)
+        upto = service.engine.next_seq - 1
+    # Stored rows up to `upto` never change, so the log is read with no lock held: writes go on.
+    commands = stored_commands(service.store, upto)
     data = export_scenario(
         commands, json.loads(profile.profile), name="live", description=f"the live state at state_hash {state_hash}"
     )

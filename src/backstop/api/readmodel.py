@@ -12,7 +12,8 @@ service lock for one page at most:
 Why indexes kept up to date from the tail: the maps a page walks (a layer's accounts, a
 market's positions and suppliers, the ledger, policies, claims) only ever gain keys in a
 committed state (a rolled-back command's keys are gone before any read sees them, because reads
-and the group commit share one lock), and a Python dict keeps insertion order, so the keys
+and the in-memory apply of a group share the state lock, and a group is out of the engine
+while its commit is in flight), and a Python dict keeps insertion order, so the keys
 added since the last read are the last `len(map) - seen` keys, read with `reversed`. An index
 therefore catches up in O(new keys); anything else (a map replaced by a rebuild, a map that
 shrank, a tail that does not join the previous one) rebuilds it from scratch once.

@@ -1,11 +1,21 @@
-"""The service core: one engine, one store, one lock; every command applied exactly once.
+"""The service core: one engine, one store, two locks; every command applied exactly once.
 
-A command joins a queue; the thread holding the writer lock takes a group of queued commands,
+A command joins a queue; the thread holding the write lock takes a group of queued commands,
 applies each to the in-memory engine (all-or-nothing per command, its idempotency record
-looked up first, all of the group's in one query), and writes the group's events, each
-chained to the one before by its hash, the balance rows they touched and the idempotency
-records in one database transaction. If that commit fails the group is undone in the engine,
-so memory never runs ahead of the disk.
+looked up first, all of the group's in one query), takes the group back out of the engine,
+writes the group's events, each chained to the one before by its hash, the balance rows they
+touched and the idempotency records in one database transaction, and only once that commit
+returned applies the group again, for good. If the commit fails there is nothing to undo:
+memory never runs ahead of the disk.
+
+Why two locks: the state lock (`lock`) guards the engine's state and is what reads take; it is
+held only while commands are applied in memory (microseconds each), never across the database
+commit, so a read waits for at most one group's in-memory work and always sees committed state
+(the group is out of the engine while its commit is in flight). The write lock (`write_lock`)
+serialises the groups and everything that needs the state to stand still without stopping
+readers: the checkpoint's state hash and the snapshot are computed under it alone, since no
+thread changes the state without it (reads only read). A checkpoint hashes the whole state, so
+checkpoints are spaced to keep that hashing within `checkpoint_budget` of the time.
 
 The engine keeps no history (`keep_log=False`): the events live in the store, `/v1/events`
 pages them from there, and memory is the state plus one page. Every `snapshot_every` commands
@@ -34,6 +44,7 @@ from ..domain.events import Event
 from ..domain.journal import Journal
 from ..engine import Engine, ReplayMismatch
 from ..scenario.report import event_json
+from ..store import cow
 from ..store import snapshot as snapshots
 from ..store.base import GENESIS, IdempotencyRecord, KeyRecord, Store, StoredEvent, StoredLog, encode_event, event_hash
 from ..store.sql import StoreError
@@ -77,7 +88,12 @@ class _Group:
     """One group commit in the making: what it applied to the engine and what it must write."""
 
     applied: list[tuple[list[Event], Journal]] = field(default_factory=list)
+    commands: list[Command] = field(default_factory=list)
+    """The commands applied, in order, to apply again once the group is on disk."""
     events: list[Event] = field(default_factory=list)
+    rows: list[StoredEvent] = field(default_factory=list)
+    touched: dict[tuple[str, str], int] = field(default_factory=dict)
+    """The balance rows the group's postings touched, with their amounts after the group."""
     records: list[IdempotencyRecord] = field(default_factory=list)
     new_keys: dict[tuple[str, str], _Pending] = field(default_factory=dict)
     duplicates: list[tuple[_Pending, _Pending]] = field(default_factory=list)
@@ -93,11 +109,33 @@ class Service:
         snapshot_every: int = 10_000,
         snapshot_seconds: float = 300.0,
         snapshots_kept: int = 3,
+        checkpoint_budget: float = 0.05,
+        offload: bool = False,
+        offload_above_seconds: float = 0.02,
     ) -> None:
         self.store = store
         self.engine = Engine(keep_log=False)
         self.lock = threading.RLock()
+        """The state lock: reads, and a group's in-memory apply; never held across a commit."""
+        self.write_lock = threading.RLock()
+        """One group (or checkpoint, or snapshot) at a time; the state changes only under it."""
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_budget = checkpoint_budget
+        """The share of wall time checkpoints' state hashing may take: after a hash that took h
+        seconds the next checkpoint waits at least h / budget seconds (and `checkpoint_every`
+        commands). 0 (or less) hashes every `checkpoint_every` commands, whatever it costs."""
+        self._next_checkpoint_at = 0.0
+        self.offload = offload and cow.fork_available()
+        """Compute the periodic checkpoints' hashes and snapshots in a forked child, on a
+        copy-on-write view of the state (`store/cow.py`; `backstop serve` turns it on): the
+        write lock is held for the fork only, and no long C call holds this process's GIL."""
+        self.offload_above_seconds = offload_above_seconds
+        """Fork only while hashing the state takes at least this long (the last checkpoint's,
+        in process or the child's round trip): a small state is hashed faster than a fork is made."""
+        self._whole_state_seconds = float("inf")
+        """How long the last checkpoint's hash took; unknown at first, so the first one forks
+        (a state loaded in bulk may already be large) and the next ones follow its measure."""
+        self._background: threading.Thread | None = None
         self.max_batch = max_batch
         self.snapshot_every = snapshot_every
         """Commands between two snapshots; 0 turns snapshots off."""
@@ -161,7 +199,8 @@ class Service:
         return None, GENESIS
 
     def snapshot(self) -> None:
-        """Write the state as a snapshot now (the caller holds the lock or is the constructor).
+        """Write the state as a snapshot now (the caller holds the write lock or is the
+        constructor: the state stands still, and reads go on meanwhile).
         A failure is logged, not raised: the commands are durable in the log regardless."""
         self._snap_commands = self.engine.commands_applied
         self._snap_time = time.monotonic()
@@ -178,7 +217,50 @@ class Service:
             return
         since = self.engine.commands_applied - self._snap_commands
         if since >= self.snapshot_every or (since and time.monotonic() - self._snap_time >= self.snapshot_seconds):
-            self.snapshot()
+            if not self._fork_now():
+                self.snapshot()
+            elif not self._busy():
+                self._snapshot_forked()
+
+    # -- checkpoints and snapshots computed in a forked child ----------------------------------
+    def _fork_now(self) -> bool:
+        return self.offload and self._whole_state_seconds >= self.offload_above_seconds
+
+    def _busy(self) -> bool:
+        return self._background is not None and self._background.is_alive()
+
+    def settle(self, timeout: float | None = None) -> None:
+        """Wait for the checkpoint or snapshot being computed in the background, if any."""
+        if self._background is not None:
+            self._background.join(timeout)
+
+    def _in_background(self, name: str, finish: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                finish()
+            except Exception as exc:  # the log is the truth; a missing checkpoint or snapshot costs nothing else
+                log.warning("%s not written: %s", name, exc)
+
+        self._background = threading.Thread(target=run, name=f"backstop-{name}", daemon=True)
+        self._background.start()
+
+    def _snapshot_forked(self) -> None:
+        """Under the write lock: fork; the child encodes the state as it is now, and a thread
+        of this process writes it to the store once the child is done."""
+        self._snap_commands = self.engine.commands_applied
+        self._snap_time = time.monotonic()
+        seq, commands, head = self.engine.next_seq - 1, self.engine.commands_applied, self.head[1]
+        engine = self.engine
+        child = cow.Forked(lambda: snapshots.encode_bytes(engine))
+
+        def finish() -> None:
+            data = child.result()
+            if data is None:
+                raise RuntimeError(f"the child computing the snapshot at seq {seq} failed")
+            self.store.save_snapshot(snapshots.assemble(seq, commands, head, *snapshots.decode_bytes(data)))
+            self.store.prune_snapshots(self.snapshots_kept)
+
+        self._in_background("snapshot", finish)
 
     def health(self) -> dict[str, Any]:
         with self.lock:
@@ -207,16 +289,17 @@ class Service:
         """Apply one command built from the live engine (so amounts use its assets' decimals).
 
         Group commit, leader/follower style: the request joins a queue; whichever thread holds
-        the writer lock applies every queued command in order, writes them all in one database
+        the write lock applies every queued command in order, writes them all in one database
         transaction (one fsync for the group), and only then answers each of them. If that
-        transaction fails, the whole group is taken back from the engine and every request in
-        it gets a 503, so an answer is never sent for anything that is not on disk.
+        transaction fails, nothing of the group is in the engine (it is out while the commit is
+        in flight) and every request in it gets a 503, so an answer is never sent for anything
+        that is not on disk.
         """
         item = _Pending(key, idem_key, digest, build)
         with self._queue_lock:
             self._queue.append(item)
         while item.result is None:  # queued behind a full group: lead (or join) the next one
-            with self.lock:
+            with self.write_lock:
                 if item.result is None:
                     with self._queue_lock:
                         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
@@ -226,20 +309,60 @@ class Service:
 
     # -- one group ---------------------------------------------------------------------------
     def _run_batch(self, batch: list[_Pending]) -> None:
+        """Under the write lock: apply the group to find its events and answers, take it back out
+        of the engine, commit it, then apply it again; reads see the state before the group
+        until its commit returned, and the state after it from then on."""
         group = _Group()
         seen = self.store.idempotency_many(list({item.idem for item in batch}))
-        for item in batch:
-            self._admit(item, group, seen)
+        with self.lock:
+            for item in batch:
+                self._admit(item, group, seen)
+            if group.applied:
+                self._encode(group)
+                self.engine.undo(group.applied)  # out again until the commit returned
         if group.records and not self._commit(batch, group):
             return
+        if group.applied:
+            with self.lock:
+                self._apply_again(group)
         for item, first in group.duplicates:
             assert first.result is not None
             item.result = first.result if item.digest == first.digest else (409, error_body(_REUSED))
-        if group.applied and self.engine.commands_applied // self.checkpoint_every != self._checkpointed:
-            self._checkpointed = self.engine.commands_applied // self.checkpoint_every
-            self.store.checkpoint(self.engine.next_seq - 1, self.engine.state_hash())
         if group.applied:
+            self._maybe_checkpoint()
             self._maybe_snapshot()
+
+    def _maybe_checkpoint(self) -> None:
+        """Record the state hash every `checkpoint_every` commands, spaced by the budget; under
+        the write lock only (or in a forked child), so reads go on while it hashes."""
+        due = self.engine.commands_applied // self.checkpoint_every
+        if due == self._checkpointed or time.monotonic() < self._next_checkpoint_at or self._busy():
+            return
+        self._checkpointed = due
+        seq, t0 = self.engine.next_seq - 1, time.monotonic()
+        if not self._fork_now():
+            state_hash = self.engine.state_hash()
+            self._whole_state_seconds = time.monotonic() - t0  # the hash alone, not the write
+            self.store.checkpoint(seq, state_hash)
+            self._space_checkpoints(t0)
+            return
+        engine = self.engine
+        child = cow.Forked(lambda: engine.state_hash().encode())
+
+        def finish() -> None:
+            data = child.result()
+            if data is None:
+                raise RuntimeError(f"the child hashing the state at seq {seq} failed")
+            self._whole_state_seconds = time.monotonic() - t0  # the child's round trip
+            self.store.checkpoint(seq, data.decode())
+            self._space_checkpoints(t0)
+
+        self._in_background("checkpoint", finish)
+
+    def _space_checkpoints(self, t0: float) -> None:
+        took = time.monotonic() - t0
+        if self.checkpoint_budget > 0:
+            self._next_checkpoint_at = t0 + took + took / self.checkpoint_budget
 
     def _admit(self, item: _Pending, group: _Group, stored: dict[tuple[str, str], IdempotencyRecord]) -> None:
         """Answer a retry from its stored record, or apply the command to the engine."""
@@ -260,7 +383,8 @@ class Service:
     def _apply(self, item: _Pending, group: _Group) -> None:
         engine = self.engine
         try:
-            events, journal = engine.apply_pending(item.build(engine))
+            command = item.build(engine)
+            events, journal = engine.apply_pending(command)
         except BackstopError as exc:
             status = status_of(exc)
             item.result = (status, error_body(exc))
@@ -271,40 +395,57 @@ class Service:
             item.result = (500, error_body(InternalError("command", f"command: internal error ({exc!r})")))
             return
         group.applied.append((events, journal))
+        group.commands.append(command)
         group.events.extend(events)
         body = {"seq": events[0].seq, "events": [event_json(e) for e in events]}
         item.result = (200, body)
         group.records.append(IdempotencyRecord(*item.idem, item.digest, 200, json.dumps(body)))
 
-    def _commit(self, batch: list[_Pending], group: _Group) -> bool:
-        """Write the group in one transaction. If that fails, nothing of it is on disk: take it
-        all back from the engine, answer every member with the failure, and return False."""
+    def _encode(self, group: _Group) -> None:
+        """The group's rows, chained from the head, and the balances it leaves (read while the
+        group is still in the engine)."""
         balances = self.engine.state.ledger.balances
-        touched: dict[tuple[str, str], int] = {}
         for e in group.events:
             if e.kind == "posting":
                 for acct in (e.data["credit"], e.data["debit"]):
-                    touched[(acct, e.data["asset"])] = 0
-        touched = {k: balances.get(k, 0) for k in touched}
-        rows: list[StoredEvent] = []
+                    group.touched[(acct, e.data["asset"])] = 0
+        group.touched = {k: balances.get(k, 0) for k in group.touched}
         prev = self.head[1]
         for e in group.events:
             row = encode_event(e).chained(prev)
-            rows.append(row)
+            group.rows.append(row)
             prev = row.hash
+
+    def _commit(self, batch: list[_Pending], group: _Group) -> bool:
+        """Write the group in one transaction (the group is not in the engine meanwhile). If that
+        fails, nothing of it is on disk or in memory: answer every member with the failure and
+        return False."""
         try:
-            self.store.append(rows, touched, group.records)
+            self.store.append(group.rows, group.touched, group.records)
         except BaseException as exc:
-            self.engine.undo(group.applied)
             failure = exc if isinstance(exc, BackstopError) else StoreError("store", f"store: {exc}")
             for item in batch:
                 item.result = (status_of(failure), error_body(failure))
             if not isinstance(exc, Exception):
                 raise
             return False
-        if rows:
-            self.head = (rows[-1].seq, rows[-1].hash)
         return True
+
+    def _apply_again(self, group: _Group) -> None:
+        """Apply the committed group for good (under the state lock). The engine is where it was
+        when the group was first applied, so it derives the same events; if it ever did not, the
+        stored log is the truth and the engine is rebuilt from it."""
+        derived: list[Event] = []
+        try:
+            for command in group.commands:
+                derived.extend(self.engine.apply(command))
+        except Exception as exc:  # cannot happen for a deterministic engine; the log wins if it does
+            derived = [Event(-1, 0, f"refused: {exc!r}", {})]
+        if group.rows:
+            self.head = (group.rows[-1].seq, group.rows[-1].hash)
+        if derived != group.events:
+            log.error("a committed group applied differently the second time; rebuilding from the store")
+            self.rebuild()
 
 
 class _Chain:

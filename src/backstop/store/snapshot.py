@@ -49,11 +49,30 @@ class SafeUnpickler(pickle.Unpickler):
 
 def take(engine: Engine, head_hash: str) -> Snapshot:
     """The engine's state now, covering events up to `engine.next_seq - 1`."""
-    blob = pickle.dumps(engine.state, protocol=5)
+    return assemble(engine.next_seq - 1, engine.commands_applied, head_hash, *encode(engine))
+
+
+def encode(engine: Engine) -> tuple[str, bytes]:
+    """The state's hash and its blob: the part of a snapshot that reads the whole state (what
+    the service computes in a forked child, `store/cow.py`)."""
+    return engine.state_hash(), pickle.dumps(engine.state, protocol=5)
+
+
+def encode_bytes(engine: Engine) -> bytes:
+    """`encode` as one byte string (the 64 hex digits of the hash, then the blob), for a pipe."""
+    state_hash, blob = encode(engine)
+    return state_hash.encode() + blob
+
+
+def decode_bytes(data: bytes) -> tuple[str, bytes]:
+    return data[:64].decode(), data[64:]
+
+
+def assemble(seq: int, commands: int, head_hash: str, state_hash: str, blob: bytes) -> Snapshot:
     meta = SnapshotMeta(
-        seq=engine.next_seq - 1,
-        commands=engine.commands_applied,
-        state_hash=engine.state_hash(),
+        seq=seq,
+        commands=commands,
+        state_hash=state_hash,
         head_hash=head_hash,
         digest=hashlib.sha256(blob).hexdigest(),
         fmt=FORMAT,

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, create_engine, delete, event, insert, select, text, tuple_
+from sqlalchemy import Connection, and_, create_engine, delete, event, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine as SqlEngine
@@ -64,6 +64,9 @@ class SqlStore:
             event.listen(self.engine, "begin", _sqlite_begin_immediate)
         else:
             self.engine = create_engine(url, isolation_level="SERIALIZABLE", pool_pre_ping=True)
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        """One statement, one transaction, no BEGIN/ROLLBACK round trips: PostgreSQL's group
+        commit (`_PG_APPEND`) and the idempotency lookup."""
         self._lock_conn: Connection | None = None
         insert_fn = pg_insert if self.dialect == "postgresql" else sqlite_insert
         stmt = insert_fn(schema.balances)
@@ -97,9 +100,14 @@ class SqlStore:
         self.engine.dispose()
 
     # -- transactions -------------------------------------------------------------------------
-    def _tx(self, work: Callable[[Connection], T], attempts: int = 8) -> T:
+    def _tx(self, work: Callable[[Connection], T], attempts: int = 8, *, one_statement: bool = False) -> T:
+        """Run `work` in a transaction, retried on a serialization failure or a deadlock. With
+        `one_statement` (PostgreSQL) `work` issues a single statement, its own transaction."""
         for attempt in range(attempts):
             try:
+                if one_statement:
+                    with self._autocommit.connect() as conn:
+                        return work(conn)
                 with self.engine.begin() as conn:
                     return work(conn)
             except DBAPIError as exc:
@@ -145,6 +153,25 @@ class SqlStore:
     def append(
         self, events: list[StoredEvent], balances: dict[tuple[str, str], int], idems: list[IdempotencyRecord]
     ) -> None:
+        if self.dialect == "postgresql":
+            params = {
+                "seq": [e.seq for e in events],
+                "at": [e.at for e in events],
+                "kind": [e.kind for e in events],
+                "data": [e.data for e in events],
+                "hash": [e.hash for e in events],
+                "account": [a for a, _ in balances],
+                "asset": [s for _, s in balances],
+                "amount": [str(v) for v in balances.values()],
+                "key_id": [i.key_id for i in idems],
+                "idem_key": [i.idem_key for i in idems],
+                "body_hash": [i.body_hash for i in idems],
+                "status": [i.status for i in idems],
+                "response": [i.response for i in idems],
+            }
+            self._tx(lambda conn: conn.execute(_PG_APPEND, params), one_statement=True)
+            return
+
         def work(conn: Connection) -> None:
             if events:
                 conn.execute(
@@ -184,8 +211,16 @@ class SqlStore:
         if not keys:
             return {}
         t = schema.idempotency
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(t).where(tuple_(t.c.key_id, t.c.idem_key).in_(keys))).all()
+        by_key: dict[str, list[str]] = {}
+        for key_id, idem_key in keys:
+            by_key.setdefault(key_id, []).append(idem_key)
+        # `key_id = k AND idem_key IN (...)` per API key rather than a row-value IN: on an analysed
+        # table PostgreSQL answers it with one index probe on both columns (idem_key = ANY(...),
+        # ~0.2 ms to plan) where the row-value IN plans one probe per pair (~1 ms for 32). Before
+        # its first ANALYZE a table's statistics make either form scan every record of the key.
+        where = or_(*(and_(t.c.key_id == k, t.c.idem_key.in_(ids)) for k, ids in by_key.items()))
+        with self._autocommit.connect() as conn:
+            rows = conn.execute(select(t).where(where)).all()
         return {
             (r.key_id, r.idem_key): IdempotencyRecord(r.key_id, r.idem_key, r.body_hash, int(r.status), r.response)
             for r in rows
@@ -333,6 +368,31 @@ class SqlStore:
             low = conn.execute(select(t.c.seq).order_by(t.c.seq.desc()).offset(keep - 1).limit(1)).scalar()
         if low is not None:
             self._tx(lambda conn: conn.execute(delete(t).where(t.c.seq < low)))
+
+
+_PG_APPEND = text(
+    """
+WITH ev AS (
+    INSERT INTO events (seq, at, kind, data, hash)
+    SELECT * FROM unnest(CAST(:seq AS bigint[]), CAST(:at AS bigint[]), CAST(:kind AS text[]),
+                         CAST(:data AS text[]), CAST(:hash AS text[]))
+), bal AS (
+    INSERT INTO balances (account, asset, amount)
+    SELECT a, s, CAST(v AS numeric)
+    FROM unnest(CAST(:account AS text[]), CAST(:asset AS text[]), CAST(:amount AS text[])) AS t(a, s, v)
+    ON CONFLICT (account, asset) DO UPDATE SET amount = excluded.amount
+), idem AS (
+    INSERT INTO idempotency (key_id, idem_key, body_hash, status, response)
+    SELECT * FROM unnest(CAST(:key_id AS text[]), CAST(:idem_key AS text[]), CAST(:body_hash AS text[]),
+                         CAST(:status AS integer[]), CAST(:response AS text[]))
+)
+SELECT 1
+"""
+)
+"""PostgreSQL's group commit in one statement, hence one transaction and one round trip: the
+group's events, the balance rows it touched and its idempotency records, each passed as arrays
+(amounts as text, cast to NUMERIC, so any uint256 is exact). Data-modifying CTEs always run to
+completion, referenced or not. SQLite keeps three executemany in one transaction (no network)."""
 
 
 def _meta(r: Any) -> SnapshotMeta:
