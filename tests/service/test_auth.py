@@ -47,6 +47,7 @@ MATRIX: dict[str, tuple[set[str], dict[str, object]]] = {
     "/v1/assets": (set(), {"symbol": "NEW", "decimals": 6}),
     "/v1/layers": (set(), {"id": "fund2", "kind": "insurance_fund", "asset": "LUSD"}),
     "/v1/simulations": ({"risk"}, {"paths": 10, "horizon_days": 5}),
+    "/v1/sizings": ({"risk"}, {"size": {"layer": "sp", "target_p": 0.01}, "paths": 10}),
     "/v1/quotes": (
         {"investor"},
         {"pool": "sp", "market": "troves", "causes": ["exploit"], "amount": "1", "period_days": 30, "paths": 10},

@@ -59,7 +59,9 @@ def history_point(job: JobRecord) -> dict[str, Any]:
 
 
 def is_live(job: JobRecord) -> bool:
-    return bool(json.loads(job.request).get("source") == "live")
+    """A live simulation (a point of the risk history); a sizing job of the live book is not."""
+    request = json.loads(job.request)
+    return bool(request.get("source") == "live" and "size" not in request)
 
 
 def metric_value(point: dict[str, Any], metric: str) -> float | None:

@@ -15,6 +15,7 @@ same job, so a retried POST does not start a second one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
 import threading
@@ -294,17 +295,23 @@ class JobTable:
                 self._save(job)
 
         request = json.loads(job.row.request)
+        report: str | None = None
         try:
-            res = simulate(
-                self._scenario(job.source),
-                paths=request["paths"],
-                seed=request["seed"],
-                horizon_days=request.get("horizon_days"),
-                scheduler=self.scheduler,
-                progress=progress,
-            )
-            result = json.dumps(res.summary(), allow_nan=False)
-            report = build_report(res)
+            if is_sizing(request):
+                result = json.dumps(self._size(job, request, progress), allow_nan=False)
+                if job.cancel_requested:  # asked while the bisection ran (it has no chunks to stop at)
+                    raise Cancelled
+            else:
+                res = simulate(
+                    self._scenario(job.source),
+                    paths=request["paths"],
+                    seed=request["seed"],
+                    horizon_days=request.get("horizon_days"),
+                    scheduler=self.scheduler,
+                    progress=progress,
+                )
+                result = json.dumps(res.summary(), allow_nan=False)
+                report = build_report(res)
         except Cancelled:
             self._save(job, status="cancelled", error="cancelled while running")
         except BaseException as exc:  # a job reports its failure instead of dying silently
@@ -320,6 +327,30 @@ class JobTable:
                 pass
         finally:
             job.source = None
+
+    def _size(self, job: Job, request: dict[str, Any], progress: Callable[[int, int], None]) -> dict[str, Any]:
+        """A sizing job (`POST /v1/sizings`): phase A reports progress (to 90%), the bisection
+        on those same worlds follows; the answer rounded up to whole units (`sizing_result`)."""
+        from ..sim.api import size
+        from ..sim.model import compile_model
+
+        def worlds_progress(done: int, total: int) -> None:
+            progress(9 * done, 10 * total)
+
+        ask = request["size"]
+        model = compile_model(
+            self._scenario(job.source), seed=request["seed"], horizon_days=request.get("horizon_days")
+        )
+        run = size(
+            model,
+            ask["layer"],
+            ask["target_p"],
+            paths=request["paths"],
+            seed=request["seed"],
+            scheduler=self.scheduler,
+            progress=worlds_progress,
+        )
+        return sizing_result(run, model, request, job.row.state_hash)
 
     # -- the risk desk's schedule (`serve --risk-every`) -------------------------------------------
     def run_every(self, service: Any, seconds: float, paths: int, seed: int = 0) -> threading.Event:
@@ -345,6 +376,45 @@ class JobTable:
 
             return scenario_from_data(source)
         return source
+
+
+def is_sizing(request: dict[str, Any]) -> bool:
+    """A sizing job's request carries `size` (`POST /v1/sizings`); a simulation's does not."""
+    return "size" in request
+
+
+def sizing_result(run: Any, model: Any, request: dict[str, Any], state_hash: str | None) -> dict[str, Any]:
+    """A sizing run as the API shows it: the smallest size meeting the target, rounded up to a
+    whole unit of the layer's asset (a bigger backstop, never a smaller one), the current size,
+    and the curve of P(socialized) against the size on the same paths (`sim/sizing.py`)."""
+    from ..sim.metrics import format_amount
+
+    r = run.result
+    layer = model.layers[model.layer_index(r.layer)]
+    asset = model.assets[layer.asset] if layer.asset >= 0 else model.loss_asset_name
+
+    def whole(x: float) -> str | None:
+        return str(math.ceil(x)) if math.isfinite(x) else None
+
+    return {
+        "layer": r.layer,
+        "kind": r.kind,
+        "size_meaning": type(layer).size_meaning,
+        "asset": asset,
+        "metric": "p_socialized",
+        "target_p": r.target_p,
+        "reached": r.reached,
+        "size": whole(r.size),
+        "size_ci": [whole(x) for x in r.size_ci],
+        "current_size": format_amount(r.current_size),
+        "p_at_size": {"value": r.p_at_size.value, "se": r.p_at_size.se},
+        "curve": [{"size": float(s), "p": float(p)} for s, p in sorted(r.curve)],
+        "evaluations": r.evaluations,
+        "paths": request["paths"],
+        "seed": request["seed"],
+        "state_hash": state_hash,
+        "seconds": round(run.seconds, 3),
+    }
 
 
 def live_source(service: Any) -> tuple[dict[str, Any], str]:

@@ -294,3 +294,24 @@ class SimulationRequest(Body):
     horizon_days: int | None = Field(None, ge=1, le=3650)
     """Overrides the model's `horizon_days` (default: the profile's or the example's own)."""
     seed: int = Field(0, ge=0, le=2**32)
+
+
+class SizeAsk(Body):
+    """What to size: one layer of the live book, and the P(socialized) it must keep to."""
+
+    layer: Id
+    """A layer of the live book whose kind has a size (`GET /v1/sizings/layers` lists them)."""
+    target_p: float = Field(allow_inf_nan=False, examples=[0.01])
+    """The largest acceptable probability that a loss is socialized, strictly between 0 and 1."""
+
+
+class SizingRequest(Body):
+    """`POST /v1/sizings`: the smallest size of a live layer meeting a target probability."""
+
+    source: Literal["live"] = "live"
+    """Only the live book (with the stored risk profile) is sized; examples: `backstop size`."""
+    size: SizeAsk
+    paths: int = Field(2000, ge=1, le=1_000_000)
+    horizon_days: int | None = Field(None, ge=1, le=3650)
+    """Overrides the profile's `horizon_days`."""
+    seed: int = Field(0, ge=0, le=2**32)
