@@ -129,12 +129,15 @@ def fits(page: Any) -> bool:
     return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
 
 
-def shoot(browser: Any, url: str, token: str, path_stem: Path) -> None:
+def shoot(browser: Any, url: str, token: str, path_stem: Path, prepare: Any = None) -> None:
     """Screenshots of one role's desk at 1280 px and at 390 px: `<stem>.png`, `<stem>-phone.png`;
-    both widths must fit without the page scrolling sideways."""
+    both widths must fit without the page scrolling sideways. `prepare(page)`, if given, acts on
+    the page first (e.g. runs a job whose answer only the page holds)."""
     for viewport, suffix in ((DESKTOP, ""), (PHONE, "-phone")):
         page = login(browser, url, token, viewport)
         try:
+            if prepare is not None:
+                prepare(page)
             assert fits(page), f"{path_stem.name}: the page scrolls sideways at {viewport['width']} px"
             out = path_stem.with_name(path_stem.name + suffix + ".png")
             page.screenshot(path=str(out), full_page=True)

@@ -6,8 +6,9 @@ refusals on it.
 
 The risk desk saves the example's own `simulation:` section as the risk profile, adds an alert
 rule, simulates the live book twice, and sees the history chart with the alert line and the alert
-log; the guarantor sees the risk lab's fair premium of its layer beside the one it charges; the
-investor gets a quote and buys at it. Each test stands alone (`live_run` stores the profile and
+log, and sizes a layer (a refusal first, with its message on the page); the guarantor sees the
+risk lab's fair premium of its layer beside the one it charges; the investor gets a quote and buys
+at it. Each test stands alone (`live_run` stores the profile and
 runs one live simulation through the API for those that need one).
 """
 
@@ -125,7 +126,6 @@ def test_risk_desk_simulates_the_live_book_and_sees_history_and_alerts(
         assert len(book.get("/v1/risk/history", who="risk").json()["points"]) == before + 2
     finally:
         page.context.close()
-    shoot(browser, url, book.tokens["risk"], shots / "dashboard-risk")
 
 
 def test_guarantor_sees_the_fair_premium_beside_the_one_charged(
@@ -193,3 +193,57 @@ def test_investor_gets_a_quote_and_buys_at_it(book: Api, url: str, browser: Any,
         assert policies[-1]["premium"] == quote["premium"]  # the quote's premium was charged
     finally:
         page.context.close()
+
+
+def _size(page: Any, layer: str, target_p: str, seed: int) -> str:
+    page.wait_for_selector(f"#size-layer option[value={layer}]", state="attached")
+    page.select_option("#size-layer", layer)
+    page.fill("#size-form input[name=target_p]", target_p)
+    page.fill("#size-form input[name=paths]", str(PATHS))
+    page.fill("#size-form input[name=seed]", str(seed))
+    page.click("#sizerun")
+    return message(page, "#size-msg", "done")
+
+
+def test_risk_desk_sizes_a_layer_and_sees_a_refusal_with_its_message(
+    book: Api, url: str, browser: Any, shots: Path, live_run: dict[str, Any]
+) -> None:
+    """The "size a layer" form: the select offers only the live layers that can be sized (not the
+    socialize end `rest`); a target of 1.5 is refused on the page with the API's message and
+    makes no job; then g1 (guarantor, limit 5,000,000 LUSD) is sized for P(socialized) ≤ 0.2% on
+    400 paths, and the page shows the job's own answer (`GET /v1/sizings/{id}`)."""
+    page = login(browser, url, book.tokens["risk"])
+    page.set_default_timeout(120_000)
+    try:
+        page.wait_for_selector("#size-layer option[value=g1]", state="attached")
+        offered = page.locator("#size-layer option").evaluate_all("os => os.map(o => o.value)")
+        sizable = [x["id"] for x in book.get("/v1/sizings/layers", who="risk").json()["layers"] if x["size_meaning"]]
+        assert offered == sizable and "rest" not in offered and "g1" in offered, offered
+        jobs = len(book.store.jobs_with_status(("queued", "running", "done", "failed", "cancelled")))
+        page.select_option("#size-layer", "g1")
+        page.fill("#size-form input[name=target_p]", "1.5")
+        page.fill("#size-form input[name=paths]", str(PATHS))
+        page.click("#sizerun")
+        refused = message(page, "#size-msg", "target_p")
+        assert refused == "InvalidConfig: target_p: must be strictly between 0 and 1, got 1.5", refused
+        assert page.locator("#size-msg.bad").count() == 1
+        assert len(book.store.jobs_with_status(("queued", "running", "done", "failed", "cancelled"))) == jobs
+        done = _size(page, "g1", "0.002", 3)
+        assert done.startswith("sizing ") and done.endswith(f"done ({PATHS} paths)"), done
+        job_id = done.split()[1]
+        res = book.get(f"/v1/sizings/{job_id}", who="risk").json()["result"]
+        assert res["reached"], res
+        answer = page.locator("#size-answer").inner_text()
+        assert answer == f"g1 needs {human(res['size'], 0)} LUSD (now {human(res['current_size'])} LUSD)", answer
+        assert "now 5,000,000 LUSD" in answer  # the example's guarantor limit
+        facts = page.locator("#size-facts").inner_text()
+        assert "P(socialized) ≤ 0.20%" in facts and f"{PATHS} paths · seed 3" in facts, facts
+        assert res["state_hash"][:10] in facts
+        assert page.locator("#size-curve svg polyline[data-series=p_socialized]").count() == 1
+        assert page.locator("#size-curve svg circle").count() == len(res["curve"])
+        assert page.locator("#size-points tbody tr").count() == len(res["curve"])
+        assert fits(page)
+    finally:
+        page.context.close()
+    # the risk desk's screenshots: the history and alerts of the tests above, and this sizing
+    shoot(browser, url, book.tokens["risk"], shots / "dashboard-risk", lambda page: _size(page, "g1", "0.002", 3))

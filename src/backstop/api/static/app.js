@@ -370,6 +370,60 @@ function simSummary(r) {
     `<div class="scroll"><table id="simlayers"><thead><tr><th>layer</th><th>kind</th><th>mean paid</th><th>P(exhausted)</th></tr></thead><tbody>${layers}</tbody></table></div>`;
 }
 
+// -- size a layer (POST /v1/sizings) -------------------------------------------------------------
+let sizable = [];   // GET /v1/sizings/layers: the live layers whose kind has a size
+
+/** A whole number of units (a float from the risk lab) as an exact decimal string for `num`. */
+const whole = (x) => (Number.isFinite(x) ? BigInt(Math.round(x)).toString() : null);
+const compact = (x) => new Intl.NumberFormat("en", { notation: "compact", maximumFractionDigits: 1 }).format(x);
+
+function curveSvg(r, width) {
+  // P(socialized) against the layer's size on the same paths: a step line, the target as a
+  // dashed line, the current and the required size as vertical marks.
+  const W = Math.max(300, Math.min(800, Math.round(width || 600))), H = 200, L = 48, B = 24, T = 12, R = 12;
+  const pts = r.curve;
+  const xmax = Math.max(1, ...pts.map((c) => c.size));
+  const top = Math.min(1, Math.max(0.01, r.target_p, ...pts.map((c) => c.p)) * 1.15);
+  const x = (v) => L + (W - L - R) * Math.min(1, v / xmax);
+  const y = (v) => T + (H - T - B) * (1 - v / top);
+  const grid = [0, 0.5, 1].map((f) => `<line class="grid" x1="${L}" x2="${W - R}" y1="${y(f * top)}" y2="${y(f * top)}"></line><text class="axis" x="${L - 4}" y="${y(f * top) + 4}" text-anchor="end">${pct(f * top, 1)}</text>`).join("");
+  const xt = [0, 0.25, 0.5, 0.75, 1].map((f) => `<text class="axis" x="${x(f * xmax)}" y="${H - 6}" text-anchor="middle">${esc(compact(f * xmax))}</text>`).join("");
+  const line = `<polyline class="s1" data-series="p_socialized" points="${pts.map((c) => `${x(c.size)},${y(c.p)}`).join(" ")}"></polyline>` + pts.map((c) => `<circle class="s1" cx="${x(c.size)}" cy="${y(c.p)}" r="2.5"></circle>`).join("");
+  const target = `<line class="alert-line" x1="${L}" x2="${W - R}" y1="${y(r.target_p)}" y2="${y(r.target_p)}"></line><text class="alert-label" x="${W - R - 2}" y="${y(r.target_p) - 3}" text-anchor="end">target ${pct(r.target_p)}</text>`;
+  // "now" is labelled low and to the left of its mark, "needed" high and to the right: apart even when close
+  const mark = (v, cls, label, low) => (v === null || !Number.isFinite(Number(v))) ? "" : `<line class="${cls}" x1="${x(Number(v))}" x2="${x(Number(v))}" y1="${T}" y2="${H - B}"></line><text class="axis ${cls}" x="${x(Number(v)) + (low ? -3 : 3)}" y="${low ? H - B - 4 : T + 10}" text-anchor="${low ? "end" : "start"}">${esc(label)}</text>`;
+  return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="sizing curve of ${esc(r.layer)}">${grid}${target}${mark(r.current_size, "now-mark", "now", true)}${mark(r.size, "need-mark", "needed", false)}${line}${xt}</svg>` +
+    `<div class="legend"><span class="key s1">P(socialized) at that size of ${esc(r.layer)} (${esc(r.asset)})</span><span class="key alert">target</span></div>`;
+}
+
+function sizingSummary(r) {
+  const a = r.asset;
+  const head = r.reached
+    ? `<p class="big" id="size-answer">${esc(r.layer)} needs ${amount(r.size, a, 0)} <small>(now ${amount(r.current_size, a)})</small></p>`
+    : `<p class="big" id="size-answer">no size of ${esc(r.layer)} brings P(socialized) to ${pct(r.target_p)} <small>(now ${amount(r.current_size, a)})</small></p>`;
+  const delta = r.reached ? Number(r.size) - Number(r.current_size) : null;
+  const facts = [
+    ["what is sized", `${esc(r.kind.replace(/_/g, " "))}: ${esc(r.size_meaning)}`],
+    ["target", `P(socialized) ≤ ${pct(r.target_p)}`],
+    ...(r.reached ? [
+      ["change", delta === 0 ? "none" : `${delta > 0 ? "add" : "could release"} ${amount(whole(Math.abs(delta)), a, 0)}`],
+      ["95% Monte Carlo range", `${amount(r.size_ci[0], a, 0)} – ${r.size_ci[1] === null ? "∞" : amount(r.size_ci[1], a, 0)}`],
+      ["P(socialized) there", `${pct(r.p_at_size.value)} ± ${pct(r.p_at_size.se)}`],
+    ] : [["P(socialized) now", `${pct(r.p_at_size.value)} ± ${pct(r.p_at_size.se)}`]]),
+    ["run", `${num(String(r.paths), 0)} paths · seed ${esc(r.seed)} · ${esc(r.evaluations)} sizes tried · state <code>${esc(String(r.state_hash).slice(0, 10))}</code>`],
+  ];
+  const table = `<table class="simhead" id="size-facts">${facts.map(([k, v]) => `<tr><th>${esc(k)}</th><td>${v}</td></tr>`).join("")}</table>`;
+  const points = r.curve.map((c) => `<tr><td>${amount(whole(c.size), a, 0)}</td><td>${pct(c.p)}</td></tr>`).join("");
+  return head + table + `<div class="chart" id="size-curve">${curveSvg(r, $("sizeout").clientWidth)}</div>` +
+    `<details><summary>the curve, point by point</summary><div class="scroll"><table id="size-points"><thead><tr><th>size</th><th>P(socialized)</th></tr></thead><tbody>${points}</tbody></table></div></details>`;
+}
+
+function showSizable() {
+  const ids = sizable.filter((l) => l.size_meaning !== null).map((l) => l.id);
+  const byId = Object.fromEntries(sizable.map((l) => [l.id, l]));
+  options("size-layer", ids, (id) => `${id} · ${byId[id].kind.replace(/_/g, " ")} (${byId[id].size_meaning})`);
+}
+
 function historySvg(points, rules, width) {
   // P(bad debt) and P(investors hit) per live simulation, oldest left; a dashed line per alert
   // rule on a probability metric, at its threshold. Drawn at the box's own width, so that its
@@ -405,7 +459,9 @@ function showRisk() {
 }
 
 async function loadRisk() {
-  [history, alerts] = await Promise.all([api("/v1/risk/history"), api("/v1/risk/alerts")]);
+  let layers;
+  [history, alerts, layers] = await Promise.all([api("/v1/risk/history"), api("/v1/risk/alerts"), api("/v1/sizings/layers")]);
+  sizable = layers.layers;
   if (!$("profile").value) {
     try { $("profile").value = JSON.stringify((await api("/v1/risk/profile")).profile, null, 2); }
     catch (e) { if (e.status !== 404) throw e; }
@@ -431,6 +487,22 @@ function bindRisk() {
         if (w) { w.document.write(await res.text()); w.document.close(); }
       });
       return `live simulation ${job.id} done (${num(j.result.paths, 0)} paths)`;
+    }
+  });
+  action("size-form", "size-msg", async (fd) => {
+    const layer = fd.get("layer");
+    const ask = { size: { layer, target_p: Number(fd.get("target_p")) }, paths: Number(fd.get("paths")), seed: Number(fd.get("seed")) };
+    const job = await post("/v1/sizings", ask);
+    for (;;) {
+      const j = await api("/v1/sizings/" + job.id);
+      if (j.status === "queued" || j.status === "running") {
+        say("size-msg", `sizing ${layer} on the live book: ${Math.round(100 * j.progress)}%`, true);
+        await new Promise((r) => setTimeout(r, 400));
+        continue;
+      }
+      if (j.status !== "done") throw new Error(`${j.status}: ${j.error ?? ""}`);
+      $("sizeout").innerHTML = sizingSummary(j.result);
+      return `sizing ${job.id} done (${num(String(j.result.paths), 0)} paths)`;
     }
   });
   action("rule-form", "rule-msg", async (fd) => {
@@ -473,7 +545,7 @@ async function refresh() {
   if (shown.includes("investor-sec")) { account = await api(`/v1/accounts/${encodeURIComponent(me.account)}`); showInvestor(); }
   if (shown.includes("guarantor-sec")) showGuarantor();
   if (shown.includes("assessor-sec")) { await loadClaims(); showAssessor(); }
-  if (shown.includes("risk-sec")) { await loadRisk(); showRisk(); }
+  if (shown.includes("risk-sec")) { await loadRisk(); showRisk(); showSizable(); }
   await Promise.all(jobs);
   $("meta").textContent = `${me.role}${me.account ? " · " + me.account : ""} · engine time ${when(me.now)}`;
   document.body.dataset.role = me.role;
