@@ -202,7 +202,9 @@ def _size(page: Any, layer: str, target_p: str, seed: int) -> str:
     page.fill("#size-form input[name=paths]", str(PATHS))
     page.fill("#size-form input[name=seed]", str(seed))
     page.click("#sizerun")
-    return message(page, "#size-msg", "done")
+    done = message(page, "#size-msg", "done")
+    page.wait_for_selector("#sizerun:enabled")  # the page has refreshed after the answer
+    return done
 
 
 def test_risk_desk_sizes_a_layer_and_sees_a_refusal_with_its_message(
