@@ -144,3 +144,21 @@ def test_a_same_key_retry_names_the_same_sizing_and_a_finished_one_cannot_be_can
     assert wait(api, first["id"])["status"] == "done"
     late = api.client.delete(f"/v1/sizings/{first['id']}", headers=api.headers("risk"))
     assert late.status_code == 409 and late.json()["error"]["field"] == "id"
+
+
+def test_a_simulation_is_not_a_sizing(cdp_api: Api) -> None:
+    api = cdp_api
+    sim = api.post("/v1/simulations", {"source": "example", "paths": 10, "horizon_days": 5}, who="risk").json()
+    try:
+        r = api.get(f"/v1/sizings/{sim['id']}", who="risk")
+        assert r.status_code == 404 and r.json()["error"]["field"] == "id", r.text
+        assert "is a simulation, not a sizing" in r.json()["error"]["message"]
+        gone = api.client.delete(f"/v1/sizings/{sim['id']}", headers=api.headers("risk"))
+        assert gone.status_code == 404
+        assert api.get(f"/v1/simulations/{sim['id']}", who="risk").json()["status"] != "cancelled"
+    finally:
+        api.client.delete(f"/v1/simulations/{sim['id']}", headers=api.headers("risk"))
+        deadline = time.monotonic() + 60  # no worker left running when the module's store closes
+        while api.get(f"/v1/simulations/{sim['id']}", who="risk").json()["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
