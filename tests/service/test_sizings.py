@@ -162,3 +162,17 @@ def test_a_simulation_is_not_a_sizing(cdp_api: Api) -> None:
         while api.get(f"/v1/simulations/{sim['id']}", who="risk").json()["status"] in ("queued", "running"):
             assert time.monotonic() < deadline
             time.sleep(0.05)
+
+
+def test_a_sizing_is_cancelled_at_its_next_chunk(cdp_api: Api) -> None:
+    """200,000 paths is many chunks of phase A; a DELETE right after the POST stops it there."""
+    api = cdp_api
+    put = api.client.put("/v1/risk/profile", json=PROFILE, headers=api.headers("risk"))
+    assert put.status_code == 200, put.text
+    body = {"size": {"layer": "fund", "target_p": 0.01}, "paths": 200_000}
+    job = api.post("/v1/sizings", body, who="risk").json()
+    r = api.client.delete(f"/v1/sizings/{job['id']}", headers=api.headers("risk"))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled" or r.json()["cancel_requested"], r.json()
+    end = wait(api, job["id"], 60)
+    assert end["status"] == "cancelled" and end["result"] is None, end
