@@ -99,6 +99,7 @@ def test_bad_input_names_the_field_and_makes_no_job(
         assert "socialize layer, which has no size" in err["message"] and "fund" in err["message"]
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 @pytest.mark.parametrize("layer", ["fund", "g1"])
 def test_a_live_sizing_matches_the_risk_lab_on_the_same_book(cdp_api: Api, layer: str) -> None:
     api = cdp_api
@@ -131,6 +132,7 @@ def test_a_live_sizing_matches_the_risk_lab_on_the_same_book(cdp_api: Api, layer
     assert api.get(f"/v1/sizings/{job['id']}", who="investor").status_code == 403
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_a_same_key_retry_names_the_same_sizing_and_a_finished_one_cannot_be_cancelled(cdp_api: Api) -> None:
     api = cdp_api
     put = api.client.put("/v1/risk/profile", json=PROFILE, headers=api.headers("risk"))
@@ -146,6 +148,7 @@ def test_a_same_key_retry_names_the_same_sizing_and_a_finished_one_cannot_be_can
     assert late.status_code == 409 and late.json()["error"]["field"] == "id"
 
 
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
 def test_a_simulation_is_not_a_sizing(cdp_api: Api) -> None:
     api = cdp_api
     sim = api.post("/v1/simulations", {"source": "example", "paths": 10, "horizon_days": 5}, who="risk").json()
@@ -164,15 +167,26 @@ def test_a_simulation_is_not_a_sizing(cdp_api: Api) -> None:
             time.sleep(0.05)
 
 
-def test_a_sizing_is_cancelled_at_its_next_chunk(cdp_api: Api) -> None:
-    """200,000 paths is many chunks of phase A; a DELETE right after the POST stops it there."""
-    api = cdp_api
-    put = api.client.put("/v1/risk/profile", json=PROFILE, headers=api.headers("risk"))
-    assert put.status_code == 200, put.text
-    body = {"size": {"layer": "fund", "target_p": 0.01}, "paths": 200_000}
-    job = api.post("/v1/sizings", body, who="risk").json()
-    r = api.client.delete(f"/v1/sizings/{job['id']}", headers=api.headers("risk"))
-    assert r.status_code == 200, r.text
-    assert r.json()["status"] == "cancelled" or r.json()["cancel_requested"], r.json()
-    end = wait(api, job["id"], 60)
-    assert end["status"] == "cancelled" and end["result"] is None, end
+@pytest.mark.slow  # background jobs on threads and timers: not the in-process tier
+def test_a_full_queue_refuses_a_sizing_and_a_sizing_is_cancelled_at_its_next_chunk(tmp_path: Path) -> None:
+    """Sizings share the simulations' queue: with one slot and no waiting place, and the slot
+    taken by a sizing of 200,000 paths (many chunks of phase A), the next one is a 429 with
+    Retry-After and makes no job; a DELETE stops the running one at its next chunk."""
+    api = make_api(f"sqlite:///{tmp_path / 'q.db'}", scenario=CDP)
+    api.client.app.state.backstop.jobs.configure(max_jobs=1, max_queued=0)
+    try:
+        put = api.client.put("/v1/risk/profile", json=PROFILE, headers=api.headers("risk"))
+        assert put.status_code == 200, put.text
+        body = {"size": {"layer": "fund", "target_p": 0.01}, "paths": 200_000}
+        job = api.post("/v1/sizings", body, who="risk").json()
+        full = api.post("/v1/sizings", body, who="risk")
+        assert full.status_code == 429 and full.json()["error"]["field"] == "queue", full.text
+        assert int(full.headers["Retry-After"]) > 0
+        assert job_count(api) == 1
+        r = api.client.delete(f"/v1/sizings/{job['id']}", headers=api.headers("risk"))
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "cancelled" or r.json()["cancel_requested"], r.json()
+        end = wait(api, job["id"], 60)
+        assert end["status"] == "cancelled" and end["result"] is None and end["progress"] < 1.0, end
+    finally:
+        api.store.close()
