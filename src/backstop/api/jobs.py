@@ -1,4 +1,6 @@
-"""Risk-lab jobs for `POST /v1/simulations`: durable rows, a bounded queue, workers, cancel.
+"""Risk-lab jobs for `POST /v1/simulations` and `POST /v1/sizings`: durable rows, a bounded
+queue, workers, cancel. A sizing is a job whose request carries `size` (`is_sizing`); it shares
+the table, the queue and the limits, and its result is `sizing_result` instead of a summary.
 
 A job is a row in the store (`store/jobs.py`) from the moment it is accepted, so its status,
 progress, result and HTML report outlive the process. A restart cannot resume a half-run job
