@@ -149,6 +149,23 @@ class VectorLayer:
         return np.zeros(0)
 
 
+@dataclass(frozen=True)
+class AbsorbingLayer(VectorLayer):
+    """A layer that takes debt against collateral (a stability pool, a Liquity redistribution):
+    what it bore is the debt it absorbed less the collateral's value it received (`pool_loss`),
+    and its report shows both."""
+
+    def borne(self, outcome: Outcome, j: int) -> np.ndarray:
+        out: np.ndarray = outcome.pool_loss[:, j]
+        return out
+
+    def summary(self, outcome: Outcome, j: int, horizon_years: float, paid_mean: float) -> dict[str, float]:
+        return {
+            "absorbed_mean": float(outcome.absorbed[:, j].mean()),
+            "pool_loss_mean": float(outcome.pool_loss[:, j].mean()),
+        }
+
+
 def pay_in_kind(
     have: np.ndarray, pay_price: np.ndarray, loss_price: np.ndarray, haircut: float, remaining: np.ndarray, same: bool
 ) -> tuple[np.ndarray, np.ndarray]:

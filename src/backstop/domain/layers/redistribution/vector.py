@@ -45,15 +45,14 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 
 from ...errors import InvalidConfig
-from ..base_vector import VectorLayer
+from ..base_vector import AbsorbingLayer
 
 if TYPE_CHECKING:
     from ....sim.model import LayerCompiler
-    from ....sim.waterfall import Outcome
 
 
 @dataclass(frozen=True)
-class Vector(VectorLayer):
+class Vector(AbsorbingLayer):
     market: str = ""
 
     @classmethod
@@ -76,16 +75,6 @@ class Vector(VectorLayer):
                 f"no other market (it is also in {', '.join(shared)})",
             )
         return cls(layer.id, layer.kind, market=mid)
-
-    def borne(self, outcome: Outcome, j: int) -> np.ndarray:
-        out: np.ndarray = outcome.pool_loss[:, j]
-        return out
-
-    def summary(self, outcome: Outcome, j: int, horizon_years: float, paid_mean: float) -> dict[str, float]:
-        return {
-            "absorbed_mean": float(outcome.absorbed[:, j].mean()),
-            "pool_loss_mean": float(outcome.pool_loss[:, j].mean()),
-        }
 
 
 def trove_ratio(ratio0: np.ndarray, debt_per_coll: np.ndarray, coll_per_coll: np.ndarray) -> np.ndarray:

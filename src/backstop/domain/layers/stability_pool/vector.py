@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
-from ..base_vector import VectorLayer
+from ..base_vector import AbsorbingLayer
 
 if TYPE_CHECKING:
     from ....sim.model import LayerCompiler, SimModel
-    from ....sim.waterfall import Outcome
 
 
 @dataclass
@@ -23,7 +22,7 @@ class PoolState:
 
 
 @dataclass(frozen=True)
-class Vector(VectorLayer):
+class Vector(AbsorbingLayer):
     deposits0: float = 0.0
 
     absorbs_liquidations: ClassVar[bool] = True
@@ -38,16 +37,6 @@ class Vector(VectorLayer):
 
     def with_size(self, size: float) -> Self:
         return replace(self, deposits0=size)
-
-    def borne(self, outcome: Outcome, j: int) -> np.ndarray:
-        out: np.ndarray = outcome.pool_loss[:, j]
-        return out
-
-    def summary(self, outcome: Outcome, j: int, horizon_years: float, paid_mean: float) -> dict[str, float]:
-        return {
-            "absorbed_mean": float(outcome.absorbed[:, j].mean()),
-            "pool_loss_mean": float(outcome.pool_loss[:, j].mean()),
-        }
 
     def start(self, n: int, defaulted: np.ndarray) -> PoolState:
         return PoolState(np.full(n, self.deposits0, dtype=float))
