@@ -37,6 +37,7 @@ def test_a_staker_reads_its_stake_pnl_and_apr(flag: Api) -> None:
     assert me["stakes"] == {
         "safety": {
             "kind": "staking_pool",
+            "can": {"end": False, "stake": True, "request_withdraw": True, "sell_cover": False},
             "asset": "USDC",
             "deposited": "40000",
             "withdrawn": "0",
@@ -99,3 +100,14 @@ def test_a_key_without_an_account_and_a_missing_key(flag: Api) -> None:
     assert other["guarantees"] == {}
     r = flag.client.get("/v1/me")
     assert r.status_code == 401 and r.json()["error"]["field"] == "authorization"
+
+
+def test_layers_say_what_a_user_may_do_there(flag: Api) -> None:
+    """The dashboard reads capabilities, not kind names (issue 10: kind names only in their home):
+    the flagship's staking pool takes requests, its stability pool is left at any time, its cover
+    pool sells cover, its socialize layer is the end, its insurance fund takes no stakers."""
+    can = {lid: layer["can"] for lid, layer in flag.get("/v1/layers", who="staker").json().items()}
+    assert can["safety"] == {"end": False, "stake": True, "request_withdraw": True, "sell_cover": False}
+    assert can["sp"] == {"end": False, "stake": True, "request_withdraw": False, "sell_cover": False}
+    assert can["cover"] == {"end": False, "stake": True, "request_withdraw": True, "sell_cover": True}
+    assert can["rest"]["end"] and not can["fund"]["stake"]

@@ -38,6 +38,9 @@ from fastapi.exceptions import RequestValidationError
 from ..domain.context import Ctx
 from ..domain.errors import UnknownEntity
 from ..domain.layers.base import Layer
+from ..domain.layers.cover_pool import CoverPool
+from ..domain.layers.share_vault import ShareVault
+from ..domain.layers.stability_pool import StabilityPool
 from ..domain.markets.market import Market
 from ..domain.money import format_units
 from ..engine import Engine
@@ -243,10 +246,24 @@ def market_of(engine: Engine, market_id: str) -> Market:
 
 
 def layer_totals(f: Formatter, engine: Engine, layer: Layer[Any]) -> dict[str, Any]:
-    """`state_json`'s layer without `accounts`."""
+    """`state_json`'s layer without `accounts`, with what a user may do there (`can`), so that a
+    client (the dashboard) reads capabilities rather than spelling kind names."""
     out = layer_json(f, layer.totals_view(engine.state))
     del out["accounts"]
+    out["can"] = capabilities(layer)
     return out
+
+
+def capabilities(layer: Layer[Any]) -> dict[str, bool]:
+    """`stake`: users deposit for shares or pool gains; `request_withdraw`: leaving takes a request
+    (a cooldown or a queue) first; `sell_cover`: the layer sells cover (quotes, `buy_cover`);
+    `end`: the waterfall's end (what reaches it is the users' loss, or the market's deficit)."""
+    return {
+        "end": layer.terminal,
+        "stake": isinstance(layer, (ShareVault, StabilityPool)),
+        "request_withdraw": isinstance(layer, ShareVault),
+        "sell_cover": isinstance(layer, CoverPool),
+    }
 
 
 def market_totals(f: Formatter, market: Market, engine: Engine) -> dict[str, Any]:

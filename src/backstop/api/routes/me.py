@@ -25,6 +25,7 @@ from ...scenario.report import Formatter
 from ...store.base import KeyRecord
 from ..alerts import is_live
 from ..jobs import JobStore
+from ..readmodel import capabilities
 from .deps import app_state, caller
 
 router = APIRouter()
@@ -46,6 +47,7 @@ def stakes(engine: Engine, account: str) -> dict[str, Any]:
         asset = row["asset"]
         mine: dict[str, Any] = {
             "kind": layer.kind,
+            "can": capabilities(layer),
             "asset": asset,
             **{k: f.amt(row[k], asset) for k in ("deposited", "withdrawn", "value", "pnl")},
             "apr": _apr(row["apr_bps"]),

@@ -88,7 +88,6 @@ function action(formId, msg, fn) {
 }
 
 const layerAsset = (id) => { const l = book.layers[id]; return l ? Object.keys(l.total_assets)[0] : ""; };
-const SHARE_KINDS = new Set(["staking_pool", "cover_pool", "stability_pool"]);
 
 // -- the book: every role ----------------------------------------------------------------------
 function waterfallSvg(loss) {
@@ -99,7 +98,7 @@ function waterfallSvg(loss) {
   const h = 22 * parts.length + 8;
   const bars = parts.map(([layer, v], i) => {
     const w = Math.max(1, 220 * Number(v) / total);
-    const cls = layer === "socialize" || /rest|social/.test(layer) ? "bar-socialize" : "bar";
+    const cls = book.layers[layer]?.can.end ? "bar-socialize" : "bar";
     return `<text x="0" y="${22 * i + 18}">${esc(layer)}</text><rect class="${cls}" data-layer="${esc(layer)}" x="90" y="${22 * i + 6}" width="${w}" height="16"></rect><text x="${96 + w}" y="${22 * i + 18}">${esc(num(v) + unit)}</text>`;
   }).join("");
   return `<svg class="waterfall" viewBox="0 0 430 ${h}" width="430" height="${h}" role="img" aria-label="waterfall of ${esc(loss.id)}">${bars}</svg>`;
@@ -143,7 +142,7 @@ function showStaker() {
   $("stakes").innerHTML = stakes.length ? stakes.map(([id, s]) => {
     const req = s.request;
     let status = "no withdrawal requested";
-    let canWithdraw = s.kind === "stability_pool";
+    let canWithdraw = !s.can.request_withdraw;
     if (req) {
       const opens = relative(req.ready_at, me.now);
       if (me.now < req.ready_at) status = `cooldown: withdrawal of ${amount(req.value, s.asset)} opens ${esc(opens)} (${esc(when(req.ready_at))})`;
@@ -175,8 +174,8 @@ function showStaker() {
     </div>`;
   }).join("") : `<p class="hint">No stake yet: stake below.</p>`;
   $("staker-wallet").innerHTML = "wallet: " + bag(account.wallet);
-  options("stake-layer", Object.keys(book.layers).filter((id) => SHARE_KINDS.has(book.layers[id].kind)), (id) => `${id} (${layerAsset(id)})`);
-  options("reqw-layer", stakes.filter(([, s]) => s.kind !== "stability_pool").map(([id]) => id), (id) => `${id} (${layerAsset(id)})`);
+  options("stake-layer", Object.keys(book.layers).filter((id) => book.layers[id].can.stake), (id) => `${id} (${layerAsset(id)})`);
+  options("reqw-layer", stakes.filter(([, s]) => s.can.request_withdraw).map(([id]) => id), (id) => `${id} (${layerAsset(id)})`);
 }
 
 function bindStaker() {
@@ -237,7 +236,7 @@ function showInvestor() {
   $("wallet").innerHTML = "wallet: " + bag(a.wallet);
   rows("inv-policies", a.policies.map((p) => [esc(p.id), esc(p.pool), esc(p.market), esc(p.causes.join(", ")), amount(p.amount, layerAsset(p.pool)), esc(when(p.start)), esc(when(p.end)) + (p.end > me.now ? ` <small>(${esc(relative(p.end, me.now))})</small>` : " <small>(ended)</small>"), amount(p.premium, layerAsset(p.pool)), amount(p.paid, layerAsset(p.pool))]), "no policies yet");
   rows("inv-claims", a.claims.map((c) => [esc(c.id), esc(c.policy), esc(c.incident), amount(c.loss, layerAsset(a.policies.find((p) => p.id === c.policy)?.pool)), `<span class="st st-${esc(c.status)}">${esc(c.status)}</span>`, amount(c.paid, layerAsset(a.policies.find((p) => p.id === c.policy)?.pool)), esc(c.reason || "")]), "no claims yet");
-  options("quote-pool", Object.keys(book.layers).filter((id) => book.layers[id].kind === "cover_pool"));
+  options("quote-pool", Object.keys(book.layers).filter((id) => book.layers[id].can.sell_cover));
   options("quote-market", Object.keys(book.markets));
   options("claim-policy", a.policies.map((p) => p.id), (id) => { const p = a.policies.find((x) => x.id === id); return `${id} · ${p.market} · ${p.causes.join("/")}`; });
   const incidents = book.losses.filter((l) => l.incident);
