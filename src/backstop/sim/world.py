@@ -191,10 +191,11 @@ def _fused_phase_a(
     # it goes on from that path.
     cap = max(_fused_capacity.get((n_paths, n_steps), 0), n_paths * _RANGES_PER_PATH + n_steps)
     done = 0
+    fused_kernel: Any = _phase_a_kernel  # its arguments are spread from tuples
     while True:
         ev = work_buffer("phase_a_ranges", (len(books), 4, cap), np.int64)
         ev_lp = work_buffer("phase_a_range_prices", (len(books), a_count, cap))
-        done = _phase_a_kernel(x, *price_args, *args, ev, ev_lp, counts, *scratch, done)
+        done = int(fused_kernel(x, *price_args, *args, ev, ev_lp, counts, *scratch, done))
         if done == n_paths:
             break
         k = int(counts.max())
@@ -259,7 +260,7 @@ def _phase_a_kernel(
     in cache. Returns the path where it stopped: `n_paths`, or one whose ranges might not fit in
     `ev` (the caller grows it and calls again from there)."""
     a_count = x.shape[0]
-    n_paths = x.shape[1]
+    n_paths: int = x.shape[1]
     n_steps = x.shape[2]
     cap = ev.shape[2]
     for p in range(p_start, n_paths):
@@ -360,7 +361,8 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
             n_paths, T, model.outages_per_horizon, model.outage_mean_steps, component_rng(seed, chunk, OUTAGES)
         )
 
-    paths, steps, kinds, refs, kb, ka, amounts = [], [], [], [], [], [], []
+    paths: list[np.ndarray] = []
+    steps, kinds, refs, kb, ka, amounts = [], [], [], [], [], []
     minima: dict[int, NewMinima] = {}
     gathered: list[tuple[int, np.ndarray]] = []  # (first event, their log prices) found by the fused pass
     delay = model.keeper_delay_steps
