@@ -59,22 +59,27 @@ def _need(outcome: Outcome) -> float:
 
 
 # -- worlds kept in worker processes ---------------------------------------------------------------------------
-_kept: dict[str, dict[int, tuple[World, dict[int, Any]]]] = {}
-"""In a worker process: the worlds it keeps, by run token and chunk, each with phase B's preparation."""
+_kept: dict[str, dict[int, tuple[SimModel, World, dict[int, Any]]]] = {}
+"""In a worker process: the worlds it keeps, by run token and chunk, each with its model and phase
+B's preparation."""
 
 
 def _keep_world(token: str, model: SimModel, index: int, n_paths: int) -> int:
-    """Worker task: draw chunk `index`'s world (phase A) and keep it for the run `token`."""
-    _kept.setdefault(token, {})[index] = (world_chunk(model, index, n_paths), {})
+    """Worker task: draw chunk `index`'s world (phase A) and keep it, with its model, for the run `token`."""
+    _kept.setdefault(token, {})[index] = (model, world_chunk(model, index, n_paths), {})
     return n_paths
 
 
-def _evaluate_kept(token: str, model: SimModel, chunks: list[int], cols: list[int]) -> list[tuple[np.ndarray, float]]:
-    """Worker task: phase B of `model` on each kept world of `chunks`: (socialized mask, need) each."""
+def _evaluate_kept(
+    token: str, layer_id: str, size: float, chunks: list[int], cols: list[int]
+) -> list[tuple[np.ndarray, float]]:
+    """Worker task: phase B with the layer at `size` on each kept world of `chunks`: (socialized
+    mask, need) each. The kept model is resized here, as the caller would (`with_size`), so the
+    world's preparation, which keys on the model's books, is reused from size to size."""
     out = []
     for i in chunks:
-        world, prepared = _kept[token][i]
-        outcome = backstop_all(model, [world], prepared)
+        model, world, prepared = _kept[token][i]
+        outcome = backstop_all(model.with_size(layer_id, size), [world], prepared)
         out.append((_mask(outcome, cols), _need(outcome)))
     return out
 
@@ -116,13 +121,14 @@ class KeptWorlds:
             self.close()
             raise
 
-    def evaluate(self, model: SimModel, cols: list[int]) -> tuple[np.ndarray, float]:
-        """(socialized mask over every path in chunk order, need) of `model` on the kept worlds."""
+    def evaluate(self, layer_id: str, size: float, cols: list[int]) -> tuple[np.ndarray, float]:
+        """(socialized mask over every path in chunk order, need) with the layer at `size`."""
         by_pool: dict[int, list[int]] = {}
         for i, w in enumerate(self.owner):
             by_pool.setdefault(w, []).append(i)
         futures = {
-            w: self.pools[w].submit(_evaluate_kept, self.token, model, chunks, cols) for w, chunks in by_pool.items()
+            w: self.pools[w].submit(_evaluate_kept, self.token, layer_id, size, chunks, cols)
+            for w, chunks in by_pool.items()
         }
         results: dict[int, tuple[np.ndarray, float]] = {}
         for w, fut in futures.items():
@@ -196,9 +202,7 @@ class Curve:
 
     def mask(self, size: float) -> np.ndarray:
         if size not in self.cache:
-            self.cache[size] = evaluate(
-                self.model.with_size(self.layer_id, size), self.worlds, self.prepared, self.model
-            )[0]
+            self.cache[size] = evaluate(self.model, self.layer_id, size, self.worlds, self.prepared)[0]
         return self.cache[size]
 
     def p(self, size: float) -> float:
@@ -241,19 +245,19 @@ def size_ceiling(model: SimModel, worlds: Worlds, layer_id: str, prepared: dict[
     layer = model.layers[model.layer_index(layer_id)]
     if not layer.bounded_size(model):
         return math.inf
-    need = evaluate(model.with_size(layer_id, 0.0), worlds, prepared, model)[1]
+    need = evaluate(model, layer_id, 0.0, worlds, prepared)[1]
     return layer.size_ceiling(model, need)
 
 
 def evaluate(
-    sized: SimModel, worlds: Worlds, prepared: dict[int, Any] | None, model: SimModel
+    model: SimModel, layer_id: str, size: float, worlds: Worlds, prepared: dict[int, Any] | None
 ) -> tuple[np.ndarray, float]:
-    """Phase B of `sized` on the worlds: (the paths `socialized_mask` of `model` counts, the most
-    any path asks of the layers), wherever the worlds are."""
+    """Phase B with the layer at `size` on the worlds: (the paths `socialized_mask` counts, the
+    most any path asks of the layers), wherever the worlds are."""
     cols = terminal_columns(model)
     if isinstance(worlds, KeptWorlds):
-        return worlds.evaluate(sized, cols)
-    outcome = backstop_all(sized, worlds, prepared)
+        return worlds.evaluate(layer_id, size, cols)
+    outcome = backstop_all(model.with_size(layer_id, size), worlds, prepared)
     return _mask(outcome, cols), _need(outcome)
 
 
