@@ -361,42 +361,50 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
             n_paths, T, model.outages_per_horizon, model.outage_mean_steps, component_rng(seed, chunk, OUTAGES)
         )
 
-    paths: list[np.ndarray] = []
-    steps, kinds, refs, kb, ka, amounts = [], [], [], [], [], []
+    found: list[tuple[int, Triggers]] = []  # (book, its ranges), in book order
     minima: dict[int, NewMinima] = {}
     gathered: list[tuple[int, np.ndarray]] = []  # (first event, their log prices) found by the fused pass
-    delay = model.keeper_delay_steps
+    n_ev = 0
     for b, book in enumerate(model.books):
         if book.found_in_phase_b:
             continue  # found in phase B, path by path (`liquidation.phase_b_liquidations`)
         row = book.price_row
-        lp0 = float(np.log(model.prices0[book.asset_index]))
         if b in fused:
             trig, lp_found = fused[b]
-            gathered.append((sum(len(x) for x in paths) + len(trig.path) - lp_found.shape[1], lp_found))
+            gathered.append((n_ev + len(trig.path) - lp_found.shape[1], lp_found))
         else:
             if row >= 0 and row not in minima and not pm:
                 minima[row] = new_minima_tm(logp[row], down, float(model.prices.log_p0[row]), work)
-            trig = triggers(book, minima.get(row), lp0, n_paths)
-        paths.append(trig.path)
-        steps.append(np.minimum(trig.step + delay, T))
-        kinds.append(np.full(len(trig.path), KIND_LIQUIDATION, dtype=np.int64))
-        refs.append(np.full(len(trig.path), b, dtype=np.int64))
-        kb.append(trig.k_before)
-        ka.append(trig.k_after)
-        amounts.append(np.zeros(len(trig.path)))
+            trig = triggers(book, minima.get(row), float(np.log(model.prices0[book.asset_index])), n_paths)
+        found.append((b, trig))
+        n_ev += len(trig.path)
     del minima
     inc = draw_incidents(model.incidents, n_paths, T, component_rng(seed, chunk, INCIDENTS))
-    paths.append(inc.path)
-    steps.append(inc.step)
-    kinds.append(np.full(len(inc.path), KIND_INCIDENT, dtype=np.int64))
-    refs.append(inc.ref)
-    kb.append(np.zeros(len(inc.path), dtype=np.int64))
-    ka.append(np.zeros(len(inc.path), dtype=np.int64))
-    amounts.append(inc.amount)
+    # The events, book by book then the incidents, written straight into their arrays.
+    n_ev += len(inc.path)
+    ev_path, ev_step, ev_kind, ev_ref, ev_kb, ev_ka = (np.empty(n_ev, dtype=np.int64) for _ in range(6))
+    ev_amount = np.empty(n_ev)
+    o = 0
+    for b, trig in found:
+        e = slice(o, o + len(trig.path))
+        ev_path[e] = trig.path
+        np.add(trig.step, model.keeper_delay_steps, out=ev_step[e])
+        np.minimum(ev_step[e], T, out=ev_step[e])  # settled `keeper_delay_steps` later, by the horizon
+        ev_kind[e] = KIND_LIQUIDATION
+        ev_ref[e] = b
+        ev_kb[e] = trig.k_before
+        ev_ka[e] = trig.k_after
+        ev_amount[e] = 0.0
+        o = e.stop
+    e = slice(o, n_ev)
+    ev_path[e] = inc.path
+    ev_step[e] = inc.step
+    ev_kind[e] = KIND_INCIDENT
+    ev_ref[e] = inc.ref
+    ev_kb[e] = 0
+    ev_ka[e] = 0
+    ev_amount[e] = inc.amount
 
-    ev_path = np.concatenate(paths).astype(np.int64, copy=False)
-    ev_step = np.concatenate(steps).astype(np.int64, copy=False)
     if fused:
         ev_prices = _prices_at_fused(model, logp, ev_path, ev_step, gathered)
     else:
@@ -432,11 +440,11 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         n_paths=n_paths,
         ev_path=ev_path,
         ev_step=ev_step,
-        ev_kind=np.concatenate(kinds),
-        ev_ref=np.concatenate(refs),
-        ev_k_before=np.concatenate(kb),
-        ev_k_after=np.concatenate(ka),
-        ev_amount=np.concatenate(amounts),
+        ev_kind=ev_kind,
+        ev_ref=ev_ref,
+        ev_k_before=ev_kb,
+        ev_k_after=ev_ka,
+        ev_amount=ev_amount,
         ev_prices=ev_prices,
         run_start=starts,
         defaulted=defaulted,
