@@ -139,7 +139,7 @@ def _end_prices(model: SimModel, log_prices: np.ndarray, path_major: bool = Fals
     return out
 
 
-_RANGES_PER_PATH = 32
+_RANGES_PER_PATH = 24
 """First capacity of the fused pass's range buffers, per path and book (grown when short)."""
 
 _fused_capacity: dict[tuple[int, int], int] = {}
@@ -152,7 +152,7 @@ def _fused_phase_a(
     """Log prices into x (A, paths, steps) from the normals drawn there, and, while each path is in
     cache, its new minima and every book's triggered ranges with the log prices of their settlement
     step (`_phase_a_kernel`). Returns, per book index found here, its `Triggers` (those of
-    `triggers_pm`: the ranges already triggered at the start first, then the path-ordered ones) and
+    `triggers`: the ranges already triggered at the start first, then the path-ordered ones) and
     the (rows, ranges) log prices of the path-ordered ones."""
     a_count, n_paths, n_steps = x.shape
     books = [b for b, book in enumerate(model.books) if not book.found_in_phase_b and book.price_row >= 0]
