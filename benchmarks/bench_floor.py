@@ -16,7 +16,12 @@ by round with the floor, and the best of the rounds is kept (wall and CPU separa
   every kernel is compiled in that run; and `backstop warmup` cold and warm;
 * 1 → 2 workers: the whole command with `--workers 2`;
 * sizing: `backstop size examples/risk_lab_cdp.yaml --layer fund --target-p 0.01 --paths 20000
-  --seed 1 --json` (the example's own sizing command).
+  --seed 1 --json` (the example's own sizing command), inline and with `--workers 2` (each chunk's
+  world kept in the worker that drew it, `sizing.KeptWorlds`).
+
+`--against DIR` adds a third setting: the same commands run on another checkout's code
+(`PYTHONPATH=DIR/src`, compiled path; warm its cache first with its own `backstop warmup`), in
+the same rounds, for before/after figures taken side by side.
 """
 
 from __future__ import annotations
@@ -122,6 +127,7 @@ def main() -> None:
     ap.add_argument("--paths", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--size-paths", type=int, default=20_000)
+    ap.add_argument("--against", type=Path, default=None, help="another checkout to measure side by side (before)")
     args = ap.parse_args()
     if args.phases:
         phases(args.phases)
@@ -134,6 +140,10 @@ def main() -> None:
     if not jit.available():
         log("numba is not installed: only the NumPy path is measured")
         env.pop("1")
+    if args.against is not None:
+        before = dict(os.environ)
+        before["PYTHONPATH"] = str(args.against.resolve() / "src") + os.pathsep + before.get("PYTHONPATH", "")
+        env["before"] = {**before, "BACKSTOP_JIT": "1"}
     started = time.perf_counter()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if "1" in env:
@@ -141,7 +151,17 @@ def main() -> None:
         log(f"warmup (cache as it is): {warm['wall']:.2f} s")
     sim = cli("simulate", str(SCENARIO), "--paths", str(args.paths), "--seed", "1", "--json")
     size = cli(
-        "size", str(SCENARIO), "--layer", "fund", "--target-p", "0.01", "--paths", str(args.size_paths), "--seed", "1"
+        "size",
+        str(SCENARIO),
+        "--layer",
+        "fund",
+        "--target-p",
+        "0.01",
+        "--paths",
+        str(args.size_paths),
+        "--seed",
+        "1",
+        "--json",
     )
     child = [sys.executable, str(ROOT / "benchmarks" / "bench_sim.py"), "--child-run", "1", "--paths", str(args.paths)]
     tiny = cli("simulate", str(SCENARIO), "--paths", "10", "--seed", "1", "--json")
@@ -153,7 +173,9 @@ def main() -> None:
     inproc: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
     two: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
     sizing: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
+    sizing2: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
     outputs: dict[str, bytes] = {}
+    size_outputs: dict[str, bytes] = {}
     for r in range(args.rounds):
         for s in env:
             floors.append(bench_sim.rng_floor(3, args.paths, 365, 10_000))
@@ -168,8 +190,11 @@ def main() -> None:
             res2.pop("out")
             two[s].append(res2)
             res3 = run(size, env[s])
-            res3.pop("out")
+            size_outputs[s] = res3.pop("out")  # type: ignore[assignment]
             sizing[s].append(res3)
+            res6 = run([*size, "--workers", "2"], env[s])
+            size_outputs[s + " workers"] = res6.pop("out")  # type: ignore[assignment]
+            sizing2[s].append(res6)
             for _ in range(3):
                 res4 = run(tiny, env[s])
                 res4.pop("out")
@@ -190,6 +215,7 @@ def main() -> None:
             cold["command"] = run(sim, cold_env)
             cold["command"].pop("out")
     same = len(set(outputs.values())) == 1
+    same_size = len(set(size_outputs.values())) == 1
     print(
         f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores; load average at start "
         f"{load}; {args.paths:,} paths of {SCENARIO.name}; best of {args.rounds} rounds, interleaved with the floor"
@@ -198,9 +224,9 @@ def main() -> None:
         f"floor ({3 * args.paths * 365 / 1e6:.1f} M normals, PCG64, preallocated): "
         f"{floor_wall:.2f} s wall, {floor_cpu:.2f} s CPU"
     )
-    names = {"1": "compiled (numba)", "0": "NumPy path"}
+    names = {"1": "compiled (numba)", "0": "NumPy path", "before": f"before ({args.against})"}
     for s in env:
-        w, i, t, z = best(whole[s]), best(inproc[s]), best(two[s]), best(sizing[s])
+        w, i, t, z, z2 = best(whole[s]), best(inproc[s]), best(two[s]), best(sizing[s]), best(sizing2[s])
         print(
             f"{names[s]:<17} whole command {w['wall']:6.2f} s = {w['wall'] / floor_wall:4.2f}× floor "
             f"(CPU {w['cpu']:5.2f} s = {w['cpu'] / floor_cpu:4.2f}×), peak RSS {w['rss_mb']:,.0f} MB"
@@ -213,7 +239,10 @@ def main() -> None:
             f"{'':<17} 2 workers     {t['wall']:6.2f} s (1 → 2: {w['wall'] / t['wall']:.2f}×), CPU {t['cpu']:.2f} s, "
             f"peak RSS of one process {t['rss_mb']:,.0f} MB"
         )
-        print(f"{'':<17} size (fund, {args.size_paths:,} paths) {z['wall']:6.2f} s, CPU {z['cpu']:.2f} s")
+        print(
+            f"{'':<17} size (fund, {args.size_paths:,} paths) {z['wall']:6.2f} s, CPU {z['cpu']:.2f} s; "
+            f"2 workers {z2['wall']:.2f} s, CPU {z2['cpu']:.2f} s"
+        )
         st = best(start[s])
         print(f"{'':<17} start (simulate --paths 10 --json) {st['wall']:.2f} s, CPU {st['cpu']:.2f} s")
     if "1" in env:
@@ -232,7 +261,7 @@ def main() -> None:
             f"cold start (empty Numba cache): whole command {c['wall']:.2f} s (CPU {c['cpu']:.2f} s); "
             f"backstop warmup cold {cold['warmup_cold']['wall']:.2f} s, warm {cold['warmup_warm']['wall']:.2f} s"
         )
-    print(f"JSON output identical on both paths: {same}")
+    print(f"JSON output identical in every setting: simulate {same}, size (inline and 2 workers) {same_size}")
     end_load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"(benchmark wall time {time.perf_counter() - started:.0f} s; load average at the end {end_load})")
 

@@ -77,3 +77,28 @@ def test_a_prefix_of_chunks_is_a_prefix_of_paths(model, inline) -> None:  # type
     """More paths add chunks and leave the first ones as they were (chunk i depends on i only)."""
     fewer = api.simulate(model, 2 * CHUNK, 42)
     assert fewer.outcome.loss.tobytes() == inline.outcome.loss[: 2 * CHUNK].tobytes()
+
+
+@pytest.mark.slow  # worker processes
+@pytest.mark.xdist_group("processes")
+@pytest.mark.parametrize("workers", [2, 3])
+def test_sizing_on_kept_worker_worlds_matches_inline(model, workers: int) -> None:  # type: ignore[no-untyped-def]
+    """`size` with workers keeps each chunk's world in the worker that drew it (`sizing.KeptWorlds`)
+    and runs every candidate there: the very result of sizing inline, curve included; and the
+    workers forget the worlds afterwards."""
+    from backstop.sim import sizing
+    from backstop.sim.executors import pinned_pools
+
+    inline_run = api.size(model, "fund", 0.01, PATHS, 42, workers=1).result
+    kept_run = api.size(model, "fund", 0.01, PATHS, 42, workers=workers).result
+    assert inline_run.evaluations > 5  # a real search
+    assert kept_run == inline_run  # every field: size, interval, P at size, evaluations, curve
+    for pool in pinned_pools(workers):
+        assert pool.submit(_kept_tokens).result() == []
+    assert sizing._kept == {}  # nothing was kept in this process
+
+
+def _kept_tokens() -> list[str]:
+    from backstop.sim import sizing
+
+    return list(sizing._kept)

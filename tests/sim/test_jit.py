@@ -79,23 +79,52 @@ def test_interpreted_kernels_give_the_numpy_world(
 
 
 def test_a_broken_kernel_is_caught(interpreted_kernels: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Control: a kernel that walks one bucket too far gives another world, and the check sees it."""
-    from backstop.sim import liquidation
-
+    """Control: a trigger rule that walks one bucket too far gives another world, and the check sees it
+    (the interpreted fused kernel calls the part `triggers_path` by its name in world.py)."""
     model = small(CDP, horizon_days=30)
     monkeypatch.setattr(world_mod, "jit_enabled", lambda: False)
     numpy_world = simulate_world(model, 0, 60)
     monkeypatch.setattr(world_mod, "jit_enabled", lambda: True)
-    real = liquidation._triggers_kernel.fn
+    same_world(numpy_world, simulate_world(model, 0, 60))  # the real rule agrees
+    real = world_mod.triggers_path
 
-    def off_by_one(rows, cols, values, table, k0, out):  # type: ignore[no-untyped-def]
-        count = real(rows, cols, values, table, k0, out)
-        out[3, :count] = np.minimum(out[3, :count] + 1, len(table))
+    def off_by_one(rows, cols, values, start, end, table, k0, out, count):  # type: ignore[no-untyped-def]
+        first = count
+        count = real(rows, cols, values, start, end, table, k0, out, count)
+        out[3, first:count] = np.minimum(out[3, first:count] + 1, len(table))
         return count
 
-    monkeypatch.setattr(liquidation._triggers_kernel, "compiled", off_by_one)
+    monkeypatch.setattr(world_mod, "triggers_path", off_by_one)
     with pytest.raises(AssertionError):
         same_world(numpy_world, simulate_world(model, 0, 60))
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_fused_pass_grows_its_buffers_midway(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fused phase-A pass starts with room for no range per path, so it stops and grows its
+    buffers many times within a chunk (and later chunks start at the grown size): the same world."""
+    if compiled and not jit.available():
+        pytest.skip("numba is not installed")
+    model = small(CDP, horizon_days=60)
+    monkeypatch.setattr(world_mod, "jit_enabled", lambda: False)
+    numpy_world = simulate_world(model, 2, 300, 2)
+    if not compiled:
+        for k in jit._KERNELS:
+            monkeypatch.setattr(k, "compiled", k.fn)
+    monkeypatch.setattr(world_mod, "jit_enabled", lambda: True)
+    monkeypatch.setattr(world_mod, "_RANGES_PER_PATH", 0)
+    monkeypatch.setattr(world_mod, "_fused_capacity", {})
+    kernel = world_mod._phase_a_kernel
+    calls = []
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        calls.append(args[-1])
+        return kernel(*args)
+
+    monkeypatch.setattr(world_mod, "_phase_a_kernel", counted)
+    same_world(numpy_world, simulate_world(model, 2, 300, 2))
+    assert len(calls) > 3 and calls[0] == 0 and calls[1] > 0  # it did stop and go on midway
+    same_world(numpy_world, simulate_world(model, 2, 300, 2))  # again, from the grown size
 
 
 @needs_numba

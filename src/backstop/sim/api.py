@@ -31,7 +31,7 @@ from .executors import Executor, make_executor
 from .metrics import Estimate
 from .model import SimModel, compile_model
 from .pricing import Premium, check_loading, fair_premium
-from .sizing import SizeResult, check_target, size_layer, socialized_mask
+from .sizing import KeptWorlds, SizeResult, check_target, size_layer, socialized_mask
 from .waterfall import Outcome
 from .world import World
 
@@ -519,6 +519,12 @@ def size(
     model = _compile(source, seed, horizon_days, chunk_paths)
     model.size_of(layer)
     t0 = time.perf_counter()
-    ws = worlds(model, paths, workers, scheduler, progress, f"size {layer}")
-    result = size_layer(model, ws, layer, target_p, rel_tol)
+    if workers > 1 and scheduler is None:  # each world stays in the worker that drew it
+        with _progress(paths, f"size {layer}", progress) as advance:
+            kept = KeptWorlds(model, chunk_sizes(paths, model.chunk_paths), workers, advance)
+        with kept:
+            result = size_layer(model, kept, layer, target_p, rel_tol)
+    else:
+        ws = worlds(model, paths, workers, scheduler, progress, f"size {layer}")
+        result = size_layer(model, ws, layer, target_p, rel_tol)
     return SizingRun(result, paths, time.perf_counter() - t0)

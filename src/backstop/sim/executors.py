@@ -81,11 +81,34 @@ def shared_pool(workers: int) -> ProcessPoolExecutor:
         return pool
 
 
+_single: dict[int, ProcessPoolExecutor] = {}
+
+
+def pinned_pools(workers: int) -> list[ProcessPoolExecutor]:
+    """`workers` one-process pools that this process keeps, so a caller can send a task to the very
+    worker that holds its data (sizing keeps each chunk's world in one worker, `sizing.KeptWorlds`);
+    a pool that broke is replaced (what it held is lost, and its user rebuilds it)."""
+    if workers < 1:
+        raise InvalidConfig("workers", f"workers: must be at least 1, got {workers}")
+    out = []
+    with _pools_lock:
+        for i in range(workers):
+            pool = _single.get(i)
+            if pool is None or getattr(pool, "_broken", False) or getattr(pool, "_shutdown_thread", False):
+                pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=warm_worker
+                )
+                _single[i] = pool
+            out.append(pool)
+    return out
+
+
 def shutdown_pools() -> None:
     """End every kept worker process (at exit, or when a caller wants its memory back)."""
     with _pools_lock:
-        pools = list(_pools.values())
+        pools = list(_pools.values()) + list(_single.values())
         _pools.clear()
+        _single.clear()
     for pool in pools:
         pool.shutdown(wait=True, cancel_futures=True)
 

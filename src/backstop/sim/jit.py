@@ -1,9 +1,11 @@
 """Optional compiled kernels: Numba when it is installed (`pip install 'backstop[fast]'`), NumPy otherwise.
 
 Phase A has two implementations that give the same numbers bit for bit: the NumPy one
-(time-major whole-row passes, always available) and path-by-path kernels compiled by Numba
-(`prices.log_prices_pm`, `liquidation.minima_pm`, `liquidation.triggers_pm`,
-`stakers.run_start_pm`). A kernel does per element the very float operations, in the very order,
+(time-major whole-row passes, always available) and path-by-path kernels compiled by Numba: one
+pass per path (`world._phase_a_kernel`, generated from the parts `prices.log_prices_path`,
+`liquidation.minima_path` and `liquidation.triggers_path`: the path's log prices, its new minima,
+the ranges they trigger and those ranges' prices, while the path is in cache), then
+`stakers.run_start_pm`. A kernel does per element the very float operations, in the very order,
 that the NumPy passes do (no `fastmath`, so no reassociation and no fused multiply-add), and the
 only transcendental function, `exp`, stays in NumPy on contiguous arrays. Tests run both and
 compare them (tests/sim/test_jit.py). Phase B likewise runs path by path in one compiled driver

@@ -128,91 +128,61 @@ def triggers(book: Book, minima: NewMinima | None, log_p0: float, n_paths: int) 
     return Triggers(*(np.concatenate(x).astype(np.int64, copy=False) for x in (parts_p, parts_s, parts_b, parts_a)))
 
 
-def new_minima_pm(log_prices: np.ndarray, down: np.ndarray | None, log_p0: float) -> NewMinima:
-    """`new_minima_tm` by the compiled kernel, from path-major (paths, steps) log prices and a
-    path-major mask of the cells where the oracle is down (None: never down)."""
-    n_paths, n_steps = log_prices.shape
-    cap = n_paths * n_steps
-    rows = np.empty(cap, dtype=np.int64)
-    cols = np.empty(cap, dtype=np.int64)
-    values = np.empty(cap)
-    mask = np.zeros((0, 0), dtype=np.bool_) if down is None else down
-    count = _minima_kernel(log_prices, mask, down is not None, float(log_p0), rows, cols, values)
-    return NewMinima(rows[:count].copy(), cols[:count].copy(), values[:count].copy())
-
-
-@kernel
-def _minima_kernel(
+def minima_path(
     log_prices: np.ndarray,
+    p: int,
     down: np.ndarray,
     has_down: bool,
     log_p0: float,
     rows: np.ndarray,
     cols: np.ndarray,
     values: np.ndarray,
+    count: int,
 ) -> int:
-    """Per path, the oracle's running minimum (a down cell counts as +inf, min with log p0 on the
-    first step) and every step where it falls, in path order; returns how many were written."""
-    n_paths, n_steps = log_prices.shape
-    count = 0
-    for p in range(n_paths):
-        prev = log_p0
-        for t in range(n_steps):
-            v = log_prices[p, t]
-            if has_down and down[p, t]:
-                v = np.inf
-            r = v if v < prev else prev
-            if r < prev:
-                rows[count] = p
-                cols[count] = t
-                values[count] = r
-                count += 1
-            prev = r
+    """Path p of (paths, steps) log prices: the oracle's running minimum (a down cell counts as
+    +inf, min with log p0 on the first step) and every step where it falls, written from `count`
+    on; returns the new count (compiled: a part of `world._phase_a_kernel`; `new_minima_tm` gives the same entries)."""
+    n_steps = log_prices.shape[1]
+    prev = log_p0
+    for t in range(n_steps):
+        v = log_prices[p, t]
+        if has_down and down[p, t]:
+            v = np.inf
+        r = v if v < prev else prev
+        if r < prev:
+            rows[count] = p
+            cols[count] = t
+            values[count] = r
+            count += 1
+        prev = r
     return count
 
 
-def triggers_pm(book: Book, minima: NewMinima | None, log_p0: float, n_paths: int) -> Triggers:
-    """`triggers`, the same arrays, with the bucket look-ups and the per-path scan compiled."""
-    if minima is None or not len(minima.rows):
-        return triggers(book, minima, log_p0, n_paths)
-    k0 = int(np.searchsorted(book.neg_log_liq, -log_p0, side="left"))
-    cap = len(minima.rows)
-    out = np.empty((4, cap), dtype=np.int64)
-    count = _triggers_kernel(
-        minima.rows, minima.cols, minima.values, np.ascontiguousarray(book.neg_log_liq, dtype=np.float64), k0, out
-    )
-    parts = [out[i, :count] for i in range(4)]
-    if k0 > 0:
-        head = (
-            np.arange(n_paths),
-            np.zeros(n_paths, dtype=np.int64),
-            np.zeros(n_paths, dtype=np.int64),
-            np.full(n_paths, k0, dtype=np.int64),
-        )
-        parts = [np.concatenate([h, x]) for h, x in zip(head, parts, strict=True)]
-    return Triggers(*(np.ascontiguousarray(x, dtype=np.int64) for x in parts))
-
-
-@kernel
-def _triggers_kernel(
-    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, neg_log_liq: np.ndarray, k0: int, out: np.ndarray
+def triggers_path(
+    rows: np.ndarray,
+    cols: np.ndarray,
+    values: np.ndarray,
+    start: int,
+    end: int,
+    neg_log_liq: np.ndarray,
+    k0: int,
+    out: np.ndarray,
+    count: int,
 ) -> int:
-    """For each new minimum (in path order), the buckets it reaches (`searchsorted` left of −value:
-    the count of buckets whose −log L is below it); a range is triggered when it reaches further than
-    the path's previous minimum (or k0). Within a path the keys strictly rise, so after the first
-    look-up the answer is found by walking on from the previous one."""
-    count = 0
-    prev_row = -1
+    """One path's new minima (entries start..end, in step order): the buckets each reaches
+    (`searchsorted` left of −value: the count of buckets whose −log L is below it); a range is
+    triggered when it reaches further than the path's previous minimum (or k0), written to `out`
+    (path, step + 1, k before, k after) from `count` on; returns the new count. The keys rise along
+    a path, so after the first look-up (a binary search) the answer is found by walking on from the
+    previous one (compiled: a part of `world._phase_a_kernel`; `triggers` gives the same ranges)."""
+    n_buckets = len(neg_log_liq)
     before = k0
     k = k0
-    n_buckets = len(neg_log_liq)
-    for i in range(len(rows)):
+    for i in range(start, end):
         key = -values[i]
-        if rows[i] != prev_row:  # a path's first new minimum: binary search
+        if i == start:
             k = np.searchsorted(neg_log_liq, key)
-            before = k0
-            prev_row = rows[i]
-        else:  # a path's minima fall, so the keys rise: walk on from the last answer (the same index)
+        else:
             while k < n_buckets and neg_log_liq[k] < key:
                 k += 1
         if k > before:

@@ -21,7 +21,6 @@ import numpy as np
 
 from ..domain.errors import InvalidConfig
 from .config import JumpSpec, PricesSpec
-from .jit import kernel
 
 BUNDLED_SHOCKS = ("eth_black_thursday_2020", "crv_squeeze_2022")
 
@@ -344,23 +343,19 @@ def _correlate_jump_sum(
 
 
 # -- compiled path (Numba, see jit.py): path-major, one path at a time -------------------------------------------
-def simulate_log_prices_pm(
+def draw_log_prices_pm(
     model: PriceModel,
-    n_paths: int,
-    n_steps: int,
+    x: np.ndarray,
     rng_diffusion: np.random.Generator,
     rng_jumps: np.random.Generator,
     rng_shock: np.random.Generator,
-    out: np.ndarray | None = None,
-) -> np.ndarray:
-    """`simulate_log_prices`, bit for bit, by the compiled kernel: log prices of steps 1..T, path-major
-    (A, paths, T). The normals are drawn straight into `out` in the stream's (asset, path, step) order
-    (no transposition); the jumps and the shock start are the very draws of `simulate_log_prices_tm`."""
-    a_count = len(model.assets)
-    x = np.empty((a_count, n_paths, n_steps)) if out is None else out
-    assert x.shape == (a_count, n_paths, n_steps) and x.dtype == np.float64 and x.flags.c_contiguous
-    if a_count == 0 or n_paths == 0 or n_steps == 0:
-        return x
+) -> tuple[np.ndarray, ...]:
+    """The draws of the compiled path: the normals straight into x (A, paths, steps) in the
+    stream's (asset, path, step) order (no transposition), and the other arguments of
+    `log_prices_path` (the model's matrices, the jumps by path, the shock start: the very draws of
+    `simulate_log_prices_tm`). `log_prices_path` then turns each path's normals into its log
+    prices, bit for bit those of `simulate_log_prices` (world.py runs it path by path)."""
+    a_count, n_paths, n_steps = x.shape
     for j in range(a_count):
         rng_diffusion.standard_normal(out=x[j])
     ptr = np.zeros((a_count, n_paths + 1), dtype=np.int64)
@@ -397,8 +392,7 @@ def simulate_log_prices_pm(
         else:
             starts = np.full(n_paths, model.shock_start, dtype=np.int64)
     shock_on = np.array([bool(np.any(shock[j])) for j in range(a_count)], dtype=np.bool_)
-    _log_prices_kernel(
-        x,
+    return (
         np.ascontiguousarray(model.chol, dtype=np.float64),
         np.ascontiguousarray(model.drift_step, dtype=np.float64),
         np.ascontiguousarray(model.log_p0, dtype=np.float64),
@@ -409,12 +403,11 @@ def simulate_log_prices_pm(
         shock_on,
         starts.astype(np.int64, copy=False),
     )
-    return x
 
 
-@kernel
-def _log_prices_kernel(
+def log_prices_path(
     x: np.ndarray,
+    p: int,
     chol: np.ndarray,
     drift: np.ndarray,
     log_p0: np.ndarray,
@@ -425,59 +418,60 @@ def _log_prices_kernel(
     shock_on: np.ndarray,
     starts: np.ndarray,
 ) -> None:
-    """Normals in, log prices out, one path at a time; per element the operations of
+    """Path p's normals in x (A, paths, steps) replaced by its log prices (compiled: a part of
+    `world._phase_a_kernel`); per element the operations of
     `_correlate_jump_sum` (and of the shock branch) in their order: x_k ← c_kk·z_k (+ c_km·z_m, m
     ascending) + drift_k, last asset first; then the path's jumps on that step in draw order; then
     the shock's return; then the running sum, and + log p0."""
-    a_count, n_paths, n_steps = x.shape
+    a_count = x.shape[0]
+    n_steps = x.shape[2]
     k_shock = shock.shape[1]
-    for p in range(n_paths):
-        # correlate and add the drift: rows of this path (in cache), last asset first
-        for k in range(a_count - 1, -1, -1):
-            xk = x[k, p]
-            ckk = chol[k, k]
-            for t in range(n_steps):
-                xk[t] *= ckk
-            for m in range(k):
-                c = chol[k, m]
-                if c != 0.0:
-                    xm = x[m, p]
-                    for t in range(n_steps):
-                        xk[t] += xm[t] * c
-            d = drift[k]
-            for t in range(n_steps):
-                xk[t] += d
-        # this path's jumps, sorted by step, two on one cell in draw order; then the shock's returns
-        for j in range(a_count):
-            xj = x[j, p]
-            for q in range(jump_ptr[j, p], jump_ptr[j, p + 1]):
-                xj[jump_steps[q]] += jump_sizes[q]
-            if shock_on[j]:
-                s0 = starts[p]
-                for s in range(k_shock):
-                    xj[s0 + s] += shock[j, s]
-        # running sums, two assets at a time (each sum is a chain of dependent additions)
-        j = 0
-        while j + 1 < a_count:
-            xa = x[j, p]
-            xb = x[j + 1, p]
-            acc_a = xa[0]
-            acc_b = xb[0]
-            la = log_p0[j]
-            lb = log_p0[j + 1]
-            xa[0] = acc_a + la
-            xb[0] = acc_b + lb
-            for t in range(1, n_steps):
-                acc_a += xa[t]
-                acc_b += xb[t]
-                xa[t] = acc_a + la
-                xb[t] = acc_b + lb
-            j += 2
-        if j < a_count:
-            xj = x[j, p]
-            acc = xj[0]
-            lp = log_p0[j]
-            xj[0] = acc + lp
-            for t in range(1, n_steps):
-                acc += xj[t]
-                xj[t] = acc + lp
+    # correlate and add the drift: rows of this path (in cache), last asset first
+    for k in range(a_count - 1, -1, -1):
+        xk = x[k, p]
+        ckk = chol[k, k]
+        for t in range(n_steps):
+            xk[t] *= ckk
+        for m in range(k):
+            c = chol[k, m]
+            if c != 0.0:
+                xm = x[m, p]
+                for t in range(n_steps):
+                    xk[t] += xm[t] * c
+        d = drift[k]
+        for t in range(n_steps):
+            xk[t] += d
+    # this path's jumps, sorted by step, two on one cell in draw order; then the shock's returns
+    for j in range(a_count):
+        xj = x[j, p]
+        for q in range(jump_ptr[j, p], jump_ptr[j, p + 1]):
+            xj[jump_steps[q]] += jump_sizes[q]
+        if shock_on[j]:
+            s0 = starts[p]
+            for s in range(k_shock):
+                xj[s0 + s] += shock[j, s]
+    # running sums, two assets at a time (each sum is a chain of dependent additions)
+    j = 0
+    while j + 1 < a_count:
+        xa = x[j, p]
+        xb = x[j + 1, p]
+        acc_a = xa[0]
+        acc_b = xb[0]
+        la = log_p0[j]
+        lb = log_p0[j + 1]
+        xa[0] = acc_a + la
+        xb[0] = acc_b + lb
+        for t in range(1, n_steps):
+            acc_a += xa[t]
+            acc_b += xb[t]
+            xa[t] = acc_a + la
+            xb[t] = acc_b + lb
+        j += 2
+    if j < a_count:
+        xj = x[j, p]
+        acc = xj[0]
+        lp = log_p0[j]
+        xj[0] = acc + lp
+        for t in range(1, n_steps):
+            acc += xj[t]
+            xj[t] = acc + lp

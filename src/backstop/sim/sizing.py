@@ -14,7 +14,9 @@ Monte Carlo interval of the target.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +25,7 @@ import numpy as np
 
 from ..domain.errors import InvalidConfig
 from . import metrics
-from .chunk import backstop_all
+from .chunk import backstop_all, world_chunk
 from .model import SimModel
 from .waterfall import Outcome
 from .world import World
@@ -33,14 +35,119 @@ def socialized_mask(model: SimModel, outcome: Outcome, deficit: bool | None = No
     """Paths on which a loss reached the end of a waterfall. `deficit`: None counts every end
     (sizing targets an unpaid loss, whether it is socialized or a reserve deficit), False only
     the ends that are the investors' loss, True only those that book a deficit (`records_deficit`)."""
-    cols = [
+    return _mask(outcome, terminal_columns(model, deficit))
+
+
+def terminal_columns(model: SimModel, deficit: bool | None = None) -> list[int]:
+    """The layers (columns of `Outcome.alloc`) that `socialized_mask` counts."""
+    return [
         j
         for j, layer in enumerate(model.layers)
         if layer.terminal and (deficit is None or layer.records_deficit == deficit)
     ]
+
+
+def _mask(outcome: Outcome, cols: list[int]) -> np.ndarray:
     soc = outcome.alloc[:, cols].sum(axis=1) if cols else np.zeros(len(outcome.loss))
     out: np.ndarray = soc > 1e-9 * np.maximum(1.0, outcome.loss)
     return out
+
+
+def _need(outcome: Outcome) -> float:
+    """The most any path asks of the layers: its losses, liquidated debt and premiums together."""
+    return float(np.max(outcome.loss + outcome.liquidated_debt + outcome.premiums.sum(axis=1), initial=0.0))
+
+
+# -- worlds kept in worker processes ---------------------------------------------------------------------------
+_kept: dict[str, dict[int, tuple[SimModel, World, dict[int, Any]]]] = {}
+"""In a worker process: the worlds it keeps, by run token and chunk, each with its model and phase
+B's preparation."""
+
+
+def _keep_world(token: str, model: SimModel, index: int, n_paths: int) -> int:
+    """Worker task: draw chunk `index`'s world (phase A) and keep it, with its model, for the run `token`."""
+    _kept.setdefault(token, {})[index] = (model, world_chunk(model, index, n_paths), {})
+    return n_paths
+
+
+def _evaluate_kept(
+    token: str, layer_id: str, size: float, chunks: list[int], cols: list[int]
+) -> list[tuple[np.ndarray, float]]:
+    """Worker task: phase B with the layer at `size` on each kept world of `chunks`: (socialized
+    mask, need) each. The kept model is resized here, as the caller would (`with_size`), so the
+    world's preparation, which keys on the model's books, is reused from size to size."""
+    out = []
+    for i in chunks:
+        model, world, prepared = _kept[token][i]
+        outcome = backstop_all(model.with_size(layer_id, size), [world], prepared)
+        out.append((_mask(outcome, cols), _need(outcome)))
+    return out
+
+
+def _drop_kept(token: str) -> None:
+    """Worker task: forget the run's worlds."""
+    _kept.pop(token, None)
+
+
+class KeptWorlds:
+    """The chunks' worlds drawn and kept in the kept worker processes (chunk i in worker i mod n,
+    `executors.pinned_pools`), so each candidate size runs phase B where its world already is, the
+    workers in parallel, and only each path's verdict comes back. Every number is the one
+    `backstop_all` gives on the same worlds in the calling process (the same code on the same
+    arrays; the chunks are put back in order). `close()` (or `with`) frees the worlds."""
+
+    def __init__(
+        self, model: SimModel, sizes: list[int], workers: int, on_done: Callable[[int], None] | None = None
+    ) -> None:
+        from concurrent.futures import wait
+
+        from .executors import pinned_pools
+
+        self.pools = pinned_pools(workers)
+        self.token = uuid.uuid4().hex
+        self.sizes = sizes
+        self.n_paths = sum(sizes)
+        self.owner = [i % len(self.pools) for i in range(len(sizes))]
+        futures = [self.pools[self.owner[i]].submit(_keep_world, self.token, model, i, n) for i, n in enumerate(sizes)]
+        try:
+            for fut in futures:
+                n = fut.result()
+                if on_done is not None:
+                    on_done(n)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            wait(futures)
+            self.close()
+            raise
+
+    def evaluate(self, layer_id: str, size: float, cols: list[int]) -> tuple[np.ndarray, float]:
+        """(socialized mask over every path in chunk order, need) with the layer at `size`."""
+        by_pool: dict[int, list[int]] = {}
+        for i, w in enumerate(self.owner):
+            by_pool.setdefault(w, []).append(i)
+        futures = {
+            w: self.pools[w].submit(_evaluate_kept, self.token, layer_id, size, chunks, cols)
+            for w, chunks in by_pool.items()
+        }
+        results: dict[int, tuple[np.ndarray, float]] = {}
+        for w, fut in futures.items():
+            for i, r in zip(by_pool[w], fut.result(), strict=True):
+                results[i] = r
+        masks = [results[i][0] for i in range(len(self.sizes))]
+        mask = np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+        return mask, max((r[1] for r in results.values()), default=0.0)
+
+    def close(self) -> None:
+        for pool in self.pools:
+            with contextlib.suppress(Exception):  # a broken worker kept nothing
+                pool.submit(_drop_kept, self.token).result()
+
+    def __enter__(self) -> KeptWorlds:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def check_target(target_p: float) -> None:
@@ -78,10 +185,14 @@ class SizeResult:
         }
 
 
+Worlds = list[World] | KeptWorlds
+"""Sizing's fixed worlds: in this process, or kept in the workers (`KeptWorlds`)."""
+
+
 class Curve:
     """P̂(socialized) as a function of one layer's size, on fixed worlds (memoised)."""
 
-    def __init__(self, model: SimModel, worlds: list[World], layer_id: str) -> None:
+    def __init__(self, model: SimModel, worlds: Worlds, layer_id: str) -> None:
         self.model = model
         self.worlds = worlds
         self.layer_id = layer_id
@@ -91,8 +202,7 @@ class Curve:
 
     def mask(self, size: float) -> np.ndarray:
         if size not in self.cache:
-            outcome = backstop_all(self.model.with_size(self.layer_id, size), self.worlds, self.prepared)
-            self.cache[size] = socialized_mask(self.model, outcome)
+            self.cache[size] = evaluate(self.model, self.layer_id, size, self.worlds, self.prepared)[0]
         return self.cache[size]
 
     def p(self, size: float) -> float:
@@ -125,7 +235,7 @@ def _smallest(
     return hi
 
 
-def size_ceiling(model: SimModel, worlds: list[World], layer_id: str, prepared: dict[int, Any] | None = None) -> float:
+def size_ceiling(model: SimModel, worlds: Worlds, layer_id: str, prepared: dict[int, Any] | None = None) -> float:
     """A size beyond which the layer cannot pay more on any path (inf when there is no simple bound).
 
     With the layer at 0 the losses are largest (a stability pool absorbs nothing); no path asks
@@ -135,13 +245,24 @@ def size_ceiling(model: SimModel, worlds: list[World], layer_id: str, prepared: 
     layer = model.layers[model.layer_index(layer_id)]
     if not layer.bounded_size(model):
         return math.inf
-    o = backstop_all(model.with_size(layer_id, 0.0), worlds, prepared)
-    need = float(np.max(o.loss + o.liquidated_debt + o.premiums.sum(axis=1), initial=0.0))
+    need = evaluate(model, layer_id, 0.0, worlds, prepared)[1]
     return layer.size_ceiling(model, need)
 
 
+def evaluate(
+    model: SimModel, layer_id: str, size: float, worlds: Worlds, prepared: dict[int, Any] | None
+) -> tuple[np.ndarray, float]:
+    """Phase B with the layer at `size` on the worlds: (the paths `socialized_mask` counts, the
+    most any path asks of the layers), wherever the worlds are."""
+    cols = terminal_columns(model)
+    if isinstance(worlds, KeptWorlds):
+        return worlds.evaluate(layer_id, size, cols)
+    outcome = backstop_all(model.with_size(layer_id, size), worlds, prepared)
+    return _mask(outcome, cols), _need(outcome)
+
+
 def size_layer(
-    model: SimModel, worlds: list[World], layer_id: str, target_p: float, rel_tol: float = 1e-3, curve_points: int = 16
+    model: SimModel, worlds: Worlds, layer_id: str, target_p: float, rel_tol: float = 1e-3, curve_points: int = 16
 ) -> SizeResult:
     check_target(target_p)
     j = model.layer_index(layer_id)
@@ -149,7 +270,7 @@ def size_layer(
     curve = Curve(model, worlds, layer_id)
     ceiling = size_ceiling(model, worlds, layer_id, curve.prepared)
     size = _smallest(curve.p, target_p, current, rel_tol, ceiling)
-    n = sum(w.n_paths for w in worlds)
+    n = worlds.n_paths if isinstance(worlds, KeptWorlds) else sum(w.n_paths for w in worlds)
     delta = metrics.Z95 * math.sqrt(target_p * (1 - target_p) / n)
     lo = _smallest(curve.p, min(1.0, target_p + delta), current, rel_tol, ceiling)
     hi = _smallest(curve.p, max(0.0, target_p - delta), current, rel_tol, ceiling)

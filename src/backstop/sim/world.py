@@ -23,11 +23,11 @@ from ..domain.layers.guarantor.vector import Vector as GuarantorVector
 from .buffers import work_buffer
 from .incidents import draw_incidents
 from .jit import enabled as jit_enabled
-from .jit import kernel
-from .liquidation import NewMinima, new_minima_pm, new_minima_tm, triggers, triggers_pm
+from .jit import generated_kernel, kernel
+from .liquidation import NewMinima, Triggers, minima_path, new_minima_tm, triggers, triggers_path
 from .model import SimModel
 from .outages import outage_cells, outage_mask_pm
-from .prices import simulate_log_prices_pm, simulate_log_prices_tm
+from .prices import draw_log_prices_pm, log_prices_path, simulate_log_prices_tm
 from .stakers import run_start_pm, run_start_tm
 
 DIFFUSION, JUMPS, SHOCK, OUTAGES, INCIDENTS, DEFAULTS = range(6)
@@ -139,6 +139,192 @@ def _end_prices(model: SimModel, log_prices: np.ndarray, path_major: bool = Fals
     return out
 
 
+_RANGES_PER_PATH = 24
+"""First capacity of the fused pass's range buffers, per path and book (grown when short)."""
+
+_fused_capacity: dict[tuple[int, int], int] = {}
+"""The capacity the range buffers grew to, by (paths, steps), so later chunks start there."""
+
+
+def _fused_phase_a(
+    model: SimModel, x: np.ndarray, price_args: tuple[np.ndarray, ...], down: np.ndarray | None
+) -> dict[int, tuple[Triggers, np.ndarray]]:
+    """Log prices into x (A, paths, steps) from the normals drawn there, and, while each path is in
+    cache, its new minima and every book's triggered ranges with the log prices of their settlement
+    step (`_phase_a_kernel`). Returns, per book index found here, its `Triggers` (those of
+    `triggers`: the ranges already triggered at the start first, then the path-ordered ones) and
+    the (rows, ranges) log prices of the path-ordered ones."""
+    a_count, n_paths, n_steps = x.shape
+    books = [b for b, book in enumerate(model.books) if not book.found_in_phase_b and book.price_row >= 0]
+    rows = sorted({model.books[b].price_row for b in books})
+    book_min = np.array([rows.index(model.books[b].price_row) for b in books], dtype=np.int64)
+    tables = [np.ascontiguousarray(model.books[b].neg_log_liq, dtype=np.float64) for b in books]
+    liq_off = np.zeros(len(books) + 1, dtype=np.int64)
+    liq_off[1:] = np.cumsum([len(t) for t in tables])
+    liq = np.concatenate(tables) if tables else np.zeros(0)
+    k0s = np.array(
+        [
+            int(np.searchsorted(tables[i], -float(np.log(model.prices0[model.books[b].asset_index])), side="left"))
+            for i, b in enumerate(books)
+        ],
+        dtype=np.int64,
+    )
+    counts = np.zeros(len(books), dtype=np.int64)
+    args = (
+        np.zeros((0, 0), dtype=np.bool_) if down is None else down,
+        down is not None,
+        np.array(rows, dtype=np.int64),
+        book_min,
+        liq,
+        liq_off,
+        k0s,
+        int(model.keeper_delay_steps),
+    )
+    scratch = (
+        np.empty(n_steps, dtype=np.int64),
+        np.empty(n_steps, dtype=np.int64),
+        np.empty(n_steps),
+        np.empty((4, n_steps), dtype=np.int64),
+    )
+    # The ranges go into buffers kept from chunk to chunk; when one could overflow on the next path
+    # (a book triggers at most once per path and step) the kernel stops there, the buffers grow, and
+    # it goes on from that path.
+    cap = max(_fused_capacity.get((n_paths, n_steps), 0), n_paths * _RANGES_PER_PATH + n_steps)
+    done = 0
+    fused_kernel: Any = _phase_a_kernel  # its arguments are spread from tuples
+    while True:
+        ev = work_buffer("phase_a_ranges", (len(books), 4, cap), np.int64)
+        ev_lp = work_buffer("phase_a_range_prices", (len(books), a_count, cap))
+        done = int(fused_kernel(x, *price_args, *args, ev, ev_lp, counts, *scratch, done))
+        if done == n_paths:
+            break
+        k = int(counts.max())
+        kept = ev[:, :, :k].copy(), ev_lp[:, :, :k].copy()
+        cap *= 2
+        _fused_capacity[(n_paths, n_steps)] = cap
+        work_buffer("phase_a_ranges", (len(books), 4, cap), np.int64)[:, :, :k] = kept[0]
+        work_buffer("phase_a_range_prices", (len(books), a_count, cap))[:, :, :k] = kept[1]
+    out: dict[int, tuple[Triggers, np.ndarray]] = {}
+    for i, b in enumerate(books):
+        c = int(counts[i])
+        parts = [ev[i, f, :c] for f in range(4)]
+        k0 = int(k0s[i])
+        if k0 > 0:
+            head = (
+                np.arange(n_paths),
+                np.zeros(n_paths, dtype=np.int64),
+                np.zeros(n_paths, dtype=np.int64),
+                np.full(n_paths, k0, dtype=np.int64),
+            )
+            parts = [np.concatenate([h, y]) for h, y in zip(head, parts, strict=True)]
+        trig = Triggers(*(np.ascontiguousarray(y, dtype=np.int64) for y in parts))
+        out[b] = (trig, ev_lp[i, :, :c].copy())
+    return out
+
+
+@generated_kernel((log_prices_path, minima_path, triggers_path), {})
+def _phase_a_kernel(
+    x: np.ndarray,
+    chol: np.ndarray,
+    drift: np.ndarray,
+    log_p0: np.ndarray,
+    jump_ptr: np.ndarray,
+    jump_steps: np.ndarray,
+    jump_sizes: np.ndarray,
+    shock: np.ndarray,
+    shock_on: np.ndarray,
+    starts: np.ndarray,
+    down: np.ndarray,
+    has_down: bool,
+    min_rows: np.ndarray,
+    book_min: np.ndarray,
+    liq: np.ndarray,
+    liq_off: np.ndarray,
+    k0s: np.ndarray,
+    delay: int,
+    ev: np.ndarray,
+    ev_lp: np.ndarray,
+    counts: np.ndarray,
+    m_rows: np.ndarray,
+    m_cols: np.ndarray,
+    m_vals: np.ndarray,
+    trig: np.ndarray,
+    p_start: int,
+) -> int:
+    """From path `p_start` on, per path: its log prices (`log_prices_path`), then for each price
+    row a book watches its new minima (`minima_path`), then for each book on that row the ranges
+    they trigger (`triggers_path`), appended to the book's (path, step + 1, k before, k after) in
+    `ev`, with the log prices of every row at the settlement step min(step + 1 + delay, steps) in
+    `ev_lp` (log p0 at step 0), as `_gather_log_prices` reads them. The same parts, in the same
+    order per path, as the NumPy passes' definitions: the same numbers bit for bit, the path still
+    in cache. Returns the path where it stopped: `n_paths`, or one whose ranges might not fit in
+    `ev` (the caller grows it and calls again from there)."""
+    a_count = x.shape[0]
+    n_paths: int = x.shape[1]
+    n_steps = x.shape[2]
+    cap = ev.shape[2]
+    for p in range(p_start, n_paths):
+        for b in range(len(book_min)):
+            if counts[b] + n_steps > cap:
+                return p
+        log_prices_path(x, p, chol, drift, log_p0, jump_ptr, jump_steps, jump_sizes, shock, shock_on, starts)
+        for i in range(len(min_rows)):
+            r = min_rows[i]
+            n = minima_path(x[r], p, down, has_down, log_p0[r], m_rows, m_cols, m_vals, 0)
+            if n == 0:
+                continue
+            for b in range(len(book_min)):
+                if book_min[b] != i:
+                    continue
+                c = triggers_path(m_rows, m_cols, m_vals, 0, n, liq[liq_off[b] : liq_off[b + 1]], k0s[b], trig, 0)
+                base = counts[b]
+                for e in range(c):
+                    for f in range(4):
+                        ev[b, f, base + e] = trig[f, e]
+                    s = trig[1, e] + delay
+                    if s > n_steps:
+                        s = n_steps
+                    for q in range(a_count):
+                        ev_lp[b, q, base + e] = log_p0[q] if s <= 0 else x[q, p, s - 1]
+                counts[b] = base + c
+    return n_paths
+
+
+def _prices_at_fused(
+    model: SimModel,
+    log_prices: np.ndarray,
+    paths: np.ndarray,
+    steps: np.ndarray,
+    gathered: list[tuple[int, np.ndarray]],
+) -> np.ndarray:
+    """`_prices_at_pm`, with the log prices of the events in `gathered` (first event, (rows, n)
+    log prices) already read by the fused pass; the other events' are read here."""
+    n_rows = log_prices.shape[0]
+    lp = np.empty((n_rows, len(paths)))
+    rest = np.ones(len(paths), dtype=bool)
+    for first, block in gathered:
+        n = block.shape[1]
+        lp[:, first : first + n] = block
+        rest[first : first + n] = False
+    idx = np.flatnonzero(rest)
+    if len(idx):
+        part = np.empty((n_rows, len(idx)))
+        _gather_log_prices(
+            log_prices,
+            np.ascontiguousarray(paths[idx]),
+            np.ascontiguousarray(steps[idx]),
+            np.ascontiguousarray(model.prices.log_p0, dtype=np.float64),
+            part,
+        )
+        lp[:, idx] = part
+    np.exp(lp, out=lp)
+    out = np.empty((len(paths), len(model.assets)))
+    for a in range(len(model.assets)):
+        r = int(model.price_rows[a])
+        out[:, a] = model.prices0[a] if r < 0 else lp[r]
+    return out
+
+
 def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 0) -> World:
     """Phase A of one chunk: by the compiled kernels (path-major) when `jit.enabled()`, else by NumPy's
     whole-row passes (time-major); the two give the same World bit for bit."""
@@ -146,10 +332,9 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
     pm = jit_enabled()
     a_count = len(model.prices.assets)
     rngs = (component_rng(seed, chunk, DIFFUSION), component_rng(seed, chunk, JUMPS), component_rng(seed, chunk, SHOCK))
+    fused: dict[int, tuple[Triggers, np.ndarray]] = {}
     if pm:  # (rows, paths, steps): path-major, one path at a time in compiled code
-        logp = simulate_log_prices_pm(
-            model.prices, n_paths, T, *rngs, out=work_buffer("log_prices_pm", (a_count, n_paths, T))
-        )
+        logp = work_buffer("log_prices_pm", (a_count, n_paths, T))
         rng_out = component_rng(seed, chunk, OUTAGES)
         down_pm = outage_mask_pm(
             n_paths,
@@ -159,6 +344,10 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
             rng_out,
             work_buffer("mask_pm", (n_paths, T), bool),
         )
+        if a_count and n_paths and T:  # prices, minima, triggers and their prices in one pass per path
+            fused = _fused_phase_a(model, logp, draw_log_prices_pm(model.prices, logp, *rngs), down_pm)
+        # else no prices move (no asset simulated, no step or no path): a book's only ranges are those
+        # already triggered at the start
     else:  # (rows, steps, paths): time-major, so scans over time are row operations over all paths
         logp = simulate_log_prices_tm(
             model.prices, n_paths, T, *rngs, out=work_buffer("log_prices", (a_count, T, n_paths))
@@ -172,38 +361,54 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
             n_paths, T, model.outages_per_horizon, model.outage_mean_steps, component_rng(seed, chunk, OUTAGES)
         )
 
-    paths, steps, kinds, refs, kb, ka, amounts = [], [], [], [], [], [], []
+    found: list[tuple[int, Triggers]] = []  # (book, its ranges), in book order
     minima: dict[int, NewMinima] = {}
-    delay = model.keeper_delay_steps
+    gathered: list[tuple[int, np.ndarray]] = []  # (first event, their log prices) found by the fused pass
+    n_ev = 0
     for b, book in enumerate(model.books):
         if book.found_in_phase_b:
             continue  # found in phase B, path by path (`liquidation.phase_b_liquidations`)
         row = book.price_row
-        if row >= 0 and row not in minima:
-            lp0 = float(model.prices.log_p0[row])
-            minima[row] = new_minima_pm(logp[row], down_pm, lp0) if pm else new_minima_tm(logp[row], down, lp0, work)
-        lp0 = float(np.log(model.prices0[book.asset_index]))
-        trig = (triggers_pm if pm else triggers)(book, minima.get(row), lp0, n_paths)
-        paths.append(trig.path)
-        steps.append(np.minimum(trig.step + delay, T))
-        kinds.append(np.full(len(trig.path), KIND_LIQUIDATION, dtype=np.int64))
-        refs.append(np.full(len(trig.path), b, dtype=np.int64))
-        kb.append(trig.k_before)
-        ka.append(trig.k_after)
-        amounts.append(np.zeros(len(trig.path)))
+        if b in fused:
+            trig, lp_found = fused[b]
+            gathered.append((n_ev + len(trig.path) - lp_found.shape[1], lp_found))
+        else:
+            if row >= 0 and row not in minima and not pm:
+                minima[row] = new_minima_tm(logp[row], down, float(model.prices.log_p0[row]), work)
+            trig = triggers(book, minima.get(row), float(np.log(model.prices0[book.asset_index])), n_paths)
+        found.append((b, trig))
+        n_ev += len(trig.path)
     del minima
     inc = draw_incidents(model.incidents, n_paths, T, component_rng(seed, chunk, INCIDENTS))
-    paths.append(inc.path)
-    steps.append(inc.step)
-    kinds.append(np.full(len(inc.path), KIND_INCIDENT, dtype=np.int64))
-    refs.append(inc.ref)
-    kb.append(np.zeros(len(inc.path), dtype=np.int64))
-    ka.append(np.zeros(len(inc.path), dtype=np.int64))
-    amounts.append(inc.amount)
+    # The events, book by book then the incidents, written straight into their arrays.
+    n_ev += len(inc.path)
+    ev_path, ev_step, ev_kind, ev_ref, ev_kb, ev_ka = (np.empty(n_ev, dtype=np.int64) for _ in range(6))
+    ev_amount = np.empty(n_ev)
+    o = 0
+    for b, trig in found:
+        e = slice(o, o + len(trig.path))
+        ev_path[e] = trig.path
+        np.add(trig.step, model.keeper_delay_steps, out=ev_step[e])
+        np.minimum(ev_step[e], T, out=ev_step[e])  # settled `keeper_delay_steps` later, by the horizon
+        ev_kind[e] = KIND_LIQUIDATION
+        ev_ref[e] = b
+        ev_kb[e] = trig.k_before
+        ev_ka[e] = trig.k_after
+        ev_amount[e] = 0.0
+        o = e.stop
+    e = slice(o, n_ev)
+    ev_path[e] = inc.path
+    ev_step[e] = inc.step
+    ev_kind[e] = KIND_INCIDENT
+    ev_ref[e] = inc.ref
+    ev_kb[e] = 0
+    ev_ka[e] = 0
+    ev_amount[e] = inc.amount
 
-    ev_path = np.concatenate(paths).astype(np.int64, copy=False)
-    ev_step = np.concatenate(steps).astype(np.int64, copy=False)
-    ev_prices = _prices_at(model, logp, ev_path, ev_step, pm)
+    if fused:
+        ev_prices = _prices_at_fused(model, logp, ev_path, ev_step, gathered)
+    else:
+        ev_prices = _prices_at(model, logp, ev_path, ev_step, pm)
     if model.run is not None:
         r = model.run.price_row
         lp0_run = float(model.prices.log_p0[r])
@@ -235,11 +440,11 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
         n_paths=n_paths,
         ev_path=ev_path,
         ev_step=ev_step,
-        ev_kind=np.concatenate(kinds),
-        ev_ref=np.concatenate(refs),
-        ev_k_before=np.concatenate(kb),
-        ev_k_after=np.concatenate(ka),
-        ev_amount=np.concatenate(amounts),
+        ev_kind=ev_kind,
+        ev_ref=ev_ref,
+        ev_k_before=ev_kb,
+        ev_k_after=ev_ka,
+        ev_amount=ev_amount,
         ev_prices=ev_prices,
         run_start=starts,
         defaulted=defaulted,
