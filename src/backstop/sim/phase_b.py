@@ -359,27 +359,7 @@ def prepare(model: SimModel, world: World, pl: Plan, key: tuple[Any, ...]) -> Pr
 def drive(model: SimModel, n: int, pl: Plan, pr: Prepared) -> Outcome:
     """Run the driver on a prepared world of `n` paths."""
     nl = len(model.layers)
-    out = Outcome(
-        loss=np.zeros(n),
-        bad_debt=np.zeros(n),
-        incident_loss=np.zeros(n),
-        liquidated_debt=np.zeros(n),
-        liquidations=np.zeros(n, dtype=np.int64),
-        fees=np.zeros(n),
-        alloc=np.zeros((n, nl)),
-        exhausted=np.zeros((n, nl), dtype=bool),
-        absorbed=np.zeros((n, nl)),
-        pool_loss=np.zeros((n, nl)),
-        staker_apr=np.full((n, nl), np.nan),
-        premiums=np.zeros((n, nl)),
-        minted=np.zeros((n, nl)),
-        escaped=np.zeros((n, nl)),
-        market_loss=np.zeros((n, 0)),
-        market_bad_debt=np.zeros((n, 0)),
-        market_incident_loss=np.zeros((n, 0)),
-        claims=np.zeros((n, 0)),
-        claims_short=np.zeros((n, 0), dtype=bool),
-    )
+    out = Outcome.empty(n, nl, 0, 0)  # the driver runs no model with per-market or per-policy columns
     phase_b_kernel(
         pr.starts,
         pr.e_kind,

@@ -69,18 +69,11 @@ class Outcome:
     claims_short: np.ndarray
     """(paths, policies) a claim of the policy was cut by its pool's balance."""
 
-
-class _State:
-    """Per-path state, in the order `perm` (path perm[i] at index i), so that the paths still
-    having events in round r are the prefix [0, n_r) and a round works on slices. `states[j]`
-    is layer j's own state (its kind's `start`)."""
-
-    def __init__(self, model: SimModel, world: World, perm: np.ndarray) -> None:
-        n, nl = world.n_paths, len(model.layers)
-        nm_own = len(model.markets) if model.several_debt_assets else 0  # per-market figures: only then
-        n_pol = len(policy_columns(model))
-        self.states: list[Any] = [layer.start(n, world.defaulted[perm, j]) for j, layer in enumerate(model.layers)]
-        self.out = Outcome(
+    @classmethod
+    def empty(cls, n: int, nl: int, n_markets: int, n_policies: int) -> Outcome:
+        """Zeros (NaN for the APR) for `n` paths, `nl` layers, `n_markets` per-market columns (0
+        with one debt asset) and `n_policies` cover policies (phase B, NumPy or compiled)."""
+        return cls(
             loss=np.zeros(n),
             bad_debt=np.zeros(n),
             incident_loss=np.zeros(n),
@@ -95,12 +88,25 @@ class _State:
             premiums=np.zeros((n, nl)),
             minted=np.zeros((n, nl)),
             escaped=np.zeros((n, nl)),
-            market_loss=np.zeros((n, nm_own)),
-            market_bad_debt=np.zeros((n, nm_own)),
-            market_incident_loss=np.zeros((n, nm_own)),
-            claims=np.zeros((n, n_pol)),
-            claims_short=np.zeros((n, n_pol), dtype=bool),
+            market_loss=np.zeros((n, n_markets)),
+            market_bad_debt=np.zeros((n, n_markets)),
+            market_incident_loss=np.zeros((n, n_markets)),
+            claims=np.zeros((n, n_policies)),
+            claims_short=np.zeros((n, n_policies), dtype=bool),
         )
+
+
+class _State:
+    """Per-path state, in the order `perm` (path perm[i] at index i), so that the paths still
+    having events in round r are the prefix [0, n_r) and a round works on slices. `states[j]`
+    is layer j's own state (its kind's `start`)."""
+
+    def __init__(self, model: SimModel, world: World, perm: np.ndarray) -> None:
+        n, nl = world.n_paths, len(model.layers)
+        nm_own = len(model.markets) if model.several_debt_assets else 0  # per-market figures: only then
+        n_pol = len(policy_columns(model))
+        self.states: list[Any] = [layer.start(n, world.defaulted[perm, j]) for j, layer in enumerate(model.layers)]
+        self.out = Outcome.empty(n, nl, nm_own, n_pol)
 
     def pools(self, model: SimModel) -> dict[int, np.ndarray]:
         """The deposits of every layer that absorbs liquidations first (stability pools)."""
