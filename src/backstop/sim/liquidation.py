@@ -386,7 +386,6 @@ def _settle_kernel(
         out[5, i] = impact
 
 
-
 def settle_seize_all_compiled(
     book: Book, k_before: np.ndarray, k_after: np.ndarray, price: np.ndarray, pool_deposits: np.ndarray | None
 ) -> Settlement:
@@ -492,6 +491,7 @@ def _settle_seize_all_kernel(
         out[3, i] = bad
         out[4, i] = fee_share * keeper_cut + excess
         out[5, i] = impact
+
 
 @dataclass(frozen=True)
 class PathLiquidations:
