@@ -241,3 +241,76 @@ def test_a_liquity_book_is_settled_by_its_own_rule_on_either_path() -> None:
         mp.setattr(liquidation, "jit_enabled", lambda: False)
         off = settle(book, kb, ka, price, None)
     assert on.bad_debt.tobytes() == off.bad_debt.tobytes() and on.fee.tobytes() == off.fee.tobytes()
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("gas_collateral", [0.0, 0.005])
+@pytest.mark.parametrize("with_pool", [True, False])
+def test_seize_all_settlement_by_the_kernel_is_the_numpy_one(
+    with_pool: bool, gas_collateral: float, compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Liquity book's sale (`_settle_seize_all`, NumPy passes) against its kernel twin
+    (`settle_seize_all_compiled`), bit for bit, on ranges that reach every bucket (long ones bisect,
+    short ones walk), prices that put none, some or all of a range under water, with a pool that
+    absorbs none, part or all of them, and with Liquity's 0.5% of the collateral to the liquidator
+    taken off (`PERCENT_DIVISOR = 200` in liquity/dev packages/contracts/contracts/Dependencies/LiquityBase.sol
+    @ 5174ecd0da4842157aba989499200d690b7e374f, as docs/references.md cites)."""
+    if compiled and not jit.available():
+        pytest.skip("numba is not installed")
+    from backstop.sim.liquidation import _settle_seize_all, settle_seize_all_compiled
+
+    if not compiled:
+        for k in jit._KERNELS:
+            monkeypatch.setattr(k, "compiled", k.fn)
+    model = compile_model(CDP, seed=2)
+    rng = np.random.default_rng(11)
+    n = 600
+    for cdp_book in model.books:
+        book = dataclasses.replace(cdp_book, gas_collateral=gas_collateral)
+        assert book.seize_all
+        n_b = book.n_buckets
+        kb = rng.integers(0, n_b, n)
+        ka = np.minimum(kb + rng.choice([0, 1, 3, 12, 40, n_b], n), n_b)
+        price = model.prices0[book.asset_index] * np.exp(rng.normal(-0.4, 0.5, n))
+        debt = book.cum_debt[ka] - book.cum_debt[kb]
+        dep = debt * rng.choice([0.0, 0.5, 1.0, 2.0], n) if with_pool else None
+        want = _settle_seize_all(book, kb, ka, price, dep)
+        got = settle_seize_all_compiled(book, kb, ka, price, dep)
+        assert np.any(want.bad_debt > 0) and np.any(want.fee > 0) and np.any(want.impact > 0)
+        assert np.any((want.bad_debt > 0) & (want.fee > 0))  # ranges split under / above water
+        for f in dataclasses.fields(want):
+            assert getattr(want, f.name).tobytes() == getattr(got, f.name).tobytes(), (book.collateral, f.name)
+
+
+@needs_numba
+def test_compiled_phase_b_with_the_seize_all_kernel_is_the_numpy_sale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the cdp example (three Liquity books behind a stability pool), the compiled phase B gives
+    the same outcomes bit for bit whether its sales are settled by the kernel twin or by the NumPy
+    passes of `_settle_seize_all`, and the kernel did settle them; a kernel one ulp off is caught."""
+    from backstop.sim import liquidation
+
+    monkeypatch.setenv("BACKSTOP_JIT", "1")
+    model = compile_model(CDP, seed=5, horizon_days=120)
+    kernel_twin = liquidation.settle_seize_all_compiled
+    calls: list[int] = []
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        calls.append(len(args[1]))
+        return kernel_twin(*args)
+
+    def outcome() -> list[bytes]:
+        res = run_chunk(model, 1, 3000, keep_paths=2)
+        return [getattr(res.outcome, f.name).tobytes() for f in dataclasses.fields(res.outcome)]
+
+    monkeypatch.setattr(liquidation, "settle_seize_all_compiled", counted)
+    with_kernel = outcome()
+    assert sum(calls) > 0  # the kernel settled the sales
+    monkeypatch.setattr(liquidation, "settle_seize_all_compiled", liquidation._settle_seize_all)
+    assert outcome() == with_kernel
+
+    def ulp_off(*args):  # type: ignore[no-untyped-def]
+        res = kernel_twin(*args)
+        return dataclasses.replace(res, bad_debt=np.nextafter(res.bad_debt, np.inf))
+
+    monkeypatch.setattr(liquidation, "settle_seize_all_compiled", ulp_off)
+    assert outcome() != with_kernel

@@ -209,3 +209,37 @@ def test_a_world_or_settlement_with_more_to_act_on_is_not_planned(monkeypatch: p
         with monkeypatch.context() as m:
             m.setattr(phase_b, name, (*getattr(phase_b, name), "redistributed"))
             assert phase_b.plan(model) is None, name
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize(("path", "chunk", "n"), [(CDP, 1, 4000), (CDP, 3, 1), (BLACK_THURSDAY, 0, 500)])
+def test_the_compiled_event_order_is_the_numpy_one(
+    path: Any, chunk: int, n: int, compiled: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`phase_b.event_order` (the key built by `_event_key_kernel`, compiled or run in the
+    interpreter) against `waterfall._event_order` (the NumPy key) on the examples' worlds: the same
+    permutation, element for element."""
+    from backstop.sim.waterfall import _event_order, _withdrawal_events
+    from backstop.sim.world import KIND_END, KIND_WITHDRAW
+
+    if compiled and not jit.available():
+        pytest.skip("numba is not installed")
+    if not compiled:
+        for k in jit._KERNELS:
+            monkeypatch.setattr(k, "compiled", k.fn)
+    model = compile_model(path, seed=6)
+    world = simulate_world(model, chunk, n)
+    wp, ws, wr, _ = _withdrawal_events(model, world)
+    T = model.n_steps
+    want = _event_order(
+        [
+            (world.ev_path, world.ev_step, world.ev_kind, world.ev_ref),
+            (wp, ws, np.full(len(wp), KIND_WITHDRAW), wr),
+            (np.arange(n), np.full(n, T), np.full(n, KIND_END), np.zeros(n, dtype=np.int64)),
+        ],
+        T,
+    )
+    got = phase_b.event_order(world, wp, ws, wr, T)
+    assert len(want) == len(world.ev_path) + len(wp) + n
+    assert n == 1 or not np.array_equal(want, np.arange(len(want)))  # the sort does reorder
+    assert got.dtype == want.dtype and np.array_equal(got, want)

@@ -224,6 +224,8 @@ def settle(
 ) -> Settlement:
     """Settle bucket ranges at `price` (collateral, quote units); the pool absorbs first if given."""
     if book.seize_all:
+        if jit_enabled():
+            return settle_seize_all_compiled(book, k_before, k_after, price, pool_deposits)
         return _settle_seize_all(book, k_before, k_after, price, pool_deposits)
     if jit_enabled():
         return settle_compiled(book, k_before, k_after, price, pool_deposits)
@@ -381,6 +383,113 @@ def _settle_kernel(
         out[2, i] = frac * coll
         out[3, i] = bad
         out[4, i] = fee_share * proceeds * bonus / one_plus_bonus
+        out[5, i] = impact
+
+
+def settle_seize_all_compiled(
+    book: Book, k_before: np.ndarray, k_after: np.ndarray, price: np.ndarray, pool_deposits: np.ndarray | None
+) -> Settlement:
+    """`_settle_seize_all` by a kernel, event by event: the same float operations in the same order
+    (the compiled phase B settles a Liquity book's events with it; the NumPy path keeps the passes)."""
+    n = len(k_before)
+    out = np.empty((6, n))
+    has_pool = pool_deposits is not None
+    _settle_seize_all_kernel(
+        np.ascontiguousarray(book.cum_debt, dtype=np.float64),
+        np.ascontiguousarray(book.cum_coll, dtype=np.float64),
+        np.ascontiguousarray(book.neg_ratio, dtype=np.float64),
+        np.ascontiguousarray(k_before, dtype=np.int64),
+        np.ascontiguousarray(k_after, dtype=np.int64),
+        np.ascontiguousarray(price, dtype=np.float64),
+        np.ascontiguousarray(pool_deposits, dtype=np.float64) if has_pool else np.zeros(0),
+        has_pool,
+        float(book.debt_price),
+        float(book.bonus),
+        float(book.gas_collateral),
+        float(book.depth_value),
+        float(book.impact_k),
+        float(book.max_impact),
+        float(book.fee),
+        out,
+    )
+    return Settlement(out[0], out[1], out[2], out[3], out[4], out[5])
+
+
+@kernel
+def _settle_seize_all_kernel(
+    cd: np.ndarray,
+    cc: np.ndarray,
+    neg_ratio: np.ndarray,
+    k_before: np.ndarray,
+    k_after: np.ndarray,
+    price: np.ndarray,
+    deposits: np.ndarray,
+    has_pool: bool,
+    pd: float,
+    bonus: float,
+    gas_collateral: float,
+    depth_value: float,
+    impact_k: float,
+    max_impact: float,
+    fee_share: float,
+    out: np.ndarray,
+) -> None:
+    """Rows of `out`: debt, absorbed, collateral to the pool, bad debt, fee, impact (see
+    `_settle_seize_all`; each line below names the NumPy expression it repeats)."""
+    keep = 1.0 - gas_collateral
+    one_plus_bonus = 1.0 + bonus
+    pd_bonus = pd * one_plus_bonus  # `pd * (1.0 + bonus)`
+    for i in range(len(k_before)):
+        kb = k_before[i]
+        ka = k_after[i]
+        p = price[i]
+        cd_before = cd[kb]
+        cc_before = cc[kb]
+        cd_after = cd[ka]
+        cc_after = cc[ka]
+        debt = cd_after - cd_before
+        coll = (cc_after - cc_before) * keep
+        absorbed = 0.0
+        frac = 0.0
+        if has_pool:
+            dep = deposits[i]
+            absorbed = debt if debt < dep else dep  # np.minimum(debt, dep)
+            frac = absorbed / debt if debt > 0 else 0.0
+        sold = 1.0 - frac
+        value_sold = sold * p * coll
+        impact = 0.0
+        if depth_value > 0:
+            x = impact_k * value_sold / depth_value
+            impact = max_impact if max_impact <= x else x  # np.minimum(max_impact, x)
+        q = keep * p * (1.0 - impact) / pd_bonus
+        # clip(searchsorted(neg_ratio, -q), kb, ka) is kb + the count of neg_ratio[kb:ka] below the key
+        # (the table is sorted; a NaN key sorts after everything); walk short ranges, bisect long ones
+        key = -q
+        if key != key:
+            m = ka
+        elif ka - kb > 16:
+            m = kb + np.searchsorted(neg_ratio[kb:ka], key)
+        else:
+            m = kb
+            while m < ka and neg_ratio[m] < key:
+                m += 1
+        cd_m = cd[m]
+        cc_m = cc[m]
+        debt_under = cd_m - cd_before
+        coll_under = (cc_m - cc_before) * keep
+        debt_above = cd_after - cd_m
+        coll_above = (cc_after - cc_m) * keep
+        net = p * (1.0 - impact) / pd
+        short = debt_under - coll_under * net / one_plus_bonus
+        bad = sold * (0.0 if short <= 0.0 else short)  # np.maximum(0.0, short) (NaN stays NaN)
+        keeper_cut = sold * (coll_under * net + one_plus_bonus * debt_above) * bonus / one_plus_bonus
+        over = coll_above * net - one_plus_bonus * debt_above
+        excess = sold * (0.0 if over <= 0.0 else over)
+        out[0, i] = debt
+        out[1, i] = absorbed
+        out[2, i] = frac * coll
+        out[3, i] = bad
+        out[4, i] = fee_share * keeper_cut + excess
         out[5, i] = impact
 
 

@@ -13,9 +13,10 @@ float operations in the same order whether the paths advance together (rounds) o
 the per-path sums that the NumPy path makes with `bincount` in path order (fees, bad debt, what a
 stability pool absorbed) are made here in the same event order, starting from 0.0. What does not
 depend on the layers' state stays in NumPy and is shared with the NumPy path: the order of events
-(`waterfall._event_order`), the withdrawal schedule and every liquidation's settlement
-(`liquidation.settle`, called on the same blocks with the same deposits, which a small kernel
-follows path by path first).
+(`waterfall._event_order`'s stable sort, its key built by `_event_key_kernel`), the withdrawal
+schedule and every liquidation's settlement (`liquidation.settle`, called on the same blocks with
+the same deposits, which a small kernel follows path by path first; a Liquity book's sale by its
+compiled twin).
 
 Which worlds run here is decided when the model is planned (`plan`): every layer's exact type must
 be one this module knows and accept its scalar rule (`scalar_params` not None: e.g. a staking pool
@@ -49,7 +50,7 @@ from .cover import policy_columns
 from .jit import generated_kernel, kernel
 from .liquidation import Settlement, settle
 from .model import SimModel
-from .waterfall import SETTLE_BLOCK, Outcome, _event_order, _withdrawal_events
+from .waterfall import SETTLE_BLOCK, Outcome, _withdrawal_events
 from .world import KIND_END, KIND_INCIDENT, KIND_LIQUIDATION, KIND_WITHDRAW, World
 
 POOL, BALANCE, VAULT, GUARANTOR, MINT, SOCIALIZE = range(1, 7)
@@ -273,25 +274,34 @@ def run(model: SimModel, world: World, pl: Plan, cache: dict[int, Any] | None = 
     return drive(model, world.n_paths, pl, prep)
 
 
+def event_order(world: World, wp: np.ndarray, ws: np.ndarray, wr: np.ndarray, n_steps: int) -> np.ndarray:
+    """`waterfall._event_order` of (the world's events, the withdrawals (wp, ws, wr), one end per
+    path): its key built in one pass by `_event_key_kernel` (no temporaries), then the same stable
+    sort, so the same order."""
+    i64 = np.int64
+    n_world, n_wd = len(world.ev_path), len(wp)
+    sort_key = np.empty(n_world + n_wd + world.n_paths, dtype=i64)
+    ev_path, ev_step, ev_kind, ev_ref, wd_path, wd_step, wd_ref = (
+        np.ascontiguousarray(x, dtype=i64)
+        for x in (world.ev_path, world.ev_step, world.ev_kind, world.ev_ref, wp, ws, wr)
+    )
+    _event_key_kernel(ev_path, ev_step, ev_kind, ev_ref, wd_path, wd_step, wd_ref, n_steps, sort_key)
+    order: np.ndarray = np.argsort(sort_key, kind="stable")
+    return order
+
+
 def prepare(model: SimModel, world: World, pl: Plan, key: tuple[Any, ...]) -> Prepared:
     n, T = world.n_paths, model.n_steps
     wp, ws, wr, wa = _withdrawal_events(model, world)
-    n_world, n_wd = len(world.ev_path), len(wp)
-    order = _event_order(
-        [
-            (world.ev_path, world.ev_step, world.ev_kind, world.ev_ref),
-            (wp, ws, np.full(n_wd, KIND_WITHDRAW), wr),
-            (np.arange(n), np.full(n, T), np.full(n, KIND_END), np.zeros(n, dtype=np.int64)),
-        ],
-        T,
-    )
+    n_world = len(world.ev_path)
     i64 = np.int64
-    n_ev = len(order)
-    e_kind, e_step, e_ref, e_src = (np.empty(n_ev, dtype=i64) for _ in range(4))
-    e_amount = np.empty(n_ev)
     ev_kind, ev_step, ev_ref = (
         np.ascontiguousarray(x, dtype=i64) for x in (world.ev_kind, world.ev_step, world.ev_ref)
     )
+    order = event_order(world, wp, ws, wr, T)
+    n_ev = len(order)
+    e_kind, e_step, e_ref, e_src = (np.empty(n_ev, dtype=i64) for _ in range(4))
+    e_amount = np.empty(n_ev)
     _decode_kernel(
         order.astype(i64, copy=False),
         ev_kind,
@@ -410,6 +420,38 @@ def drive(model: SimModel, n: int, pl: Plan, pr: Prepared) -> Outcome:
         out.escaped,
     )
     return out
+
+
+@kernel
+def _event_key_kernel(
+    ev_path: np.ndarray,
+    ev_step: np.ndarray,
+    ev_kind: np.ndarray,
+    ev_ref: np.ndarray,
+    wd_path: np.ndarray,
+    wd_step: np.ndarray,
+    wd_ref: np.ndarray,
+    n_steps: int,
+    key: np.ndarray,
+) -> None:
+    """`waterfall._event_order`'s key of (the world's events, the withdrawals, one end per path),
+    ((path·(T + 1) + step)·(KIND_END + 1) + kind)·n_ref + ref with n_ref = max(0, every ref) + 1,
+    into `key`: the same int64 values, so `np.argsort(key, kind="stable")` is the same order."""
+    n_ref = 0
+    for r in ev_ref:
+        n_ref = r if r > n_ref else n_ref
+    for r in wd_ref:
+        n_ref = r if r > n_ref else n_ref
+    n_ref += 1
+    kinds = KIND_END + 1
+    n_world = len(ev_path)
+    for i in range(n_world):
+        key[i] = ((ev_path[i] * (n_steps + 1) + ev_step[i]) * kinds + ev_kind[i]) * n_ref + ev_ref[i]
+    n_wd = len(wd_path)
+    for j in range(n_wd):
+        key[n_world + j] = ((wd_path[j] * (n_steps + 1) + wd_step[j]) * kinds + KIND_WITHDRAW) * n_ref + wd_ref[j]
+    for p in range(len(key) - n_world - n_wd):
+        key[n_world + n_wd + p] = ((p * (n_steps + 1) + n_steps) * kinds + KIND_END) * n_ref
 
 
 @kernel
