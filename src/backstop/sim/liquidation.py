@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -294,10 +294,23 @@ def settle_compiled(
     book: Book, k_before: np.ndarray, k_after: np.ndarray, price: np.ndarray, pool_deposits: np.ndarray | None
 ) -> Settlement:
     """`settle` by a kernel, event by event: the same float operations in the same order."""
-    n = len(k_before)
-    out = np.empty((6, n))
+    return _run_settle_kernel(_settle_kernel, (), book, k_before, k_after, price, pool_deposits)
+
+
+def _run_settle_kernel(
+    run: Any,
+    extra: tuple[float, ...],
+    book: Book,
+    k_before: np.ndarray,
+    k_after: np.ndarray,
+    price: np.ndarray,
+    pool_deposits: np.ndarray | None,
+) -> Settlement:
+    """Call a settlement kernel with the book's tables and the events as contiguous arrays, the
+    rule's `extra` parameters after the bonus; the kernel writes the six Settlement rows."""
+    out = np.empty((6, len(k_before)))
     has_pool = pool_deposits is not None
-    _settle_kernel(
+    run(
         np.ascontiguousarray(book.cum_debt, dtype=np.float64),
         np.ascontiguousarray(book.cum_coll, dtype=np.float64),
         np.ascontiguousarray(book.neg_ratio, dtype=np.float64),
@@ -308,6 +321,7 @@ def settle_compiled(
         has_pool,
         float(book.debt_price),
         float(book.bonus),
+        *extra,
         float(book.depth_value),
         float(book.impact_k),
         float(book.max_impact),
@@ -391,28 +405,8 @@ def settle_seize_all_compiled(
 ) -> Settlement:
     """`_settle_seize_all` by a kernel, event by event: the same float operations in the same order
     (the compiled phase B settles a Liquity book's events with it; the NumPy path keeps the passes)."""
-    n = len(k_before)
-    out = np.empty((6, n))
-    has_pool = pool_deposits is not None
-    _settle_seize_all_kernel(
-        np.ascontiguousarray(book.cum_debt, dtype=np.float64),
-        np.ascontiguousarray(book.cum_coll, dtype=np.float64),
-        np.ascontiguousarray(book.neg_ratio, dtype=np.float64),
-        np.ascontiguousarray(k_before, dtype=np.int64),
-        np.ascontiguousarray(k_after, dtype=np.int64),
-        np.ascontiguousarray(price, dtype=np.float64),
-        np.ascontiguousarray(pool_deposits, dtype=np.float64) if has_pool else np.zeros(0),
-        has_pool,
-        float(book.debt_price),
-        float(book.bonus),
-        float(book.gas_collateral),
-        float(book.depth_value),
-        float(book.impact_k),
-        float(book.max_impact),
-        float(book.fee),
-        out,
-    )
-    return Settlement(out[0], out[1], out[2], out[3], out[4], out[5])
+    extra = (float(book.gas_collateral),)
+    return _run_settle_kernel(_settle_seize_all_kernel, extra, book, k_before, k_after, price, pool_deposits)
 
 
 @kernel
