@@ -16,12 +16,14 @@ same job, so a retried POST does not start a second one.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -159,11 +161,14 @@ class JobTable:
         self.clock = clock
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
-        self._queue: queue.Queue[Job] = queue.Queue()
+        self._queue: queue.Queue[Job | None] = queue.Queue()
         self._workers: list[threading.Thread] = []
+        self._stopping = False
+        self._schedules: list[threading.Event] = []
         self.alerts = Alerts(store)
         self.configure(max_jobs, max_queued, scheduler)
         self._fail_interrupted()
+        _LIVE_TABLES.add(self)
 
     def configure(
         self,
@@ -201,6 +206,8 @@ class JobTable:
                 if job.row.request != text:
                     raise Conflict("idempotency-key", "idempotency-key: this key already started another simulation")
                 return job
+            if self._stopping:
+                raise QueueFull("queue", "queue: the service is stopping; retry later", RETRY_AFTER_SECONDS)
             active = sum(1 for j in self._jobs.values() if j.status in UNFINISHED)
             if active >= self.max_jobs + self.max_queued:
                 raise QueueFull(
@@ -266,9 +273,35 @@ class JobTable:
         self.store.save_job(job.row)
         job.last_saved = time.monotonic()
 
+    def shutdown(self, timeout_s: float = 10.0) -> bool:
+        """Stop the workers before the interpreter goes away (also run at exit for every table).
+
+        Why: the workers are daemon threads. Left running at exit, one inside the risk lab (NumPy,
+        Numba, a process pool, the store's driver) is frozen or unwound by the finalising
+        interpreter in the middle of native code, which can abort the process ("terminate called
+        without an active exception", exit 134) after all its work is done. So every unfinished
+        job is asked to cancel (a running one stops when its current chunk ends and is stored as
+        cancelled; the restart rule would mark it failed anyway), the schedules stop, and the
+        workers are joined. Returns True when every worker ended within `timeout_s`."""
+        with self._lock:
+            self._stopping = True
+            for job in self._jobs.values():
+                job.cancel_requested = True
+            for stop in self._schedules:
+                stop.set()
+            workers = list(self._workers)
+        for _ in workers:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout_s
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        return not any(worker.is_alive() for worker in workers)
+
     def _work(self) -> None:
         while True:
             job = self._queue.get()
+            if job is None:  # shutdown(): one sentinel per worker
+                return
             try:
                 self._run(job)
             except Exception as exc:  # the store failed while saving: keep the worker alive
@@ -368,6 +401,8 @@ class JobTable:
                 except BackstopError:
                     continue
 
+        with self._lock:
+            self._schedules.append(stop)
         threading.Thread(target=loop, name="backstop-risk-every", daemon=True).start()
         return stop
 
@@ -449,3 +484,13 @@ def parse_duration(text: str, field: str = "risk_every") -> int:
     if not number.isdigit() or int(number) * (unit or 1) < 1:
         raise BackstopError(field, f"{field}: a duration such as 90s, 30m, 1h or 1d, got {text!r}")
     return int(number) * (unit or 1)
+
+
+_LIVE_TABLES: weakref.WeakSet[JobTable] = weakref.WeakSet()
+"""Every job table of this process, so that `_shutdown_all` can stop their workers at exit."""
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    for table in list(_LIVE_TABLES):
+        table.shutdown()
