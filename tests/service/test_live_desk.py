@@ -446,38 +446,32 @@ def test_durations_and_serve_options() -> None:
             parse_duration(bad)
 
 
-def test_a_live_source_reads_the_log_without_stopping_writes(cdp_api: Api) -> None:
-    """`live_source` holds the write lock only to take the state hash and the log position; the
-    log is read after it, so a command committed meanwhile is neither blocked nor exported."""
-    import threading
-
+def test_a_live_source_copies_the_state_and_never_reads_the_log(cdp_api: Api) -> None:
+    """`live_source` is O(state), not O(history): it copies the state (snapshot encoding, under the
+    write lock) and reads no stored event; the copy is the state at the returned hash, and a
+    write after it changes the service, not the copy."""
     from backstop.api.jobs import live_source
+    from backstop.engine import Engine
+    from backstop.sim.model import StartState
 
     api = cdp_api
     assert api.client.put("/v1/risk/profile", json=PROFILE, headers=api.headers("risk")).status_code == 200
     service = api.service
-    before_hash, before_seq = service.state_hash(), service.engine.next_seq - 1
-    reading, go_on = threading.Event(), threading.Event()
-    inner = service.store.iter_events
 
-    def held_iter(*args: Any, **kwargs: Any) -> Any:
-        reading.set()
-        assert go_on.wait(30)
-        yield from inner(*args, **kwargs)
+    def no_log(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("live_source read the event log")
 
-    service.store.iter_events = held_iter  # type: ignore[method-assign]
-    out: list[Any] = []
-    reader = threading.Thread(target=lambda: out.append(live_source(service)))
-    reader.start()
+    service.store.iter_events = no_log  # type: ignore[method-assign]
     try:
-        assert reading.wait(10)
-        r = api.post("/v1/advance", {"at": service.engine.state.now + 60})  # a write while the log is read
-        assert r.status_code == 200, r.text
-        assert service.engine.next_seq - 1 > before_seq
+        start, state_hash = live_source(service)
     finally:
-        go_on.set()
-        reader.join(60)
         del service.store.iter_events
-    data, state_hash = out[0]
-    assert state_hash == before_hash
-    assert run_scenario(scenario_from_data(data), check=True).engine.state_hash() == before_hash
+    assert isinstance(start, StartState) and start.name == "live" and dict(start.simulation) == PROFILE
+    assert state_hash == service.state_hash()
+    copy = Engine(keep_log=False)
+    copy.state = start.state
+    assert copy.state_hash() == state_hash
+    r = api.post("/v1/advance", {"at": service.engine.state.now + 60})
+    assert r.status_code == 200, r.text
+    assert service.state_hash() != state_hash and copy.state_hash() == state_hash
+    assert start.state is not service.engine.state

@@ -454,23 +454,26 @@ def sizing_result(run: Any, model: Any, request: dict[str, Any], state_hash: str
     }
 
 
-def live_source(service: Any) -> tuple[dict[str, Any], str]:
-    """The live state as a scenario mapping (`scenario/export.py`) with the stored risk profile as
-    its `simulation:` section, and the state hash it was taken at; 409 without a profile."""
-    from ..scenario.export import export_scenario
+def live_source(service: Any) -> tuple[Any, str]:
+    """The live state as a `StartState` (a copy of the engine's state, with the stored risk
+    profile as its `simulation:` section), and the state hash it was taken at; 409 without a
+    profile.
+
+    Why a copy and not the log: the log grows for years, the state does not have to. The copy is
+    the snapshot encoding (`store/snapshot.encode`: the hash and a pickle of the state, O(state))
+    taken under the write lock, so it is exactly the state at that hash; it is decoded with no
+    lock held. Nothing here reads the stored events (`scenario/export.py` still turns the log
+    into a scenario file for `backstop export`)."""
+    from ..sim.model import StartState
+    from ..store import snapshot as snapshots
 
     profile = service.store.get_risk_profile()
     if profile is None:
         raise Conflict("source", "source: a live simulation needs a risk profile; PUT /v1/risk/profile first")
     with service.write_lock:  # no group in flight: the state stands still and is what the store holds
-        state_hash = service.engine.state_hash()
-        upto = service.engine.next_seq - 1
-    # Stored rows up to `upto` never change, so the log is read with no lock held: writes go on.
-    commands = stored_commands(service.store, upto)
-    data = export_scenario(
-        commands, json.loads(profile.profile), name="live", description=f"the live state at state_hash {state_hash}"
-    )
-    return data, state_hash
+        state_hash, blob = snapshots.encode(service.engine)
+    state = snapshots.decode_state(blob)
+    return StartState("live", json.loads(profile.profile), state), state_hash
 
 
 DURATION = {"s": 1, "m": 60, "h": 3600, "d": 86_400}

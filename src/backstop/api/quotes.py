@@ -22,7 +22,6 @@ from ..domain.errors import CoverError, InvalidConfig, UnknownEntity
 from ..domain.layers.cover_pool.exact import CoverPool
 from ..domain.money import format_units
 from ..engine import Engine
-from ..scenario.loader import load_scenario
 from ..sim.quote import quote_cover
 from ..store.base import KeyRecord
 from ..store.quotes import QuoteRecord
@@ -72,10 +71,10 @@ def make_quote(service: Any, key: KeyRecord, qid: str, body: dict[str, Any]) -> 
         amount = LiveBuilder(service.engine).units(body["amount"], pool.asset, "amount")
     if service.store.get_risk_profile() is None:
         raise Conflict("profile", "profile: a quote simulates the live state; PUT /v1/risk/profile first")
-    data, state_hash = live_source(service)
+    start, state_hash = live_source(service)
     causes = tuple(body["causes"])
     q = quote_cover(
-        load_scenario(data),
+        start,
         body["pool"],
         body["market"],
         account,

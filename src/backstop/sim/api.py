@@ -29,7 +29,7 @@ from . import cover, metrics
 from .chunk import ChunkResult, chunk_sizes, combine, run_chunk, world_chunk
 from .executors import Executor, make_executor
 from .metrics import Estimate
-from .model import SimModel, compile_model
+from .model import SimModel, StartState, compile_model
 from .pricing import Premium, check_loading, fair_premium
 from .sizing import KeptWorlds, SizeResult, check_target, size_layer, socialized_mask
 from .waterfall import Outcome
@@ -38,7 +38,7 @@ from .world import World
 if TYPE_CHECKING:
     import pandas as pd
 
-Source = str | Path | Scenario
+Source = str | Path | Scenario | StartState
 
 
 def check_paths(paths: int) -> None:

@@ -4,12 +4,17 @@ The scenario's steps run through the exact engine first (docs/risk-lab.md: the s
 the state the scenario's steps leave), so layer balances, staked shares, stability-pool deposits
 and positions are the engine's own. The model is then plain floats and NumPy arrays in whole
 tokens, picklable, so it can be shipped once to every worker.
+
+A `StartState` skips the steps: the live book (`api/jobs.live_source`) is simulated from a copy
+of the service's state, never by replaying the history that made it, so a live job's or a
+quote's cost follows the state's size, not the log's length.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +38,20 @@ LOSS_NUMERAIRE = "USD"
 """The unit of aggregate losses when markets use several debt assets: scenario prices are quote
 units per whole token (docs/scenario-format.md: USD), so a debt asset's amount times its fixed
 price is its value in this unit."""
+
+
+@dataclass(frozen=True)
+class StartState:
+    """A state to simulate from as it stands, with its `simulation:` section: no steps to run.
+
+    Why: compiling a scenario replays its steps through the engine. For the live book those steps
+    would be the service's whole command log (millions of commands after a year); a copy of the
+    state (`api/jobs.live_source`, O(state)) gives the same model."""
+
+    name: str
+    simulation: Mapping[str, Any]
+    state: Any
+    """An engine `State` that nothing else mutates (a copy)."""
 
 
 @dataclass(frozen=True)
@@ -151,20 +170,26 @@ class SimModel:
 
 
 def compile_model(
-    source: str | Path | Scenario,
+    source: str | Path | Scenario | StartState,
     seed: int = 0,
     horizon_days: int | None = None,
     base_dir: Path | None = None,
     chunk_paths: int | None = None,
 ) -> SimModel:
-    """Load (if needed) and run the scenario, then compile its `simulation:` section."""
-    if isinstance(source, Scenario):
+    """Load (if needed) and run the scenario, then compile its `simulation:` section (a
+    `StartState` is compiled as it stands)."""
+    scenario: Scenario | None = None
+    if isinstance(source, StartState):
+        simulation: Any = dict(source.simulation)
+    elif isinstance(source, Scenario):
         scenario = source
     else:
         path = Path(source)
         scenario = load_scenario(path)
         base_dir = base_dir or path.resolve().parent
-    spec = parse_simulation(scenario.spec.simulation)
+    if scenario is not None:
+        simulation = scenario.spec.simulation
+    spec = parse_simulation(simulation)
     updates: dict[str, Any] = {}
     if horizon_days is not None:
         if horizon_days <= 0:
@@ -176,8 +201,11 @@ def compile_model(
         updates["chunk_paths"] = chunk_paths
     if updates:
         spec = spec.model_copy(update=updates)
+    if scenario is None:
+        assert isinstance(source, StartState)
+        return _Compiler(source.name, spec, source.state, seed, base_dir).compile()
     result = run_scenario(scenario)
-    return _Compiler(scenario, spec, result.engine.state, seed, base_dir).compile()
+    return _Compiler(scenario.name, spec, result.engine.state, seed, base_dir).compile()
 
 
 class LayerCompiler:
@@ -228,8 +256,8 @@ class LayerCompiler:
 
 
 class _Compiler:
-    def __init__(self, scenario: Scenario, spec: SimulationSpec, state: Any, seed: int, base_dir: Path | None) -> None:
-        self.scenario = scenario
+    def __init__(self, name: str, spec: SimulationSpec, state: Any, seed: int, base_dir: Path | None) -> None:
+        self.name = name
         self.spec = spec
         self.state = state
         self.seed = seed
@@ -275,7 +303,7 @@ class _Compiler:
         run = self.run_rule(books, rows, price_model)
         incidents = self.incidents(markets)
         return SimModel(
-            name=self.scenario.name,
+            name=self.name,
             assets=self.assets,
             decimals=self.decimals,
             prices0=prices0,

@@ -5,9 +5,10 @@ on the simulated state (after them in claim order: a new policy has the highest 
 paths are run with the claim rule of `cover_pool/vector.py`. Its premium is the expected payout
 of that policy over its period times (1 + the pool's `quote_loading_bps`), with the 95% interval
 of the Monte Carlo mean carried through the same factor. The horizon is the cover's period.
-The state the quote is priced on is the scenario's (for the service: the live state exported at
-a state hash); its reference values (the pool's assets, the market's TVL) are read from the
-same state, so the engine can later check the state has not moved beyond the quote's tolerance.
+The state the quote is priced on is the scenario's (for the service: a copy of the live state at
+a state hash, a `StartState`, so a quote never replays the history); its reference values (the
+pool's assets, the market's TVL) are read from the same state, so the engine can later check the
+state has not moved beyond the quote's tolerance.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from ..scenario.runner import run as run_scenario
 from . import api, metrics
 from .config import parse_simulation
 from .cover import policy_columns
-from .model import _Compiler
+from .model import StartState, _Compiler
 
 QUOTE_POLICY = "pol-quote"
 """The quoted cover's id in the model: sorts after every `pol-N` (claims are filed in id order)."""
@@ -55,7 +56,7 @@ class CoverQuote:
 
 
 def quote_cover(
-    scenario: Scenario,
+    scenario: Scenario | StartState,
     pool: str,
     market: str,
     account: str,
@@ -68,7 +69,11 @@ def quote_cover(
     """The premium of `amount` (base units) of cover from `pool` on `market` for `account`."""
     api.check_paths(paths)
     api.check_seed(seed)
-    state = run_scenario(scenario).engine.state
+    simulation: Any
+    if isinstance(scenario, StartState):
+        state, simulation = scenario.state, dict(scenario.simulation)
+    else:
+        state, simulation = run_scenario(scenario).engine.state, scenario.spec.simulation
     layer = state.layers.get(pool)
     if not isinstance(layer, CoverPool):
         raise UnknownEntity("pool", f"pool: {pool!r} is not a cover pool")
@@ -88,8 +93,8 @@ def quote_cover(
             f"amount: {pool} can sell {ctx.tokens(layer.asset, max(0, capacity - active))} more cover, "
             f"asked {ctx.tokens(layer.asset, amount)}",
         )
-    spec = parse_simulation(scenario.spec.simulation).model_copy(update={"horizon_days": period_days})
-    model = _Compiler(scenario, spec, state, seed, None).compile()
+    spec = parse_simulation(simulation).model_copy(update={"horizon_days": period_days})
+    model = _Compiler(scenario.name, spec, state, seed, None).compile()
     j = model.layer_index(pool, "pool")
     vec = model.layers[j]
     assert isinstance(vec, CoverVector)

@@ -58,6 +58,14 @@ def encode(engine: Engine) -> tuple[str, bytes]:
     return engine.state_hash(), pickle.dumps(engine.state, protocol=5)
 
 
+def decode_state(blob: bytes) -> State:
+    """The `State` of an `encode` blob (the live desk's copy of the state, `api/jobs.live_source`)."""
+    state = SafeUnpickler(io.BytesIO(blob)).load()
+    if not isinstance(state, State):
+        raise SnapshotError("a state blob that is not a State")
+    return state
+
+
 def encode_bytes(engine: Engine) -> bytes:
     """`encode` as one byte string (the 64 hex digits of the hash, then the blob), for a pipe."""
     state_hash, blob = encode(engine)
