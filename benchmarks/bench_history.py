@@ -14,10 +14,17 @@ group. RSS (VmRSS) is read after `gc.collect()` at every mark.
 snapshot, replay the tail, check the projection) on two stores of different lengths built the
 same way; and the full replay rate: `verify_store` (replay from empty, hash chain, snapshots).
 
+`live`: what a live job or a quote pays before it simulates (`api/jobs.live_source`: a copy of
+the state at a state hash) on stores of different lengths, best of 5 in one process per store,
+then a small live simulation (1,000 paths, 30 days) from that copy; the risk profile is an ETH
+GBM with jumps (stored if the store has none). Before the copy, the live source replayed the
+whole log as scenario steps: linear in the history.
+
 Run:
   python benchmarks/bench_history.py rss --batch 1024 --marks 1000000,2000000 --db /tmp/long.db
   python benchmarks/bench_history.py rss --batch 1024 --marks 100000 --db /tmp/short.db
   python benchmarks/bench_history.py startup --db /tmp/short.db --db /tmp/long.db
+  python benchmarks/bench_history.py live --db /tmp/short.db --db /tmp/long.db
 """
 
 from __future__ import annotations
@@ -145,15 +152,71 @@ def run_startup(dbs: list[Path]) -> dict[str, Any]:
     return out
 
 
+LIVE_PROFILE = {
+    "horizon_days": 30,
+    "prices": {"model": "gbm", "assets": {"ETH": {"vol": 0.8, "jumps": {"per_year": 2, "mean": -0.15, "std": 0.1}}}},
+    "positions": [{"market": "troves", "count": 200, "collateral": "ETH", "debt_total": 5000000}],
+}
+
+
+def _live_child(url: str) -> None:
+    from backstop.api.jobs import live_source
+    from backstop.api.service import Service
+    from backstop.sim.api import simulate_summary
+    from backstop.store import SqlStore
+    from backstop.store.jobs import ProfileRecord
+
+    service = Service(SqlStore(url))
+    if service.store.get_risk_profile() is None:
+        service.store.put_risk_profile(ProfileRecord(json.dumps(LIVE_PROFILE), int(time.time()), "bench"))
+    times = []
+    for _ in range(5):
+        t = time.perf_counter()
+        start, state_hash = live_source(service)
+        times.append(time.perf_counter() - t)
+    t = time.perf_counter()
+    summary = simulate_summary(start, paths=1000, seed=1)
+    sim_s = time.perf_counter() - t
+    print(
+        json.dumps(
+            {
+                "url": url,
+                "commands": service.engine.commands_applied,
+                "live_source_s": round(min(times), 4),
+                "simulate_1000_paths_s": round(sim_s, 3),
+                "p_bad_debt": summary["p_bad_debt"]["value"],
+            }
+        )
+    )
+    service.store.close()
+
+
+def run_live(dbs: list[Path]) -> dict[str, Any]:
+    results = []
+    for db in dbs:
+        child = subprocess.run(
+            [sys.executable, __file__, "live-child", "--db", str(db)], capture_output=True, text=True, check=True
+        )
+        results.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), flush=True)
+    ratio = round(results[-1]["live_source_s"] / results[0]["live_source_s"], 2)
+    return {"live": results, "live_source_ratio_long_over_short": ratio}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["rss", "startup", "startup-child"])
+    parser.add_argument("what", choices=["rss", "startup", "startup-child", "live", "live-child"])
     parser.add_argument("--db", action="append", default=[])
     parser.add_argument("--marks", default="1000000,2000000")
     parser.add_argument("--batch", type=int, default=BATCH, help="commands per group commit")
     args = parser.parse_args()
     if args.what == "rss":
         result = run_rss(Path(args.db[0]), [int(m) for m in args.marks.split(",")], args.batch)
+    elif args.what == "live-child":
+        _live_child(f"sqlite:///{args.db[0]}")
+        return
+    elif args.what == "live":
+        result = run_live([Path(d) for d in args.db])
     elif args.what == "startup-child":
         _startup_child(f"sqlite:///{args.db[0]}")
         return
