@@ -172,7 +172,7 @@ def _live_child(url: str) -> None:
     times = []
     for _ in range(5):
         t = time.perf_counter()
-        start, state_hash = live_source(service)
+        start, _state_hash = live_source(service)
         times.append(time.perf_counter() - t)
     t = time.perf_counter()
     summary = simulate_summary(start, paths=1000, seed=1)

@@ -16,19 +16,33 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from backstop.api.jobs import JobTable, stored_commands
+from backstop.api.jobs import JobTable
 from backstop.bundled import example_path
 from backstop.cli import app as cli_app
 from backstop.scenario.loader import load_scenario, scenario_from_data
 from backstop.scenario.runner import run as run_scenario
 from backstop.sim.api import simulate_summary
 from backstop.store import MemoryStore, SqlStore
+from backstop.store.base import StoredLog
 from backstop.store.jobs import JobRecord
 
 from .conftest import Api, make_api
 
 CDP = example_path("risk_lab_cdp")
 PROFILE: dict[str, Any] = yaml.safe_load(CDP.read_text())["simulation"]
+
+
+def stored_commands(store: Any, upto: int | None = None) -> list[Any]:
+    """Every command of the stored log (up to event seq `upto`, inclusive), in order: what made
+    the live state. The rows are streamed a page at a time; only the commands are kept."""
+    log = StoredLog()
+    out: list[Any] = []
+    for row in store.iter_events():
+        if upto is not None and row.seq > upto:
+            break
+        if (cmd := log.command(row)) is not None:
+            out.append(cmd)
+    return out
 
 
 def wait(api: Api, job_id: str, seconds: float = 120) -> dict[str, Any]:

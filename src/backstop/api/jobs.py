@@ -30,9 +30,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..bundled import example_path
-from ..domain.commands import Command
 from ..domain.errors import BackstopError, UnknownEntity
-from ..store.base import StoredEvent, StoredLog
+from ..store.base import StoredEvent
 from ..store.jobs import UNFINISHED, AlertRecord, JobRecord, ProfileRecord
 from .alerts import Alerts, Webhook
 from .errors import Conflict, RateLimited
@@ -85,19 +84,6 @@ class JobStore(Protocol):
     def save_alert(self, alert: AlertRecord) -> None: ...
 
     def alerts(self) -> list[AlertRecord]: ...
-
-
-def stored_commands(store: Any, upto: int | None = None) -> list[Command]:
-    """Every command of the stored log (up to event seq `upto`, inclusive), in order: what made
-    the live state. The rows are streamed a page at a time; only the commands are kept."""
-    log = StoredLog()
-    out: list[Command] = []
-    for row in store.iter_events():
-        if upto is not None and row.seq > upto:
-            break
-        if (cmd := log.command(row)) is not None:
-            out.append(cmd)
-    return out
 
 
 @dataclass
