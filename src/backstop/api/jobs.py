@@ -259,7 +259,7 @@ class JobTable:
         self.store.save_job(job.row)
         job.last_saved = time.monotonic()
 
-    def shutdown(self, timeout_s: float = 10.0) -> bool:
+    def shutdown(self, timeout_s: float = 30.0) -> bool:
         """Stop the workers before the interpreter goes away (also run at exit for every table).
 
         Why: the workers are daemon threads. Left running at exit, one inside the risk lab (NumPy,
