@@ -1,4 +1,5 @@
-"""Executors: one small interface that runs chunk tasks, with inline, process and Dask behind it.
+"""Executors: one small interface that runs chunk tasks, with inline (one thread, or drawing the
+next chunk ahead in a second thread), process and Dask behind it.
 
 As httpx's transport does for I/O, the executor separates the simulation from where
 it runs. Every executor returns results in task order, so what it ran on never changes a number;
