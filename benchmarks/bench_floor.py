@@ -8,6 +8,11 @@ by round with the floor, and the best of the rounds is kept (wall and CPU separa
 
 * floor: the run's normals (assets × paths × steps) drawn chunk by chunk with PCG64 into one
   preallocated buffer (`bench_sim.rng_floor`, best of 3);
+* 2-thread floor: the same normals drawn by 2 threads of one process, each chunk by its own
+  thread (`rng_floor_threads`, best of 3): the floor of a command that uses both cores, as the
+  compiled command does when it draws the next chunk ahead (`executors.PrefetchingExecutor`);
+* compiled, one thread: the compiled command with `BACKSTOP_PREFETCH=0` (no drawing ahead; whole
+  command, in-process and start only);
 * whole command: `backstop simulate examples/risk_lab_cdp.yaml --paths N --seed 1 --json` as a
   child process (interpreter start, imports, model, all chunks, the summary, the JSON), its CPU
   time (user + system) and peak RSS from `wait4`;
@@ -62,6 +67,38 @@ def run(cmd: list[str], env: dict[str, str]) -> dict[str, float]:
 
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "backstop.cli", *args]
+
+
+def rng_floor_threads(
+    n_assets: int, paths: int, steps: int, chunk_paths: int, threads: int = 2, repeats: int = 3
+) -> tuple[float, float]:
+    """`bench_sim.rng_floor` on `threads` threads (thread t draws chunks t, t + threads, ... into its
+    own buffer; NumPy releases the GIL while it fills): (wall seconds, CPU seconds of the process)."""
+    import threading
+
+    import numpy as np
+
+    def draw(t: int) -> None:
+        buf = np.empty((n_assets, chunk_paths, steps))
+        for i, start in enumerate(range(0, paths, chunk_paths)):
+            if i % threads != t:
+                continue
+            n = min(chunk_paths, paths - start)
+            out = buf if n == chunk_paths else np.empty((n_assets, n, steps))
+            seq = np.random.SeedSequence(bench_sim.SEED, spawn_key=(i, 0))
+            np.random.Generator(np.random.PCG64(seq)).standard_normal(out=out)
+
+    best_wall, best_cpu = float("inf"), float("inf")
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        workers = [threading.Thread(target=draw, args=(t,)) for t in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        best_wall = min(best_wall, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return best_wall, best_cpu
 
 
 def best(rows: list[dict[str, Any]]) -> dict[str, float]:
@@ -135,11 +172,13 @@ def main() -> None:
     base = dict(os.environ)
     base["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + base.get("PYTHONPATH", "")
     env = {s: {**base, "BACKSTOP_JIT": s} for s in ("1", "0")}
+    env["1t"] = {**base, "BACKSTOP_JIT": "1", "BACKSTOP_PREFETCH": "0"}
     from backstop.sim import jit
 
     if not jit.available():
         log("numba is not installed: only the NumPy path is measured")
         env.pop("1")
+        env.pop("1t")
     if args.against is not None:
         before = dict(os.environ)
         before["PYTHONPATH"] = str(args.against.resolve() / "src") + os.pathsep + before.get("PYTHONPATH", "")
@@ -169,6 +208,7 @@ def main() -> None:
     start: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
     pandas_rows: list[dict[str, Any]] = []
     floors: list[tuple[float, float]] = []
+    floors2: list[tuple[float, float]] = []
     whole: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
     inproc: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
     two: dict[str, list[dict[str, Any]]] = {s: [] for s in env}
@@ -179,6 +219,7 @@ def main() -> None:
     for r in range(args.rounds):
         for s in env:
             floors.append(bench_sim.rng_floor(3, args.paths, 365, 10_000))
+            floors2.append(rng_floor_threads(3, args.paths, 365, 10_000))
             res = run(sim, env[s])
             outputs[s] = res.pop("out")  # type: ignore[arg-type]
             whole[s].append(res)
@@ -186,6 +227,12 @@ def main() -> None:
             out = subprocess.run(child, env=env[s], check=True, capture_output=True, text=True, cwd=ROOT)
             got = json.loads(out.stdout.strip().splitlines()[-1])
             inproc[s].append({"wall": got["seconds"], "cpu": got["cpu_seconds"], "rss_mb": got["rss_self_mb"]})
+            for _ in range(3):
+                res4 = run(tiny, env[s])
+                res4.pop("out")
+                start[s].append(res4)
+            if s == "1t":  # the rest does not run chunks inline (workers) or draws nothing ahead (size)
+                continue
             res2 = run([*sim, "--workers", "2"], env[s])
             res2.pop("out")
             two[s].append(res2)
@@ -195,10 +242,6 @@ def main() -> None:
             res6 = run([*size, "--workers", "2"], env[s])
             size_outputs[s + " workers"] = res6.pop("out")  # type: ignore[assignment]
             sizing2[s].append(res6)
-            for _ in range(3):
-                res4 = run(tiny, env[s])
-                res4.pop("out")
-                start[s].append(res4)
             log(f"round {r}: BACKSTOP_JIT={s} 2 workers {res2['wall']:.2f} s, size {res3['wall']:.2f} s")
     for _ in range(3):
         res5 = run(pandas_import, base)
@@ -206,6 +249,8 @@ def main() -> None:
         pandas_rows.append(res5)
     floor_wall = min(f[0] for f in floors)
     floor_cpu = min(f[1] for f in floors)
+    floor2_wall = min(f[0] for f in floors2)
+    floor2_cpu = min(f[1] for f in floors2)
     cold: dict[str, Any] = {}
     if "1" in env:
         with tempfile.TemporaryDirectory() as tmp:
@@ -224,17 +269,32 @@ def main() -> None:
         f"floor ({3 * args.paths * 365 / 1e6:.1f} M normals, PCG64, preallocated): "
         f"{floor_wall:.2f} s wall, {floor_cpu:.2f} s CPU"
     )
-    names = {"1": "compiled (numba)", "0": "NumPy path", "before": f"before ({args.against})"}
+    print(
+        f"2-thread floor (the same normals, 2 threads of one process): {floor2_wall:.2f} s wall, {floor2_cpu:.2f} s CPU"
+    )
+    names = {
+        "1": "compiled (numba)",
+        "1t": "compiled, 1 thread",
+        "0": "NumPy path",
+        "before": f"before ({args.against})",
+    }
     for s in env:
-        w, i, t, z, z2 = best(whole[s]), best(inproc[s]), best(two[s]), best(sizing[s]), best(sizing2[s])
+        w, i = best(whole[s]), best(inproc[s])
         print(
-            f"{names[s]:<17} whole command {w['wall']:6.2f} s = {w['wall'] / floor_wall:4.2f}× floor "
+            f"{names[s]:<17} whole command {w['wall']:6.2f} s = {w['wall'] / floor_wall:4.2f}× floor, "
+            f"{w['wall'] / floor2_wall:4.2f}× 2-thread floor "
             f"(CPU {w['cpu']:5.2f} s = {w['cpu'] / floor_cpu:4.2f}×), peak RSS {w['rss_mb']:,.0f} MB"
         )
         print(
-            f"{'':<17} in-process    {i['wall']:6.2f} s = {i['wall'] / floor_wall:4.2f}× floor "
+            f"{'':<17} in-process    {i['wall']:6.2f} s = {i['wall'] / floor_wall:4.2f}× floor, "
+            f"{i['wall'] / floor2_wall:4.2f}× 2-thread floor "
             f"(CPU {i['cpu']:5.2f} s = {i['cpu'] / floor_cpu:4.2f}×), peak RSS {i['rss_mb']:,.0f} MB"
         )
+        st = best(start[s])
+        if s == "1t":
+            print(f"{'':<17} start (simulate --paths 10 --json) {st['wall']:.2f} s, CPU {st['cpu']:.2f} s")
+            continue
+        t, z, z2 = best(two[s]), best(sizing[s]), best(sizing2[s])
         print(
             f"{'':<17} 2 workers     {t['wall']:6.2f} s (1 → 2: {w['wall'] / t['wall']:.2f}×), CPU {t['cpu']:.2f} s, "
             f"peak RSS of one process {t['rss_mb']:,.0f} MB"
@@ -243,14 +303,16 @@ def main() -> None:
             f"{'':<17} size (fund, {args.size_paths:,} paths) {z['wall']:6.2f} s, CPU {z['cpu']:.2f} s; "
             f"2 workers {z2['wall']:.2f} s, CPU {z2['cpu']:.2f} s"
         )
-        st = best(start[s])
         print(f"{'':<17} start (simulate --paths 10 --json) {st['wall']:.2f} s, CPU {st['cpu']:.2f} s")
     if "1" in env:
         w1, w0 = best(whole["1"]), best(whole["0"])
         z1, z0 = best(sizing["1"]), best(sizing["0"])
         r = w1["cpu"] / floor_cpu
+        rw = w1["wall"] / floor_wall
         print(
-            f"compiled whole command, CPU: {r:.2f}× floor ({r / 2:.2f}× the 2× goal, {r / 1.5:.2f}× the 1.5× stretch); "
+            f"compiled whole command: wall {rw:.2f}× floor ({rw / 2:.2f}× the 2× goal; "
+            f"{w1['wall'] / floor2_wall:.2f}× the 2-thread floor), CPU {r:.2f}× floor "
+            f"({r / 2:.2f}× the 2× goal, {r / 1.5:.2f}× the 1.5× stretch); "
             f"NumPy path / compiled: whole command {w0['cpu'] / w1['cpu']:.2f}×, size {z0['cpu'] / z1['cpu']:.2f}×"
         )
     pi = best(pandas_rows)

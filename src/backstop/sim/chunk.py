@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from .jit import enabled as jit_enabled
 from .liquidation import with_phase_b_sample
 from .model import SimModel
 from .waterfall import Outcome, run_backstop
-from .world import KIND_LIQUIDATION, World, simulate_world
+from .world import KIND_LIQUIDATION, World, draw_normals_ahead, simulate_world
 
 
 def chunk_sizes(paths: int, chunk_paths: int) -> list[int]:
@@ -37,9 +38,12 @@ class ChunkResult:
     seconds: float
 
 
-def run_chunk(model: SimModel, index: int, n_paths: int, keep_paths: int = 0) -> ChunkResult:
+def run_chunk(
+    model: SimModel, index: int, n_paths: int, keep_paths: int = 0, normals: np.ndarray | None = None
+) -> ChunkResult:
+    """Phase A then phase B of one chunk; `normals`: its diffusion normals drawn ahead (`draw_ahead`)."""
     t0 = time.perf_counter()
-    world = simulate_world(model, index, n_paths, keep_paths)
+    world = simulate_world(model, index, n_paths, keep_paths, normals)
     outcome = run_backstop(model, world)
     marks = None
     if keep_paths > 0:
@@ -47,6 +51,27 @@ def run_chunk(model: SimModel, index: int, n_paths: int, keep_paths: int = 0) ->
         sel = (world.ev_kind == KIND_LIQUIDATION) & (world.ev_path < keep_paths)
         marks = np.stack([world.ev_path[sel], world.ev_step[sel], world.ev_ref[sel]], axis=1)
     return ChunkResult(index, n_paths, outcome, world.sample_prices, marks, time.perf_counter() - t0)
+
+
+def draw_ahead(model: SimModel, index: int, n_paths: int, keep_paths: int = 0, *, slot: int) -> np.ndarray | None:
+    """A `run_chunk` task's random numbers that another thread can draw before it runs (its diffusion
+    normals, `world.draw_normals_ahead`, in that thread's buffer `slot`); None: nothing to draw ahead."""
+    return draw_normals_ahead(model, index, n_paths, slot)
+
+
+_kernels_loaded = False
+
+
+def load_kernels(model: SimModel, index: int, n_paths: int, keep_paths: int = 0) -> None:
+    """Load the compiled kernels a `run_chunk` task of this model calls, by running a tiny chunk of
+    it (the first kernel call imports numba and sets up its CPU target, ~0.3 s of a command's
+    start), once per process: `executors.PrefetchingExecutor` does it while the first chunk's
+    normals are drawn in its other thread. The tiny chunk's result is dropped."""
+    global _kernels_loaded
+    if _kernels_loaded or not jit_enabled():
+        return
+    run_chunk(model, index, min(n_paths, 64))
+    _kernels_loaded = True
 
 
 def world_chunk(model: SimModel, index: int, n_paths: int) -> World:

@@ -1,4 +1,5 @@
-"""Executors: one small interface that runs chunk tasks, with inline, process and Dask behind it.
+"""Executors: one small interface that runs chunk tasks, with inline (one thread, or drawing the
+next chunk ahead in a second thread), process and Dask behind it.
 
 As httpx's transport does for I/O, the executor separates the simulation from where
 it runs. Every executor returns results in task order, so what it ran on never changes a number;
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from typing import Any, Protocol
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
+from typing import Any, NamedTuple, Protocol
 
 from ..domain.errors import InvalidConfig
 from .buffers import release_work_buffers
@@ -54,6 +56,71 @@ class InlineExecutor:
 
     def close(self) -> None:
         pass
+
+
+class Prefetch(NamedTuple):
+    """How `PrefetchingExecutor` runs a task function ahead: `draw(*task, slot=)` in its background
+    thread (what it returns is passed to the function as its last argument), `load(*task)` in the
+    calling thread while the first task's draws are made."""
+
+    draw: Callable[..., Any]
+    load: Callable[..., None]
+
+
+def prefetch_for(fn: Callable[..., Any]) -> Prefetch | None:
+    """The task functions that can be run ahead: `chunk.run_chunk` on the compiled path (the NumPy
+    path draws its normals time-major as it goes)."""
+    from . import chunk, jit
+
+    if fn is chunk.run_chunk and jit.enabled():
+        return Prefetch(chunk.draw_ahead, chunk.load_kernels)
+    return None
+
+
+def prefetch_enabled() -> bool:
+    """`BACKSTOP_PREFETCH=0` runs one process's chunks in one thread (`InlineExecutor`), for comparison."""
+    return os.environ.get("BACKSTOP_PREFETCH", "1") != "0"
+
+
+class PrefetchingExecutor(InlineExecutor):
+    """Inline, on two threads of this process: while task i runs in the calling thread, task i+1's
+    random numbers are drawn in one background thread (`Prefetch.draw`).
+
+    Why: on the compiled path a chunk's diffusion normals are ~40% of its CPU time (issue 15:
+    ~105 ms of ~240 per 10,000-path chunk of the cdp example). NumPy's fills and the compiled
+    kernels release the GIL, so with a second core the draws leave the critical path; and the
+    first chunk's draws are made while the calling thread loads the compiled kernels (`import
+    numba` and its CPU target, ~0.3 s of a command's start, `Prefetch.load`). Memory stays bounded:
+    at most one task is drawn ahead, into one of two buffers that alternate (~88 MB each for the
+    cdp example's chunks), freed when the run ends with the thread that holds them. Results are
+    those of `InlineExecutor` bit for bit: each chunk draws from its own stream, whichever thread
+    draws it. A function without a `prefetch_for` entry runs as on `InlineExecutor`;
+    `BACKSTOP_PREFETCH=0` makes `make_executor` give the one-thread executor instead."""
+
+    name = "inline"
+
+    def map(self, fn: Callable[..., Any], tasks: Sequence[Task], on_done: OnDone | None = None) -> list[Any]:
+        ahead = prefetch_for(fn)
+        if ahead is None or not tasks:
+            return super().map(fn, tasks, on_done)
+        out = []
+        drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backstop-draws")
+        try:
+            drawn = drawer.submit(ahead.draw, *tasks[0], slot=0)
+            ahead.load(*tasks[0])
+            for i, task in enumerate(tasks):
+                normals = drawn.result()
+                if i + 1 < len(tasks):  # into the other buffer: this task's stays in use until it returns
+                    drawn = drawer.submit(ahead.draw, *tasks[i + 1], slot=(i + 1) % 2)
+                result = fn(*task, normals)
+                del normals
+                out.append(result)
+                if on_done is not None:
+                    on_done(i, result)
+        finally:
+            drawer.shutdown(wait=True, cancel_futures=True)  # its thread ends, and its buffers with it
+            release_work_buffers()
+        return out
 
 
 def warm_worker() -> None:
@@ -191,11 +258,12 @@ class DaskExecutor:
 
 
 def make_executor(workers: int = 1, scheduler: Any = None) -> Executor:
-    """Dask if a scheduler is given, local processes if workers > 1, else inline."""
+    """Dask if a scheduler is given, local processes if workers > 1, else inline (drawing ahead in a
+    second thread unless `BACKSTOP_PREFETCH=0`)."""
     if scheduler is not None:
         return DaskExecutor(scheduler)
     if workers < 1:
         raise InvalidConfig("workers", f"workers: must be at least 1, got {workers}")
     if workers == 1:
-        return InlineExecutor()
+        return PrefetchingExecutor() if prefetch_enabled() else InlineExecutor()
     return ProcessExecutor(workers)

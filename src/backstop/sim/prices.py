@@ -343,21 +343,31 @@ def _correlate_jump_sum(
 
 
 # -- compiled path (Numba, see jit.py): path-major, one path at a time -------------------------------------------
+def draw_normals_pm(x: np.ndarray, rng_diffusion: np.random.Generator) -> None:
+    """The diffusion normals of a chunk into x (A, paths, steps), asset by asset: most of a chunk's
+    random numbers, and the whole of the diffusion stream. NumPy releases the GIL while it fills
+    each row, so another thread can draw them while this one works (`executors.PrefetchingExecutor`)."""
+    for j in range(x.shape[0]):
+        rng_diffusion.standard_normal(out=x[j])
+
+
 def draw_log_prices_pm(
     model: PriceModel,
     x: np.ndarray,
     rng_diffusion: np.random.Generator,
     rng_jumps: np.random.Generator,
     rng_shock: np.random.Generator,
+    normals_drawn: bool = False,
 ) -> tuple[np.ndarray, ...]:
     """The draws of the compiled path: the normals straight into x (A, paths, steps) in the
-    stream's (asset, path, step) order (no transposition), and the other arguments of
-    `log_prices_path` (the model's matrices, the jumps by path, the shock start: the very draws of
-    `simulate_log_prices_tm`). `log_prices_path` then turns each path's normals into its log
-    prices, bit for bit those of `simulate_log_prices` (world.py runs it path by path)."""
+    stream's (asset, path, step) order (no transposition; `draw_normals_pm`, skipped with
+    `normals_drawn`: x already holds them, drawn ahead by another thread), and the other
+    arguments of `log_prices_path` (the model's matrices, the jumps by path, the shock start: the
+    very draws of `simulate_log_prices_tm`). `log_prices_path` then turns each path's normals into
+    its log prices, bit for bit those of `simulate_log_prices` (world.py runs it path by path)."""
     a_count, n_paths, n_steps = x.shape
-    for j in range(a_count):
-        rng_diffusion.standard_normal(out=x[j])
+    if not normals_drawn:
+        draw_normals_pm(x, rng_diffusion)
     ptr = np.zeros((a_count, n_paths + 1), dtype=np.int64)
     steps_parts: list[np.ndarray] = []
     sizes_parts: list[np.ndarray] = []

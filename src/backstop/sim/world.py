@@ -27,7 +27,7 @@ from .jit import generated_kernel, kernel
 from .liquidation import NewMinima, Triggers, minima_path, new_minima_tm, triggers, triggers_path
 from .model import SimModel
 from .outages import outage_cells, outage_mask_pm
-from .prices import draw_log_prices_pm, log_prices_path, simulate_log_prices_tm
+from .prices import draw_log_prices_pm, draw_normals_pm, log_prices_path, simulate_log_prices_tm
 from .stakers import run_start_pm, run_start_tm
 
 DIFFUSION, JUMPS, SHOCK, OUTAGES, INCIDENTS, DEFAULTS = range(6)
@@ -325,16 +325,34 @@ def _prices_at_fused(
     return out
 
 
-def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 0) -> World:
+def draw_normals_ahead(model: SimModel, chunk: int, n_paths: int, slot: int) -> np.ndarray | None:
+    """The chunk's diffusion normals (`prices.draw_normals_pm`, from the chunk's own stream), drawn
+    into the calling thread's work buffer `slot`, for `simulate_world(..., normals=)`; None on the
+    NumPy path (it draws time-major, as it goes). Most of a chunk's random numbers: another thread
+    can draw them while this chunk's predecessor runs (`executors.PrefetchingExecutor`)."""
+    if not jit_enabled():
+        return None
+    x = work_buffer(f"normals_ahead_{slot}", (len(model.prices.assets), n_paths, model.n_steps))
+    draw_normals_pm(x, component_rng(model.seed, chunk, DIFFUSION))
+    return x
+
+
+def simulate_world(
+    model: SimModel, chunk: int, n_paths: int, keep_paths: int = 0, normals: np.ndarray | None = None
+) -> World:
     """Phase A of one chunk: by the compiled kernels (path-major) when `jit.enabled()`, else by NumPy's
-    whole-row passes (time-major); the two give the same World bit for bit."""
+    whole-row passes (time-major); the two give the same World bit for bit. `normals`: the chunk's
+    diffusion normals already drawn (`draw_normals_ahead`; compiled path only), overwritten here
+    by the log prices."""
     seed, T = model.seed, model.n_steps
     pm = jit_enabled()
     a_count = len(model.prices.assets)
     rngs = (component_rng(seed, chunk, DIFFUSION), component_rng(seed, chunk, JUMPS), component_rng(seed, chunk, SHOCK))
     fused: dict[int, tuple[Triggers, np.ndarray]] = {}
+    if normals is not None and (not pm or normals.shape != (a_count, n_paths, T)):
+        raise ValueError(f"normals: (assets, paths, steps) {(a_count, n_paths, T)} on the compiled path only")
     if pm:  # (rows, paths, steps): path-major, one path at a time in compiled code
-        logp = work_buffer("log_prices_pm", (a_count, n_paths, T))
+        logp = work_buffer("log_prices_pm", (a_count, n_paths, T)) if normals is None else normals
         rng_out = component_rng(seed, chunk, OUTAGES)
         down_pm = outage_mask_pm(
             n_paths,
@@ -345,7 +363,8 @@ def simulate_world(model: SimModel, chunk: int, n_paths: int, keep_paths: int = 
             work_buffer("mask_pm", (n_paths, T), bool),
         )
         if a_count and n_paths and T:  # prices, minima, triggers and their prices in one pass per path
-            fused = _fused_phase_a(model, logp, draw_log_prices_pm(model.prices, logp, *rngs), down_pm)
+            prices = draw_log_prices_pm(model.prices, logp, *rngs, normals_drawn=normals is not None)
+            fused = _fused_phase_a(model, logp, prices, down_pm)
         # else no prices move (no asset simulated, no step or no path): a book's only ranges are those
         # already triggered at the start
     else:  # (rows, steps, paths): time-major, so scans over time are row operations over all paths

@@ -1,0 +1,140 @@
+"""The prefetching executor (`executors.PrefetchingExecutor`, issue 15): one process's chunks run in
+the calling thread while the next chunk's normals are drawn in a background thread. It must give
+the inline executor's results bit for bit, draw at most one chunk ahead, end its thread when a
+chunk fails, and be off with `BACKSTOP_PREFETCH=0`."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import fields
+from typing import Any
+
+import numpy as np
+import pytest
+
+from backstop.sim import api, chunk, jit
+from backstop.sim.executors import InlineExecutor, PrefetchingExecutor, make_executor, prefetch_for
+from backstop.sim.model import compile_model
+from backstop.sim.world import simulate_world
+
+from .helpers import CDP, EXAMPLES
+
+BLACK_THURSDAY = EXAMPLES / "risk_lab_black_thursday.yaml"
+needs_numba = pytest.mark.skipif(not jit.available(), reason="numba is not installed: nothing is drawn ahead")
+
+
+def same(a: api.SimulationResult, b: api.SimulationResult) -> None:
+    assert a.summary() == b.summary()
+    for f in fields(a.outcome):
+        x, y = getattr(a.outcome, f.name), getattr(b.outcome, f.name)
+        assert x.tobytes() == y.tobytes(), f.name  # bit-identical, NaNs included
+    assert a.sample_prices is not None and b.sample_prices is not None
+    assert a.sample_prices.tobytes() == b.sample_prices.tobytes()
+    assert a.sample_liquidations is not None and b.sample_liquidations is not None
+    assert a.sample_liquidations.tobytes() == b.sample_liquidations.tobytes()
+
+
+@needs_numba
+@pytest.mark.parametrize(("path", "horizon_days"), [(CDP, 60), (BLACK_THURSDAY, None)])
+def test_prefetching_gives_the_inline_results(
+    path: Any, horizon_days: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKSTOP_JIT", "1")
+    model = compile_model(path, seed=5, horizon_days=horizon_days, chunk_paths=300)
+    paths = 1000  # 4 chunks, the last one shorter: both buffers alternate and one is re-shaped
+    inline = api.simulate(model, paths, 5, keep_paths=3, executor=InlineExecutor())
+    ahead = api.simulate(model, paths, 5, keep_paths=3, executor=PrefetchingExecutor())
+    same(inline, ahead)
+
+
+@needs_numba
+def test_normals_drawn_ahead_give_the_same_world(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKSTOP_JIT", "1")
+    model = compile_model(CDP, seed=3, horizon_days=30)
+    normals = chunk.draw_ahead(model, 2, 50, slot=0)
+    assert normals is not None and normals.shape == (len(model.prices.assets), 50, model.n_steps)
+    given = simulate_world(model, 2, 50, 2, normals=normals.copy())
+    drawn = simulate_world(model, 2, 50, 2)
+    assert given.ev_prices.tobytes() == drawn.ev_prices.tobytes()
+    assert given.end_prices.tobytes() == drawn.end_prices.tobytes()
+    # control: another chunk's normals give another world
+    other = chunk.draw_ahead(model, 3, 50, slot=1)
+    assert other is not None
+    assert simulate_world(model, 2, 50, 2, normals=other.copy()).end_prices.tobytes() != drawn.end_prices.tobytes()
+
+
+@needs_numba
+def test_normals_of_the_wrong_shape_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKSTOP_JIT", "1")
+    model = compile_model(CDP, seed=3, horizon_days=30)
+    with pytest.raises(ValueError, match="normals"):
+        simulate_world(model, 0, 50, normals=np.zeros((len(model.prices.assets), 49, model.n_steps)))
+
+
+@needs_numba
+def test_at_most_one_chunk_is_drawn_ahead_in_another_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKSTOP_JIT", "1")
+    model = compile_model(CDP, seed=5, horizon_days=20, chunk_paths=100)
+    log: list[tuple[str, int, int]] = []  # (what, chunk, thread)
+    draw, run = chunk.draw_ahead, chunk.run_chunk
+
+    def logged_draw(*task: Any, slot: int) -> Any:
+        log.append(("draw", task[1], threading.get_ident()))
+        return draw(*task, slot=slot)
+
+    def logged_run(*args: Any) -> Any:
+        log.append(("run", args[1], threading.get_ident()))
+        out = run(*args)
+        log.append(("done", args[1], threading.get_ident()))
+        return out
+
+    monkeypatch.setattr(chunk, "draw_ahead", logged_draw)
+    ahead = prefetch_for(chunk.run_chunk)
+    assert ahead is not None
+    tasks = [(model, i, 100, 0) for i in range(5)]
+    assert prefetch_for(logged_run) is None  # only run_chunk is drawn ahead
+    monkeypatch.setattr(chunk, "run_chunk", logged_run)
+    monkeypatch.setattr(chunk, "load_kernels", lambda *task: None)
+    results = PrefetchingExecutor().map(logged_run, tasks)
+    assert [r.index for r in results] == list(range(5))
+    main = threading.get_ident()
+    assert {t for w, _, t in log if w == "draw"} - {main}, "drawn in another thread"
+    assert all(t == main for w, _, t in log if w != "draw")
+    where = {(w, c): k for k, (w, c, _) in enumerate(log)}
+    for i in range(5):
+        assert where[("draw", i)] < where[("run", i)]
+        if i >= 2:  # chunk i's draw reuses chunk i-2's buffer: only once that chunk is done
+            assert where[("draw", i)] > where[("done", i - 2)]
+
+
+@needs_numba
+def test_a_failing_chunk_ends_the_drawing_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKSTOP_JIT", "1")
+    model = compile_model(CDP, seed=5, horizon_days=20, chunk_paths=100)
+    run = chunk.run_chunk
+
+    def failing(*args: Any) -> Any:
+        if args[1] == 1:
+            raise RuntimeError("chunk 1 failed")
+        return run(*args)
+
+    monkeypatch.setattr(chunk, "run_chunk", failing)
+    with pytest.raises(RuntimeError, match="chunk 1 failed"):
+        PrefetchingExecutor().map(failing, [(model, i, 100, 0) for i in range(4)])
+    assert not [t for t in threading.enumerate() if t.name.startswith("backstop-draws")]
+
+
+def test_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BACKSTOP_PREFETCH", raising=False)
+    assert type(make_executor(1)) is PrefetchingExecutor
+    monkeypatch.setenv("BACKSTOP_PREFETCH", "0")
+    assert type(make_executor(1)) is InlineExecutor
+
+
+def test_the_numpy_path_draws_nothing_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BACKSTOP_JIT", "0")
+    assert prefetch_for(chunk.run_chunk) is None
+    model = compile_model(CDP, seed=5, horizon_days=20, chunk_paths=100)
+    assert chunk.draw_ahead(model, 0, 100, slot=0) is None
+    inline = api.simulate(model, 250, 5, keep_paths=2, executor=InlineExecutor())
+    same(inline, api.simulate(model, 250, 5, keep_paths=2, executor=PrefetchingExecutor()))
