@@ -112,3 +112,55 @@ def test_a_key_without_an_account_reads_no_one_s_records(shared: Api) -> None:
 
 def test_health_needs_no_key(shared: Any) -> None:
     assert shared.client.get("/v1/health").status_code == 200
+
+
+# The risk desk's reads (docs/service.md, the endpoint matrix: simulations, sizings, risk): admin
+# and risk only. An unknown job answers 404 to them and 403 to everyone else, so a key without
+# the role learns nothing, not even whether a job exists.
+DESK: dict[str, int] = {
+    "/v1/simulations/nope": 404,
+    "/v1/simulations/nope/report": 404,
+    "/v1/sizings/layers": 200,
+    "/v1/sizings/nope": 404,
+    "/v1/risk/profile": 404,  # none stored on the flagship
+    "/v1/risk/history": 200,
+    "/v1/risk/alerts": 200,
+}
+# Reads with a rule of their own: health needs no key; a quote is read by its owner, admin and
+# risk (tests/service/test_quotes.py), so an unknown one is 404 to every key.
+OWN_RULE = {"/v1/health", "/v1/quotes/{quote_id}"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("path", list(DESK))
+def test_desk_reads_are_the_desk_s(shared: Api, path: str, role: str) -> None:
+    r = shared.get(path, who=role)
+    if role in SEE_ALL:
+        assert r.status_code == DESK[path], (path, role, r.text)
+    else:
+        assert r.status_code == 403, (path, role, r.text)
+        assert r.json()["error"]["field"] == "role"
+
+
+def test_a_finished_live_job_is_read_by_the_desk_only(shared: Api) -> None:
+    jobs = shared.client.app.state.backstop.jobs
+    from backstop.store.jobs import JobRecord
+
+    jobs.store.save_job(
+        JobRecord("done-1", "k", "done", 1.0, '{"paths": 1}', None, result="{}", created_at=0, updated_at=0)
+    )
+    for role in ROLES:
+        code = shared.get("/v1/simulations/done-1", who=role).status_code
+        assert code == (200 if role in SEE_ALL else 403), (role, code)
+
+
+def test_every_get_route_has_a_read_rule_tested_here(shared: Api) -> None:
+    """A new GET route must join MATRIX, DESK or OWN_RULE (and docs/service.md's matrix)."""
+    import re
+
+    covered = [re.sub(r"\?.*$", "", p).replace("{own}", "alice") for p in [*MATRIX, *DESK]]
+    routes = [p for p, ops in shared.client.app.openapi()["paths"].items() if "get" in ops]
+    assert len(routes) >= 28
+    for route in routes:
+        template = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route) + "$")
+        assert route in OWN_RULE or any(template.match(p) for p in covered), f"{route}: no read rule tested"

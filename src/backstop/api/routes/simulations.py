@@ -63,7 +63,9 @@ def start_simulation(
 
 @router.get("/v1/simulations/{job_id}", tags=["simulations"])
 def get_simulation(request: Request, job_id: s.Id, key: KeyRecord = Depends(caller)) -> dict[str, Any]:
-    """The job's status, progress (0 to 1), the state hash it started from, and its summary once done."""
+    """The job's status, progress (0 to 1), the state hash it started from, and its summary once done.
+    The risk desk's (admin, risk): a live job is the whole book's risk, not a public aggregate."""
+    allow(key, SIM_ROLES, "read simulations")
     return {"id": job_id, **app_state(request).jobs.get(job_id).public()}
 
 
@@ -88,4 +90,5 @@ def cancel_simulation(request: Request, job_id: s.Id, key: KeyRecord = Depends(c
 )
 def get_simulation_report(request: Request, job_id: s.Id, key: KeyRecord = Depends(caller)) -> HTMLResponse:
     """The job's self-contained HTML report (matplotlib figures embedded); 404 until it is done."""
+    allow(key, SIM_ROLES, "read simulations")
     return HTMLResponse(app_state(request).jobs.report(job_id))
