@@ -10,6 +10,7 @@ writes a database: on PostgreSQL an advisory lock held for the life of the store
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import TextClause
 
 from ..domain.errors import BackstopError
 from . import jobs as job_tables
@@ -209,9 +211,19 @@ class SqlStore:
         # table PostgreSQL answers it with one index probe on both columns (idem_key = ANY(...),
         # ~0.2 ms to plan) where the row-value IN plans one probe per pair (~1 ms for 32). Before
         # its first ANALYZE a table's statistics make either form scan every record of the key.
-        where = or_(*(and_(t.c.key_id == k, t.c.idem_key.in_(ids)) for k, ids in by_key.items()))
-        with self._autocommit.connect() as conn:
-            rows = conn.execute(select(t).where(where)).all()
+        if self.dialect == "postgresql":
+            # One array parameter per API key, in a statement whose text is the same for every
+            # group of one key (the usual case), so psycopg prepares it once; ~160 µs of Python
+            # per lookup where SQLAlchemy's expanding IN spent ~360-560 µs building and compiling.
+            params: dict[str, Any] = {}
+            for n, (k, ids) in enumerate(by_key.items()):
+                params[f"k{n}"], params[f"i{n}"] = k, ids
+            with self._autocommit.connect() as conn:
+                rows = conn.execute(_pg_idempotency_lookup(len(by_key)), params).all()
+        else:
+            where = or_(*(and_(t.c.key_id == k, t.c.idem_key.in_(ids)) for k, ids in by_key.items()))
+            with self._autocommit.connect() as conn:
+                rows = conn.execute(select(t).where(where)).all()
         return {
             (r.key_id, r.idem_key): IdempotencyRecord(r.key_id, r.idem_key, r.body_hash, int(r.status), r.response)
             for r in rows
@@ -388,6 +400,14 @@ psycopg escapes a text array's quotes in Python, one regex substitution per quot
 ~75 µs of the interpreter per deposit (its events' and its answer's JSON are full of quotes);
 `json.dumps` does the same in C in ~1 µs. Data-modifying CTEs always run to completion,
 referenced or not. SQLite keeps three executemany in one transaction (no network)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_idempotency_lookup(api_keys: int) -> TextClause:
+    """The stored idempotency records among arrays of keys of `api_keys` API keys (params `k<n>`,
+    `i<n>`): one index probe on both primary-key columns per API key."""
+    where = " OR ".join(f"(key_id = :k{n} AND idem_key = ANY(CAST(:i{n} AS text[])))" for n in range(api_keys))
+    return text(f"SELECT key_id, idem_key, body_hash, status, response FROM idempotency WHERE {where}")
 
 
 def _meta(r: Any) -> SnapshotMeta:
