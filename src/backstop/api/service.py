@@ -1,12 +1,14 @@
 """The service core: one engine, one store, two locks; every command applied exactly once.
 
-A command joins a queue; the thread holding the write lock takes a group of queued commands,
-applies each to the in-memory engine (all-or-nothing per command, its idempotency record
-looked up first, all of the group's in one query), takes the group back out of the engine,
-writes the group's events, each chained to the one before by its hash, the balance rows they
-touched and the idempotency records in one database transaction, and only once that commit
-returned applies the group again, for good. If the commit fails there is nothing to undo:
-memory never runs ahead of the disk.
+A command joins a queue and its request waits for its answer; a writer thread takes a group of
+queued commands under the write lock, applies each to the in-memory engine (all-or-nothing per
+command, its idempotency record looked up first, all of the group's in one query) and takes the
+group back out of the engine; a committer thread writes the group's events, each chained to the
+one before by its hash, the balance rows they touched and the idempotency records in one
+database transaction, and only once that commit returned applies the group again, for good, and
+answers it. If the commit fails there is nothing to undo: memory never runs ahead of the disk.
+With `pipeline_depth` 2 the next group is applied (on top of the one committing) while a commit
+is in flight; a failed commit then fails the groups applied on top of it too.
 
 Why two locks: the state lock (`lock`) guards the engine's state and is what reads take; it is
 held only while commands are applied in memory (microseconds each), never across the database
@@ -120,7 +122,7 @@ class Service:
         checkpoint_budget: float = 0.05,
         offload: bool = False,
         offload_above_seconds: float = 0.02,
-        pipeline_depth: int = 2,
+        pipeline_depth: int = 1,
     ) -> None:
         self.store = store
         self.engine = Engine(keep_log=False)
@@ -156,9 +158,13 @@ class Service:
         """The last stored event's seq and chain hash."""
         self.tail_replayed = 0
         self.pipeline_depth = max(1, pipeline_depth)
-        """Groups between being applied and being answered at once: with 2, the next group is
-        admitted and applied while one commits (its database round trip holds no lock and no
-        GIL); 1 waits for each commit before applying the next group."""
+        """Groups between being applied and being answered at once. 1 (the default) applies the
+        next group once the one before is answered. 2 applies the next group while one commits
+        (its database round trip holds no lock and no GIL), on top of it: that pays where the
+        round trip is long and the interpreter would idle meanwhile (a remote database); on a
+        2-core machine with the database local the interpreter is the bottleneck, and smaller
+        groups plus applying each twice more cost more than the overlap gives
+        (docs/benchmarks.md, "PostgreSQL at the line")."""
         self._queue: list[_Pending] = []
         self._cv = threading.Condition(threading.Lock())
         """Guards the request queue, the commit queue and the two threads' lifecycles."""
@@ -314,14 +320,15 @@ class Service:
     def execute(self, key: KeyRecord, idem_key: str, digest: str, build: Callable[[Engine], Command]) -> Answer:
         """Apply one command built from the live engine (so amounts use its assets' decimals).
 
-        Group commit, pipelined: the request joins a queue and waits for its answer. A writer
-        thread takes the queue as a group, applies it (on top of the groups still committing),
-        encodes its rows and takes it back out of the engine; a committer thread writes the
-        groups one at a time, in order, each in one database transaction (one fsync for the
-        group), then applies it for good and answers its members. While one group's commit is in
-        flight the next is applied, so the interpreter is not idle during the round trip. If a
-        commit fails, nothing of that group or of any later one is in the engine, and every
-        request in them gets a 503: an answer is never sent for anything that is not on disk.
+        Group commit: the request joins a queue and waits on its own event for its answer (not
+        on a lock: a waiter that had to take the write lock just to learn it was answered would
+        queue behind the next group's commit, which shrank groups to ~2 commands at 32 clients).
+        A writer thread takes the queue as a group, applies it, encodes its rows and takes it back
+        out of the engine; a committer thread writes the groups in order, each in one database
+        transaction (one fsync for the group), then applies it for good and answers its members.
+        With `pipeline_depth` 2 the next group is applied while one commits. If a commit fails,
+        nothing of that group or of any later one is in the engine, and every request in them
+        gets a 503: an answer is never sent for anything that is not on disk.
         """
         item = _Pending(key, idem_key, digest, build)
         with self._cv:
