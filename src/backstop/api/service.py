@@ -361,10 +361,13 @@ class Service:
                     if group is not None:
                         with self._cv:
                             self._in_flight += 1
-                            self._commits.append(group)
-                            if self._committer is None:
-                                self._committer = _thread("backstop-committer", self._commit_loop)
-                            self._cv.notify_all()
+                            if self.pipeline_depth > 1:
+                                self._commits.append(group)
+                                if self._committer is None:
+                                    self._committer = _thread("backstop-committer", self._commit_loop)
+                                self._cv.notify_all()
+                if group is not None and self.pipeline_depth == 1:
+                    self._commit_one(group)  # in this thread: no hand-over to wait for
             except BaseException:
                 with self._cv:
                     self._writer = None  # the next request starts another
@@ -381,16 +384,20 @@ class Service:
                         return
                 group = self._commits.popleft()
             try:
-                ok = group.failed or not group.records or self._commit(group)
-                self._finish(group, ok)
+                self._commit_one(group)
             except BaseException:
                 with self._cv:
                     self._committer = None  # the next group handed over starts another
                 raise
-            finally:
-                with self._cv:
-                    self._in_flight -= 1
-                    self._cv.notify_all()
+
+    def _commit_one(self, group: _Group) -> None:
+        """Commit one group (unless an earlier failure cancelled it) and answer it."""
+        try:
+            self._finish(group, group.failed or not group.records or self._commit(group))
+        finally:
+            with self._cv:
+                self._in_flight -= 1
+                self._cv.notify_all()
 
     # -- one group ---------------------------------------------------------------------------
     def _run_batch(self, batch: list[_Pending]) -> None:
