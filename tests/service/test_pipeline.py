@@ -155,3 +155,37 @@ def test_a_failed_commit_with_nothing_on_top_answers_its_group_only(tmp_path: An
     assert results["n1"][0] == 503 and results["n2"][0] == 200, results
     assert service.read(lambda e: sorted(e.state.assets)) == ["USDC"]
     store.inner.close()
+
+
+def test_a_group_that_cannot_be_applied_on_top_of_the_one_in_flight_is_refused_not_stranded(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """If the group in flight could not be applied again under the next one (it cannot, for a
+    deterministic engine), the next group is answered 500 at once, nothing of it stays in the
+    engine, and the group in flight still commits and is answered 200."""
+    from backstop.engine import Engine
+
+    store = GatedStore(SqlStore(f"sqlite:///{tmp_path / 'r.db'}"))
+    service = Service(store, pipeline_depth=2)
+    results: dict[str, Any] = {}
+    store.held = True
+    first = _run(service, results, "n1", "n1", c.AddAsset(0, "ETH", 18))
+    assert store.entered.wait(10)
+    real = Engine.apply_pending
+
+    def broken(self: Engine, command: Any) -> Any:
+        if command == c.AddAsset(0, "ETH", 18):  # only the re-apply of the group in flight
+            raise RuntimeError("nondeterministic")
+        return real(self, command)
+
+    monkeypatch.setattr(Engine, "apply_pending", broken)
+    second = _run(service, results, "n2", "n2", c.AddAsset(0, "USDC", 6))
+    second.join(10)
+    assert not second.is_alive() and results["n2"][0] == 500, results
+    monkeypatch.setattr(Engine, "apply_pending", real)
+    store.gate.set()
+    first.join(10)
+    assert results["n1"][0] == 200, results
+    assert service.read(lambda e: sorted(e.state.assets)) == ["ETH"]
+    assert service.execute(ADMIN, "n2", "n2", lambda _e: c.AddAsset(0, "USDC", 6))[0] == 200  # key not spent
+    store.inner.close()

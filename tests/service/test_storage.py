@@ -64,7 +64,8 @@ def test_a_group_commit_stores_every_string_and_amount_exactly(db_url: str) -> N
     [back] = store.load_events()
     assert (back.seq, back.at, back.kind, back.data, back.hash) == (row.seq, row.at, row.kind, row.data, row.hash)
     assert store.balances() == {(f"acct {odd}", "LUSD"): 2**256 - 1}
-    assert store.idempotency_many([(record.key_id, record.idem_key), ("key-é", "absent")]) == {(record.key_id, record.idem_key): record}
+    found = store.idempotency_many([(record.key_id, record.idem_key), ("key-é", "absent")])
+    assert found == {(record.key_id, record.idem_key): record}
     store.close()
 
 

@@ -324,9 +324,10 @@ class Service:
         on a lock: a waiter that had to take the write lock just to learn it was answered would
         queue behind the next group's commit, which shrank groups to ~2 commands at 32 clients).
         A writer thread takes the queue as a group, applies it, encodes its rows and takes it back
-        out of the engine; a committer thread writes the groups in order, each in one database
-        transaction (one fsync for the group), then applies it for good and answers its members.
-        With `pipeline_depth` 2 the next group is applied while one commits. If a commit fails,
+        out of the engine, writes it in one database transaction (one fsync for the group), then
+        applies it for good and answers its members. With `pipeline_depth` 2 a committer thread
+        writes and answers the groups, in order, while the writer applies the next group on top
+        of the one committing. If a commit fails,
         nothing of that group or of any later one is in the engine, and every request in them
         gets a 503: an answer is never sent for anything that is not on disk.
         """
@@ -345,8 +346,8 @@ class Service:
     """A pipeline thread with nothing to do for this long ends; the next request starts it again."""
 
     def _write_loop(self) -> None:
-        """Take a group from the queue, apply and encode it, hand it to the committer; at most
-        `pipeline_depth` groups between this and their answer."""
+        """Take a group from the queue, apply and encode it, then commit it (depth 1) or hand it
+        to the committer; at most `pipeline_depth` groups between this and their answer."""
         while True:
             with self._cv:
                 while not self._queue or self._in_flight >= self.pipeline_depth:
@@ -354,18 +355,22 @@ class Service:
                         self._writer = None
                         return
             try:
+                group = None
                 with self.write_lock:
-                    with self._cv:
+                    with self._cv:  # taken and counted at once, so `settle` never sees it in between
                         batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-                    group = self._prepare(batch) if batch else None
-                    if group is not None:
+                        self._in_flight += 1
+                    try:
+                        group = self._prepare(batch) if batch else None
+                    finally:
                         with self._cv:
-                            self._in_flight += 1
-                            if self.pipeline_depth > 1:
+                            if group is None:  # answered already (or nothing to do): not in flight
+                                self._in_flight -= 1
+                            elif self.pipeline_depth > 1:
                                 self._commits.append(group)
                                 if self._committer is None:
                                     self._committer = _thread("backstop-committer", self._commit_loop)
-                                self._cv.notify_all()
+                            self._cv.notify_all()
                 if group is not None and self.pipeline_depth == 1:
                     self._commit_one(group)  # in this thread: no hand-over to wait for
             except BaseException:
@@ -436,7 +441,8 @@ class Service:
             except Exception as exc:  # cannot happen for a deterministic engine: refuse the group
                 log.error("a group could not be prepared: %r", exc)
                 failure = InternalError("command", f"command: internal error ({exc!r})")
-                _answer_all(group.waiting, (status_of(failure), error_body(failure)))
+                unanswered = [item for item in batch if not item.done.is_set()]
+                _answer_all(unanswered, (status_of(failure), error_body(failure)))
                 group.waiting = []
             finally:
                 self.engine.undo(group.applied)  # out again until the commit returned
