@@ -427,7 +427,7 @@ def live_source(service: Any) -> tuple[dict[str, Any], str]:
     profile = service.store.get_risk_profile()
     if profile is None:
         raise Conflict("source", "source: a live simulation needs a risk profile; PUT /v1/risk/profile first")
-    with service.write_lock:  # no group is applied meanwhile: the state stands still and holds only committed groups
+    with service.write_lock:  # no group in flight: the state stands still and is what the store holds
         state_hash = service.engine.state_hash()
         upto = service.engine.next_seq - 1
     # Stored rows up to `upto` never change, so the log is read with no lock held: writes go on.
