@@ -86,8 +86,16 @@ class Client(threading.Thread):
 
 
 @pytest.mark.slow  # a server process killed and restarted under load
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_sigkill_loses_nothing_and_applies_nothing_twice(backend: str, tmp_path: Path, request: Any) -> None:
+@pytest.mark.parametrize(
+    ("backend", "depth"),
+    [("sqlite", 1), ("postgresql", 1), ("postgresql", 2)],
+    ids=["sqlite", "postgresql", "pg-pipelined"],
+)
+def test_sigkill_loses_nothing_and_applies_nothing_twice(
+    backend: str, depth: int, tmp_path: Path, request: Any
+) -> None:
+    """With `--pipeline-depth 2` a kill may land while one group commits and the next is applied
+    on top of it: neither may be acknowledged unless durable, nor applied twice after the restart."""
     url = f"sqlite:///{tmp_path / 'crash.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
     store = SqlStore(url)
     service = Service(store)
@@ -96,7 +104,7 @@ def test_sigkill_loses_nothing_and_applies_nothing_twice(backend: str, tmp_path:
     store.add_key(record)
     store.close()
 
-    server = ServerProcess(url, tmp_path / "server.log")
+    server = ServerProcess(url, tmp_path / "server.log", args=("--pipeline-depth", str(depth)))
     server.start()
     stop = threading.Event()
     clients = [Client(n, server.url, token, stop) for n in range(CLIENTS)]

@@ -3,6 +3,7 @@ means durable, a restart rebuilds the very same state, amounts are exact."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -47,6 +48,25 @@ def test_amounts_beyond_64_bits_are_stored_exactly(api: Api, db_url: str) -> Non
     assert api.store.balances()[key] == before + units  # the projection row (NUMERIC(78,0) / TEXT)
     api.store.close()
     assert Service(SqlStore(db_url)).engine.state.ledger.balance(*key) == before + units
+
+
+def test_a_group_commit_stores_every_string_and_amount_exactly(db_url: str) -> None:
+    """The group commit passes rows as JSON on PostgreSQL (`store/sql.py`, `_PG_APPEND`): quotes,
+    backslashes, control and non-ASCII characters and a uint256 amount come back as written."""
+    from backstop.store.base import IdempotencyRecord, StoredEvent
+
+    store = SqlStore(db_url)
+    odd = 'q"uote \\back\\slash \n tab\t é ü 漢字 🙂 {"k": [1, "2"]}'
+    data = json.dumps({"memo": odd, "amount": 2**256 - 1}, ensure_ascii=False)
+    row = StoredEvent(0, 7, "note", data).chained("0" * 64)
+    record = IdempotencyRecord("key-é", f"idem {odd}", "h" * 64, 409, json.dumps({"error": odd}))
+    store.append([row], {(f"acct {odd}", "LUSD"): 2**256 - 1}, [record])
+    [back] = store.load_events()
+    assert (back.seq, back.at, back.kind, back.data, back.hash) == (row.seq, row.at, row.kind, row.data, row.hash)
+    assert store.balances() == {(f"acct {odd}", "LUSD"): 2**256 - 1}
+    found = store.idempotency_many([(record.key_id, record.idem_key), ("key-é", "absent")])
+    assert found == {(record.key_id, record.idem_key): record}
+    store.close()
 
 
 class FailingStore:

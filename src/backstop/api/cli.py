@@ -108,6 +108,9 @@ def add_commands(app: typer.Typer) -> None:
         snapshot_seconds: float = typer.Option(
             300.0, "--snapshot-seconds", min=1.0, help="…or after this many seconds with new commands"
         ),
+        pipeline_depth: int = typer.Option(
+            1, "--pipeline-depth", min=1, max=8, help="Groups in flight: 2 applies the next while one commits"
+        ),
     ) -> None:
         """Run the HTTP API and the dashboard (rebuilds the engine from the store first)."""
         import uvicorn
@@ -128,6 +131,7 @@ def add_commands(app: typer.Typer) -> None:
                 open_store(_db_url(db)),
                 snapshot_every=snapshot_every,
                 snapshot_seconds=snapshot_seconds,
+                pipeline_depth=pipeline_depth,
                 offload=True,  # checkpoints and snapshots in a forked child (store/cow.py): reads go on
             )
         except (BackstopError, RebuildMismatch) as exc:

@@ -54,6 +54,13 @@ class KeyCache:
         self.store = store
         self._records: dict[str, KeyRecord] = {}
 
+    def cached(self, token: str) -> KeyRecord | None:
+        """The key a bearer token belongs to if its record is cached (Unauthorized if the token is
+        malformed or its secret wrong), None if the record must be read from the store."""
+        key_id, secret = parse_token(token)
+        record = self._records.get(key_id)
+        return None if record is None else verify(record, secret)
+
     def get(self, key_id: str) -> KeyRecord | None:
         record = self._records.get(key_id)
         if record is None:

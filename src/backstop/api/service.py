@@ -1,12 +1,14 @@
 """The service core: one engine, one store, two locks; every command applied exactly once.
 
-A command joins a queue; the thread holding the write lock takes a group of queued commands,
-applies each to the in-memory engine (all-or-nothing per command, its idempotency record
-looked up first, all of the group's in one query), takes the group back out of the engine,
-writes the group's events, each chained to the one before by its hash, the balance rows they
-touched and the idempotency records in one database transaction, and only once that commit
-returned applies the group again, for good. If the commit fails there is nothing to undo:
-memory never runs ahead of the disk.
+A command joins a queue and its request waits for its answer; a writer thread takes a group of
+queued commands under the write lock, applies each to the in-memory engine (all-or-nothing per
+command, its idempotency record looked up first, all of the group's in one query) and takes the
+group back out of the engine; a committer thread writes the group's events, each chained to the
+one before by its hash, the balance rows they touched and the idempotency records in one
+database transaction, and only once that commit returned applies the group again, for good, and
+answers it. If the commit fails there is nothing to undo: memory never runs ahead of the disk.
+With `pipeline_depth` 2 the next group is applied (on top of the one committing) while a commit
+is in flight; a failed commit then fails the groups applied on top of it too.
 
 Why two locks: the state lock (`lock`) guards the engine's state and is what reads take; it is
 held only while commands are applied in memory (microseconds each), never across the database
@@ -33,6 +35,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -70,13 +73,15 @@ def body_hash(path: str, body: Any) -> str:
 
 @dataclass
 class _Pending:
-    """One request waiting in the queue; `result` is set once its group is on disk."""
+    """One request waiting in the queue; `result` is its answer, final once `done` is set (when
+    its group is on disk, or its failure is known)."""
 
     key: KeyRecord
     idem_key: str
     digest: str
     build: Callable[[Engine], Command]
     result: Answer | None = None
+    done: threading.Event = field(default_factory=threading.Event)
 
     @property
     def idem(self) -> tuple[str, str]:
@@ -97,6 +102,11 @@ class _Group:
     records: list[IdempotencyRecord] = field(default_factory=list)
     new_keys: dict[tuple[str, str], _Pending] = field(default_factory=dict)
     duplicates: list[tuple[_Pending, _Pending]] = field(default_factory=list)
+    """(request, the earlier request of the same key, in this group or one still in flight)."""
+    waiting: list[_Pending] = field(default_factory=list)
+    """The members answered only once the group is durable (all but retries of stored keys)."""
+    failed: bool = False
+    """Set when an earlier group's commit failed: this one is answered 503 and never written."""
 
 
 class Service:
@@ -112,6 +122,7 @@ class Service:
         checkpoint_budget: float = 0.05,
         offload: bool = False,
         offload_above_seconds: float = 0.02,
+        pipeline_depth: int = 1,
     ) -> None:
         self.store = store
         self.engine = Engine(keep_log=False)
@@ -146,8 +157,26 @@ class Service:
         self.head: tuple[int, str] = (-1, GENESIS)
         """The last stored event's seq and chain hash."""
         self.tail_replayed = 0
+        self.pipeline_depth = max(1, pipeline_depth)
+        """Groups between being applied and being answered at once. 1 (the default) applies the
+        next group once the one before is answered. 2 applies the next group while one commits
+        (its database round trip holds no lock and no GIL), on top of it: that pays where the
+        round trip is long and the interpreter would idle meanwhile (a remote database); on a
+        2-core machine with the database local the interpreter is the bottleneck, and smaller
+        groups plus applying each twice more cost more than the overlap gives
+        (docs/benchmarks.md, "PostgreSQL at the line")."""
         self._queue: list[_Pending] = []
-        self._queue_lock = threading.Lock()
+        self._cv = threading.Condition(threading.Lock())
+        """Guards the request queue, the commit queue and the two threads' lifecycles."""
+        self._commits: deque[_Group] = deque()
+        """Groups applied and encoded, in order, waiting for the committer thread."""
+        self._in_flight = 0
+        """Groups handed to the committer and not yet answered (at most `pipeline_depth`)."""
+        self._outstanding: list[_Group] = []
+        """The same groups, oldest first (under the write lock): the next group is applied on top
+        of them, chains from the last one's hash, and defers to their idempotency keys."""
+        self._writer: threading.Thread | None = None
+        self._committer: threading.Thread | None = None
         self.rebuild()
         self._checkpointed = self.engine.commands_applied // checkpoint_every
         self._snap_commands = self.engine.commands_applied
@@ -230,7 +259,10 @@ class Service:
         return self._background is not None and self._background.is_alive()
 
     def settle(self, timeout: float | None = None) -> None:
-        """Wait for the checkpoint or snapshot being computed in the background, if any."""
+        """Wait for the groups in flight to be finished, then for the checkpoint or snapshot
+        being computed in the background, if any."""
+        with self._cv:
+            self._cv.wait_for(lambda: not self._queue and not self._in_flight, timeout)
         if self._background is not None:
             self._background.join(timeout)
 
@@ -288,49 +320,181 @@ class Service:
     def execute(self, key: KeyRecord, idem_key: str, digest: str, build: Callable[[Engine], Command]) -> Answer:
         """Apply one command built from the live engine (so amounts use its assets' decimals).
 
-        Group commit, leader/follower style: the request joins a queue; whichever thread holds
-        the write lock applies every queued command in order, writes them all in one database
-        transaction (one fsync for the group), and only then answers each of them. If that
-        transaction fails, nothing of the group is in the engine (it is out while the commit is
-        in flight) and every request in it gets a 503, so an answer is never sent for anything
-        that is not on disk.
+        Group commit: the request joins a queue and waits on its own event for its answer (not
+        on a lock: a waiter that had to take the write lock just to learn it was answered would
+        queue behind the next group's commit, which shrank groups to ~2 commands at 32 clients).
+        A writer thread takes the queue as a group, applies it, encodes its rows and takes it back
+        out of the engine, writes it in one database transaction (one fsync for the group), then
+        applies it for good and answers its members. With `pipeline_depth` 2 a committer thread
+        writes and answers the groups, in order, while the writer applies the next group on top
+        of the one committing. If a commit fails,
+        nothing of that group or of any later one is in the engine, and every request in them
+        gets a 503: an answer is never sent for anything that is not on disk.
         """
         item = _Pending(key, idem_key, digest, build)
-        with self._queue_lock:
+        with self._cv:
             self._queue.append(item)
-        while item.result is None:  # queued behind a full group: lead (or join) the next one
-            with self.write_lock:
-                if item.result is None:
-                    with self._queue_lock:
-                        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
-                    if batch:
-                        self._run_batch(batch)
+            if self._writer is None:
+                self._writer = _thread("backstop-writer", self._write_loop)
+            self._cv.notify_all()
+        item.done.wait()
+        assert item.result is not None
         return item.result
+
+    # -- the pipeline's two threads ----------------------------------------------------------
+    IDLE_SECONDS = 2.0
+    """A pipeline thread with nothing to do for this long ends; the next request starts it again."""
+
+    def _write_loop(self) -> None:
+        """Take a group from the queue, apply and encode it, then commit it (depth 1) or hand it
+        to the committer; at most `pipeline_depth` groups between this and their answer."""
+        while True:
+            with self._cv:
+                while not self._queue or self._in_flight >= self.pipeline_depth:
+                    if not self._cv.wait(self.IDLE_SECONDS) and not self._queue:
+                        self._writer = None
+                        return
+            try:
+                group = None
+                with self.write_lock:
+                    with self._cv:  # taken and counted at once, so `settle` never sees it in between
+                        batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
+                        self._in_flight += 1
+                    try:
+                        group = self._prepare(batch) if batch else None
+                    finally:
+                        with self._cv:
+                            if group is None:  # answered already (or nothing to do): not in flight
+                                self._in_flight -= 1
+                            elif self.pipeline_depth > 1:
+                                self._commits.append(group)
+                                if self._committer is None:
+                                    self._committer = _thread("backstop-committer", self._commit_loop)
+                            self._cv.notify_all()
+                if group is not None and self.pipeline_depth == 1:
+                    self._commit_one(group)  # in this thread: no hand-over to wait for
+            except BaseException:
+                with self._cv:
+                    self._writer = None  # the next request starts another
+                raise
+
+    def _commit_loop(self) -> None:
+        """Write the groups in the order they were applied, each once the one before is on disk,
+        and answer them."""
+        while True:
+            with self._cv:
+                while not self._commits:
+                    if not self._cv.wait(self.IDLE_SECONDS) and not self._commits:
+                        self._committer = None
+                        return
+                group = self._commits.popleft()
+            try:
+                self._commit_one(group)
+            except BaseException:
+                with self._cv:
+                    self._committer = None  # the next group handed over starts another
+                raise
+
+    def _commit_one(self, group: _Group) -> None:
+        """Commit one group (unless an earlier failure cancelled it) and answer it."""
+        try:
+            self._finish(group, group.failed or not group.records or self._commit(group))
+        finally:
+            with self._cv:
+                self._in_flight -= 1
+                self._cv.notify_all()
 
     # -- one group ---------------------------------------------------------------------------
     def _run_batch(self, batch: list[_Pending]) -> None:
-        """Under the write lock: apply the group to find its events and answers, take it back out
-        of the engine, commit it, then apply it again; reads see the state before the group
-        until its commit returned, and the state after it from then on."""
+        """One group in the calling thread, start to end (for a caller that drives the service
+        alone, e.g. benchmarks/bench_history.py; no group may be in flight)."""
+        with self.write_lock:
+            assert not self._outstanding, "a group is in flight"
+            group = self._prepare(batch)
+            if group is not None:
+                self._finish(group, group.failed or not group.records or self._commit(group))
+
+    def _prepare(self, batch: list[_Pending]) -> _Group | None:
+        """Under the write lock: apply the group on top of the groups still in flight to find its
+        events and answers, encode its rows, and take it all back out of the engine, so reads
+        keep seeing committed state only. The group, if any member waits for its commit."""
         group = _Group()
-        seen = self.store.idempotency_many(list({item.idem for item in batch}))
+        try:
+            seen = self.store.idempotency_many(list({item.idem for item in batch}))
+        except Exception as exc:  # the database is unreachable: nothing was applied
+            _answer_all(batch, _store_failure(exc))
+            return None
+        in_flight = {k: first for g in self._outstanding for k, first in g.new_keys.items()}
         with self.lock:
-            for item in batch:
-                self._admit(item, group, seen)
-            if group.applied:
-                self._encode(group)
+            base: list[tuple[list[Event], Journal]] = []
+            try:
+                for g in self._outstanding:
+                    for command, (events, _) in zip(g.commands, g.applied, strict=True):
+                        again = self.engine.apply_pending(command)
+                        base.append(again)
+                        if again[0] != events:
+                            raise ReplayMismatch("a group in flight applied differently the second time")
+                for item in batch:
+                    self._admit(item, group, seen, in_flight)
+                if group.applied:
+                    self._encode(group)
+            except Exception as exc:  # cannot happen for a deterministic engine: refuse the group
+                log.error("a group could not be prepared: %r", exc)
+                failure = InternalError("command", f"command: internal error ({exc!r})")
+                unanswered = [item for item in batch if not item.done.is_set()]
+                _answer_all(unanswered, (status_of(failure), error_body(failure)))
+                group.waiting = []
+            finally:
                 self.engine.undo(group.applied)  # out again until the commit returned
-        if group.records and not self._commit(batch, group):
-            return
-        if group.applied:
-            with self.lock:
-                self._apply_again(group)
-        for item, first in group.duplicates:
-            assert first.result is not None
-            item.result = first.result if item.digest == first.digest else (409, error_body(_REUSED))
-        if group.applied:
-            self._maybe_checkpoint()
-            self._maybe_snapshot()
+                self.engine.undo(base)
+        if not group.waiting:
+            return None
+        self._outstanding.append(group)
+        return group
+
+    def _finish(self, group: _Group, ok: bool) -> None:
+        """Once the group's commit returned: apply it for good and answer its members; if it
+        failed, answer them and every later group in flight with the failure (they were applied
+        on top of it), so the engine holds exactly what the store holds."""
+        with self.write_lock:
+            if group.failed:  # answered when the group before it failed
+                return
+            assert self._outstanding and self._outstanding[0] is group
+            self._outstanding.pop(0)
+            if not ok:
+                failure = StoreError("db", "db: an earlier group's commit failed; not applied")
+                for later in self._outstanding:
+                    later.failed = True
+                    _answer_all(later.waiting, (status_of(failure), error_body(failure)))
+                self._outstanding.clear()
+                for item in group.waiting:
+                    item.done.set()
+                return
+            rebuilt = False
+            if group.applied:
+                with self.lock:
+                    try:
+                        rebuilt = self._apply_again(group)
+                    except Exception:  # the rebuild itself failed: the group is durable, the engine is not trusted
+                        log.exception("a committed group could not be applied again")
+                        rebuilt = True
+            for item, first in group.duplicates:
+                assert first.result is not None
+                item.result = first.result if item.digest == first.digest else (409, error_body(_REUSED))
+            if rebuilt:  # the engine now comes from the store: nothing in flight was applied on it
+                failure = StoreError("db", "db: the engine was rebuilt from the store; not applied")
+                for later in self._outstanding:
+                    later.failed = True
+                    _answer_all(later.waiting, (status_of(failure), error_body(failure)))
+                self._outstanding.clear()
+            if group.applied:  # before the answers, as a caller that saw its 200 may expect the checkpoint
+                try:
+                    self._maybe_checkpoint()
+                    self._maybe_snapshot()
+                except Exception as exc:  # the log is the truth; a missing checkpoint costs nothing else
+                    log.warning("checkpoint not written: %s", exc)
+            for item in group.waiting:
+                item.done.set()
 
     def _maybe_checkpoint(self) -> None:
         """Record the state hash every `checkpoint_every` commands, spaced by the budget; under
@@ -364,20 +528,29 @@ class Service:
         if self.checkpoint_budget > 0:
             self._next_checkpoint_at = t0 + took + took / self.checkpoint_budget
 
-    def _admit(self, item: _Pending, group: _Group, stored: dict[tuple[str, str], IdempotencyRecord]) -> None:
+    def _admit(
+        self,
+        item: _Pending,
+        group: _Group,
+        stored: dict[tuple[str, str], IdempotencyRecord],
+        in_flight: dict[tuple[str, str], _Pending],
+    ) -> None:
         """Answer a retry from its stored record, or apply the command to the engine."""
-        first = group.new_keys.get(item.idem)
-        if first is not None:  # the same key twice in one group: answered like a retry
+        first = group.new_keys.get(item.idem) or in_flight.get(item.idem)
+        if first is not None:  # the same key again before its first use is on disk: answered like a retry
             group.duplicates.append((item, first))
+            group.waiting.append(item)
             return
         seen = stored.get(item.idem)
-        if seen is not None:
+        if seen is not None:  # a retry of a stored request: its answer is already durable
             if seen.body_hash != item.digest:
                 item.result = (409, error_body(_REUSED))
             else:
                 item.result = (seen.status, json.loads(seen.response))
+            item.done.set()
             return
         group.new_keys[item.idem] = item
+        group.waiting.append(item)
         self._apply(item, group)
 
     def _apply(self, item: _Pending, group: _Group) -> None:
@@ -402,39 +575,40 @@ class Service:
         group.records.append(IdempotencyRecord(*item.idem, item.digest, 200, json.dumps(body)))
 
     def _encode(self, group: _Group) -> None:
-        """The group's rows, chained from the head, and the balances it leaves (read while the
-        group is still in the engine)."""
+        """The group's rows, chained from the last row before it (on disk or in flight), and the
+        balances it leaves (read while the group is still in the engine)."""
         balances = self.engine.state.ledger.balances
         for e in group.events:
             if e.kind == "posting":
                 for acct in (e.data["credit"], e.data["debit"]):
                     group.touched[(acct, e.data["asset"])] = 0
         group.touched = {k: balances.get(k, 0) for k in group.touched}
-        prev = self.head[1]
+        prev = next((g.rows[-1].hash for g in reversed(self._outstanding) if g.rows), self.head[1])
         for e in group.events:
             row = encode_event(e).chained(prev)
             group.rows.append(row)
             prev = row.hash
 
-    def _commit(self, batch: list[_Pending], group: _Group) -> bool:
-        """Write the group in one transaction (the group is not in the engine meanwhile). If that
-        fails, nothing of it is on disk or in memory: answer every member with the failure and
-        return False."""
+    def _commit(self, group: _Group) -> bool:
+        """Write the group in one transaction (no lock held; the group is not in the engine
+        meanwhile). If that fails, nothing of it is on disk or in memory: give every member the
+        failure as its answer and return False."""
         try:
             self.store.append(group.rows, group.touched, group.records)
         except BaseException as exc:
-            failure = exc if isinstance(exc, BackstopError) else StoreError("store", f"store: {exc}")
-            for item in batch:
-                item.result = (status_of(failure), error_body(failure))
+            failure = _store_failure(exc)
+            for item in group.waiting:
+                item.result = failure
             if not isinstance(exc, Exception):
+                self._finish(group, False)
                 raise
             return False
         return True
 
-    def _apply_again(self, group: _Group) -> None:
+    def _apply_again(self, group: _Group) -> bool:
         """Apply the committed group for good (under the state lock). The engine is where it was
         when the group was first applied, so it derives the same events; if it ever did not, the
-        stored log is the truth and the engine is rebuilt from it."""
+        stored log is the truth and the engine is rebuilt from it (then True)."""
         derived: list[Event] = []
         try:
             for command in group.commands:
@@ -446,6 +620,25 @@ class Service:
         if derived != group.events:
             log.error("a committed group applied differently the second time; rebuilding from the store")
             self.rebuild()
+            return True
+        return False
+
+
+def _thread(name: str, target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _store_failure(exc: BaseException) -> Answer:
+    failure = exc if isinstance(exc, BackstopError) else StoreError("store", f"store: {exc}")
+    return (status_of(failure), error_body(failure))
+
+
+def _answer_all(items: list[_Pending], answer: Answer) -> None:
+    for item in items:
+        item.result = answer
+        item.done.set()
 
 
 class _Chain:

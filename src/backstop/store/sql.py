@@ -10,6 +10,8 @@ writes a database: on PostgreSQL an advisory lock held for the life of the store
 
 from __future__ import annotations
 
+import functools
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +24,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine as SqlEngine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import TextClause
 
 from ..domain.errors import BackstopError
 from . import jobs as job_tables
@@ -155,19 +158,9 @@ class SqlStore:
     ) -> None:
         if self.dialect == "postgresql":
             params = {
-                "seq": [e.seq for e in events],
-                "at": [e.at for e in events],
-                "kind": [e.kind for e in events],
-                "data": [e.data for e in events],
-                "hash": [e.hash for e in events],
-                "account": [a for a, _ in balances],
-                "asset": [s for _, s in balances],
-                "amount": [str(v) for v in balances.values()],
-                "key_id": [i.key_id for i in idems],
-                "idem_key": [i.idem_key for i in idems],
-                "body_hash": [i.body_hash for i in idems],
-                "status": [i.status for i in idems],
-                "response": [i.response for i in idems],
+                "events": json.dumps([[e.seq, e.at, e.kind, e.data, e.hash] for e in events]),
+                "balances": json.dumps([[a, s, str(v)] for (a, s), v in balances.items()]),
+                "idems": json.dumps([[i.key_id, i.idem_key, i.body_hash, i.status, i.response] for i in idems]),
             }
             self._tx(lambda conn: conn.execute(_PG_APPEND, params), one_statement=True)
             return
@@ -218,9 +211,19 @@ class SqlStore:
         # table PostgreSQL answers it with one index probe on both columns (idem_key = ANY(...),
         # ~0.2 ms to plan) where the row-value IN plans one probe per pair (~1 ms for 32). Before
         # its first ANALYZE a table's statistics make either form scan every record of the key.
-        where = or_(*(and_(t.c.key_id == k, t.c.idem_key.in_(ids)) for k, ids in by_key.items()))
-        with self._autocommit.connect() as conn:
-            rows = conn.execute(select(t).where(where)).all()
+        if self.dialect == "postgresql":
+            # One array parameter per API key, in a statement whose text is the same for every
+            # group of one key (the usual case), so psycopg prepares it once; ~160 µs of Python
+            # per lookup where SQLAlchemy's expanding IN spent ~360-560 µs building and compiling.
+            params: dict[str, Any] = {}
+            for n, (k, ids) in enumerate(by_key.items()):
+                params[f"k{n}"], params[f"i{n}"] = k, ids
+            with self._autocommit.connect() as conn:
+                rows = conn.execute(_pg_idempotency_lookup(len(by_key)), params).all()
+        else:
+            where = or_(*(and_(t.c.key_id == k, t.c.idem_key.in_(ids)) for k, ids in by_key.items()))
+            with self._autocommit.connect() as conn:
+                rows = conn.execute(select(t).where(where)).all()
         return {
             (r.key_id, r.idem_key): IdempotencyRecord(r.key_id, r.idem_key, r.body_hash, int(r.status), r.response)
             for r in rows
@@ -374,25 +377,37 @@ _PG_APPEND = text(
     """
 WITH ev AS (
     INSERT INTO events (seq, at, kind, data, hash)
-    SELECT * FROM unnest(CAST(:seq AS bigint[]), CAST(:at AS bigint[]), CAST(:kind AS text[]),
-                         CAST(:data AS text[]), CAST(:hash AS text[]))
+    SELECT CAST(r->>0 AS bigint), CAST(r->>1 AS bigint), r->>2, r->>3, r->>4
+    FROM json_array_elements(CAST(:events AS json)) AS r
 ), bal AS (
     INSERT INTO balances (account, asset, amount)
-    SELECT a, s, CAST(v AS numeric)
-    FROM unnest(CAST(:account AS text[]), CAST(:asset AS text[]), CAST(:amount AS text[])) AS t(a, s, v)
+    SELECT r->>0, r->>1, CAST(r->>2 AS numeric)
+    FROM json_array_elements(CAST(:balances AS json)) AS r
     ON CONFLICT (account, asset) DO UPDATE SET amount = excluded.amount
 ), idem AS (
     INSERT INTO idempotency (key_id, idem_key, body_hash, status, response)
-    SELECT * FROM unnest(CAST(:key_id AS text[]), CAST(:idem_key AS text[]), CAST(:body_hash AS text[]),
-                         CAST(:status AS integer[]), CAST(:response AS text[]))
+    SELECT r->>0, r->>1, r->>2, CAST(r->>3 AS integer), r->>4
+    FROM json_array_elements(CAST(:idems AS json)) AS r
 )
 SELECT 1
 """
 )
 """PostgreSQL's group commit in one statement, hence one transaction and one round trip: the
-group's events, the balance rows it touched and its idempotency records, each passed as arrays
-(amounts as text, cast to NUMERIC, so any uint256 is exact). Data-modifying CTEs always run to
-completion, referenced or not. SQLite keeps three executemany in one transaction (no network)."""
+group's events, the balance rows it touched and its idempotency records, each table's rows passed
+as one JSON array of arrays (amounts as strings, cast to NUMERIC, so any uint256 is exact; `->>`
+gives back each string exactly as it was). JSON rather than one array parameter per column:
+psycopg escapes a text array's quotes in Python, one regex substitution per quote, which cost
+~75 µs of the interpreter per deposit (its events' and its answer's JSON are full of quotes);
+`json.dumps` does the same in C in ~1 µs. Data-modifying CTEs always run to completion,
+referenced or not. SQLite keeps three executemany in one transaction (no network)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _pg_idempotency_lookup(api_keys: int) -> TextClause:
+    """The stored idempotency records among arrays of keys of `api_keys` API keys (params `k<n>`,
+    `i<n>`): one index probe on both primary-key columns per API key."""
+    where = " OR ".join(f"(key_id = :k{n} AND idem_key = ANY(CAST(:i{n} AS text[])))" for n in range(api_keys))
+    return text(f"SELECT key_id, idem_key, body_hash, status, response FROM idempotency WHERE {where}")
 
 
 def _meta(r: Any) -> SnapshotMeta:
