@@ -98,6 +98,12 @@ def test_the_next_group_is_applied_while_one_commits_and_answered_only_after_it(
     assert service.read(lambda e: e.state.prices["ETH"]) == ETH_PRICE
     commands = [r for r in store.inner.load_events() if r.kind == "command"]
     assert len(commands) == 3  # USDC, ETH, the price: the retry and the refused add wrote no event
+    _log_verifies_and_a_restart_agrees(store, service, url)
+
+
+def _log_verifies_and_a_restart_agrees(store: Any, service: Service, url: str) -> None:
+    """The stored log verifies (hash chain, snapshots) and a new service over it has the same
+    state and head: what was answered is exactly what is on disk."""
     verdict = verify_store(store.inner)
     assert verdict.ok, verdict.problem
     store.inner.close()
@@ -128,12 +134,7 @@ def test_a_failed_commit_fails_the_group_applied_on_top_of_it(db_url: str) -> No
     assert 400 <= service.execute(ADMIN, "n2", "n2", lambda _e: c.SetPrice(0, "ETH", ETH_PRICE))[0] < 500
     assert service.execute(ADMIN, "n1", "n1", lambda _e: c.AddAsset(0, "ETH", 18))[0] == 200
     assert service.execute(ADMIN, "n5", "n5", lambda _e: c.SetPrice(0, "ETH", ETH_PRICE))[0] == 200
-    verdict = verify_store(store.inner)
-    assert verdict.ok, verdict.problem
-    store.inner.close()
-    restarted = Service(SqlStore(url))
-    assert restarted.state_hash() == service.state_hash() and restarted.head == service.head
-    restarted.store.close()
+    _log_verifies_and_a_restart_agrees(store, service, url)
 
 
 def test_a_failed_commit_with_nothing_on_top_answers_its_group_only(tmp_path: Any) -> None:

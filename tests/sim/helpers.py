@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from backstop.domain import commands as c
 from backstop.domain.layers.staking_pool import auction
 from backstop.scenario.loader import Scenario
 from backstop.scenario.runner import run as run_scenario
+from backstop.sim.api import SimulationResult
 from backstop.sim.model import SimModel
 from backstop.sim.stakers import withdrawal_schedule
 from backstop.sim.world import KIND_INCIDENT, KIND_LIQUIDATION, World
@@ -23,6 +24,21 @@ from backstop.sim.world import KIND_INCIDENT, KIND_LIQUIDATION, World
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 CDP = EXAMPLES / "risk_lab_cdp.yaml"
+
+
+def assert_same_results(a: SimulationResult, b: SimulationResult) -> None:
+    """Two runs are the same bit for bit: summary, every outcome array (NaNs included) and the
+    kept sample paths (determinism across executors, drawing ahead or not)."""
+    assert a.summary() == b.summary()
+    for f in fields(a.outcome):
+        x, y = getattr(a.outcome, f.name), getattr(b.outcome, f.name)
+        assert x.tobytes() == y.tobytes(), f.name
+    assert a.sample_prices is not None and b.sample_prices is not None
+    assert a.sample_prices.tobytes() == b.sample_prices.tobytes()
+    if a.sample_liquidations is not None or b.sample_liquidations is not None:
+        assert a.sample_liquidations is not None and b.sample_liquidations is not None
+        assert a.sample_liquidations.tobytes() == b.sample_liquidations.tobytes()
+
 
 HEALTHS = (1.08, 1.12, 1.18, 1.25, 1.33, 1.45, 1.6, 1.8, 2.1, 2.6)
 

@@ -4,15 +4,13 @@ on local processes and on Dask, with any number of workers."""
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import numpy as np
 import pytest
 
 from backstop.sim import api
 from backstop.sim.model import compile_model
 
-from .helpers import CDP
+from .helpers import CDP, assert_same_results
 from .reference_kernels import chunk_seed_sequence
 
 PATHS = 2500
@@ -29,13 +27,7 @@ def inline(model):  # type: ignore[no-untyped-def]
     return api.simulate(model, PATHS, 42, workers=1)
 
 
-def same(a: api.SimulationResult, b: api.SimulationResult) -> None:
-    assert a.summary() == b.summary()
-    for f in fields(a.outcome):
-        x, y = getattr(a.outcome, f.name), getattr(b.outcome, f.name)
-        assert x.tobytes() == y.tobytes(), f.name  # bit-identical, NaNs included
-    assert a.sample_prices is not None and b.sample_prices is not None
-    assert a.sample_prices.tobytes() == b.sample_prices.tobytes()
+same = assert_same_results
 
 
 def test_chunk_streams_are_the_spawned_children() -> None:

@@ -6,7 +6,6 @@ chunk fails, and be off with `BACKSTOP_PREFETCH=0`."""
 from __future__ import annotations
 
 import threading
-from dataclasses import fields
 from typing import Any
 
 import numpy as np
@@ -17,21 +16,13 @@ from backstop.sim.executors import InlineExecutor, PrefetchingExecutor, make_exe
 from backstop.sim.model import compile_model
 from backstop.sim.world import simulate_world
 
-from .helpers import CDP, EXAMPLES
+from .helpers import CDP, EXAMPLES, assert_same_results
 
 BLACK_THURSDAY = EXAMPLES / "risk_lab_black_thursday.yaml"
 needs_numba = pytest.mark.skipif(not jit.available(), reason="numba is not installed: nothing is drawn ahead")
 
 
-def same(a: api.SimulationResult, b: api.SimulationResult) -> None:
-    assert a.summary() == b.summary()
-    for f in fields(a.outcome):
-        x, y = getattr(a.outcome, f.name), getattr(b.outcome, f.name)
-        assert x.tobytes() == y.tobytes(), f.name  # bit-identical, NaNs included
-    assert a.sample_prices is not None and b.sample_prices is not None
-    assert a.sample_prices.tobytes() == b.sample_prices.tobytes()
-    assert a.sample_liquidations is not None and b.sample_liquidations is not None
-    assert a.sample_liquidations.tobytes() == b.sample_liquidations.tobytes()
+same = assert_same_results
 
 
 @needs_numba
