@@ -114,10 +114,13 @@ _register_optional()
 
 
 def main() -> None:
-    from .runtime import tune_gc
+    from .runtime import skip_exit_collections, tune_gc
 
     tune_gc()
-    app()
+    try:
+        app()  # click ends with SystemExit (the command's exit code), which passes through
+    finally:
+        skip_exit_collections()  # the process is ending: no last scan of every object for cycles
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ re-scans that heap so often that the collector takes ~30% of a command-heavy run
 `make bench`, which prints the figure with and without this). Raising the first-generation
 threshold keeps the collector for real cycles without paying for the log on every few
 hundred allocations; memory is unaffected because nothing in the log is cyclic.
+
+`skip_exit_collections` is for a one-shot command's last moment: see its docstring.
 """
 
 from __future__ import annotations
@@ -18,3 +20,19 @@ GEN0_THRESHOLD = 50_000
 def tune_gc(gen0_threshold: int = GEN0_THRESHOLD) -> None:
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
+def skip_exit_collections() -> None:
+    """Freeze every object the collector tracks (`gc.freeze`), so that the interpreter's shutdown
+    does not scan them all again for cycles.
+
+    Why: at exit CPython runs several full collections (before and while it clears the modules),
+    each walking every tracked object. After `backstop simulate` (NumPy, pydantic, rich, Numba and
+    its compiler's tables loaded) that took ~0.12–0.16 s of a ~1.8 s command, after its output was
+    written (issue 15; docs/benchmarks.md). The memory goes back to the OS with the process either
+    way. What still runs: every `atexit` handler (the kept worker pools' shutdown, the service's
+    job table), thread joins, stream flushes, and every object freed by reference counting as the
+    modules are cleared. What no longer runs: `__del__` of objects that are garbage only as part
+    of a cycle at that moment, which CPython does not promise at exit anyway; nothing here relies
+    on one. Called by the CLI's `main` once its command has finished, never by the library."""
+    gc.freeze()
