@@ -138,3 +138,24 @@ def test_the_numpy_path_draws_nothing_ahead(monkeypatch: pytest.MonkeyPatch) -> 
     assert chunk.draw_ahead(model, 0, 100, slot=0) is None
     inline = api.simulate(model, 250, 5, keep_paths=2, executor=InlineExecutor())
     same(inline, api.simulate(model, 250, 5, keep_paths=2, executor=PrefetchingExecutor()))
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_loading_kernels_collects_nothing_then_freezes(enabled_before: bool) -> None:
+    """`jit.loading_kernels` (around `chunk.load_kernels` and each worker's warm-up): no cyclic
+    collection inside, everything frozen after, and the collector left as it was found."""
+    import gc
+
+    was = gc.isenabled()
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        gc.unfreeze()  # an earlier test may have loaded the kernels (and frozen) in this process
+        assert gc.get_freeze_count() == 0  # control
+        with jit.loading_kernels():
+            assert not gc.isenabled()
+            kept = [[i] for i in range(1000)]  # tracked objects made while loading
+        assert gc.isenabled() == enabled_before
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.unfreeze()
+        (gc.enable if was else gc.disable)()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .jit import enabled as jit_enabled
+from .jit import loading_kernels
 from .liquidation import with_phase_b_sample
 from .model import SimModel
 from .waterfall import Outcome, run_backstop
@@ -66,11 +67,13 @@ def load_kernels(model: SimModel, index: int, n_paths: int, keep_paths: int = 0)
     """Load the compiled kernels a `run_chunk` task of this model calls, by running a tiny chunk of
     it (the first kernel call imports numba and sets up its CPU target, ~0.3 s of a command's
     start), once per process: `executors.PrefetchingExecutor` does it while the first chunk's
-    normals are drawn in its other thread. The tiny chunk's result is dropped."""
+    normals are drawn in its other thread. The tiny chunk's result is dropped; what the load
+    leaves is frozen out of the collector's generations (`jit.loading_kernels`)."""
     global _kernels_loaded
     if _kernels_loaded or not jit_enabled():
         return
-    run_chunk(model, index, min(n_paths, 64))
+    with loading_kernels():
+        run_chunk(model, index, min(n_paths, 64))
     _kernels_loaded = True
 
 

@@ -129,7 +129,8 @@ def warm_worker() -> None:
     from . import chunk, jit, phase_b  # noqa: F401  (the imports a task needs, and every kernel registered)
 
     if jit.enabled() and not jit.warmed():
-        jit.warmup()
+        with jit.loading_kernels():
+            jit.warmup()
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}
