@@ -114,8 +114,9 @@ _register_optional()
 
 
 def main() -> None:
-    from .runtime import skip_exit_collections, tune_gc
+    from .runtime import one_blas_thread, skip_exit_collections, tune_gc
 
+    one_blas_thread()  # before NumPy is imported (the commands import it lazily)
     tune_gc()
     try:
         app()  # click ends with SystemExit (the command's exit code), which passes through

@@ -7,12 +7,14 @@ re-scans that heap so often that the collector takes ~30% of a command-heavy run
 threshold keeps the collector for real cycles without paying for the log on every few
 hundred allocations; memory is unaffected because nothing in the log is cyclic.
 
-`skip_exit_collections` is for a one-shot command's last moment: see its docstring.
+`skip_exit_collections` is for a one-shot command's last moment, `one_blas_thread` for its first:
+see their docstrings.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 
 GEN0_THRESHOLD = 50_000
 
@@ -36,3 +38,20 @@ def skip_exit_collections() -> None:
     of a cycle at that moment, which CPython does not promise at exit anyway; nothing here relies
     on one. Called by the CLI's `main` once its command has finished, never by the library."""
     gc.freeze()
+
+
+BLAS_THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def one_blas_thread() -> None:
+    """Ask NumPy's OpenBLAS for one thread (`OPENBLAS_NUM_THREADS=1`) unless the user chose a number
+    (any of `BLAS_THREAD_VARIABLES` set). Must run before NumPy is imported; worker processes
+    inherit it.
+
+    Why: when NumPy loads OpenBLAS, OpenBLAS starts a thread per core that spins ~0.1 s waiting
+    for work before it sleeps: ~0.05–0.1 s of CPU in every process, on the core that `simulate`'s
+    drawing thread or another process needs (issue 15). Nothing in backstop calls BLAS beyond a
+    Cholesky of the price correlation matrix (a few assets), which OpenBLAS runs in the calling
+    thread at any setting, so no number changes."""
+    if not any(os.environ.get(name) for name in BLAS_THREAD_VARIABLES):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
