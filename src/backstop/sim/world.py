@@ -332,7 +332,8 @@ def draw_normals_ahead(model: SimModel, chunk: int, n_paths: int, slot: int) -> 
     can draw them while this chunk's predecessor runs (`executors.PrefetchingExecutor`)."""
     if not jit_enabled():
         return None
-    x = work_buffer(f"normals_ahead_{slot}", (len(model.prices.assets), n_paths, model.n_steps))
+    # not populated: the draw faults the pages in as it writes them, without the GIL (`buffers._anonymous`)
+    x = work_buffer(f"normals_ahead_{slot}", (len(model.prices.assets), n_paths, model.n_steps), populate=False)
     draw_normals_pm(x, component_rng(model.seed, chunk, DIFFUSION))
     return x
 
