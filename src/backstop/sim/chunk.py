@@ -19,7 +19,7 @@ from .jit import loading_kernels
 from .liquidation import with_phase_b_sample
 from .model import SimModel
 from .waterfall import Outcome, run_backstop
-from .world import KIND_LIQUIDATION, World, draw_normals_ahead, simulate_world
+from .world import KIND_LIQUIDATION, DrawnAhead, World, draw_normals_ahead, simulate_world
 
 
 def chunk_sizes(paths: int, chunk_paths: int) -> list[int]:
@@ -40,9 +40,9 @@ class ChunkResult:
 
 
 def run_chunk(
-    model: SimModel, index: int, n_paths: int, keep_paths: int = 0, normals: np.ndarray | None = None
+    model: SimModel, index: int, n_paths: int, keep_paths: int = 0, normals: np.ndarray | DrawnAhead | None = None
 ) -> ChunkResult:
-    """Phase A then phase B of one chunk; `normals`: its diffusion normals drawn ahead (`draw_ahead`)."""
+    """Phase A then phase B of one chunk; `normals`: its draws made ahead (`draw_ahead`)."""
     t0 = time.perf_counter()
     world = simulate_world(model, index, n_paths, keep_paths, normals)
     outcome = run_backstop(model, world)
@@ -54,9 +54,10 @@ def run_chunk(
     return ChunkResult(index, n_paths, outcome, world.sample_prices, marks, time.perf_counter() - t0)
 
 
-def draw_ahead(model: SimModel, index: int, n_paths: int, keep_paths: int = 0, *, slot: int) -> np.ndarray | None:
+def draw_ahead(model: SimModel, index: int, n_paths: int, keep_paths: int = 0, *, slot: int) -> DrawnAhead | None:
     """A `run_chunk` task's random numbers that another thread can draw before it runs (its diffusion
-    normals, `world.draw_normals_ahead`, in that thread's buffer `slot`); None: nothing to draw ahead."""
+    normals, jumps, shock starts and outages, `world.draw_normals_ahead`, in that thread's buffers
+    `slot`); None: nothing to draw ahead."""
     return draw_normals_ahead(model, index, n_paths, slot)
 
 
