@@ -160,6 +160,19 @@ def test_a_failing_chunk_ends_the_drawing_thread(monkeypatch: pytest.MonkeyPatch
     assert not [t for t in threading.enumerate() if t.name.startswith("backstop-draws")]
 
 
+@needs_numba
+def test_after_a_run_the_drawing_thread_ends_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On success the executor does not wait for its drawing thread (unmapping its buffers overlaps
+    the caller's next steps), but the thread still ends, with nothing left queued."""
+    monkeypatch.setenv("BACKSTOP_JIT", "1")
+    model = compile_model(CDP, seed=5, horizon_days=20, chunk_paths=100)
+    results = PrefetchingExecutor().map(chunk.run_chunk, [(model, i, 100, 0) for i in range(3)])
+    assert [r.index for r in results] == [0, 1, 2]
+    for t in [t for t in threading.enumerate() if t.name.startswith("backstop-draws")]:
+        t.join(timeout=30)
+    assert not [t for t in threading.enumerate() if t.name.startswith("backstop-draws")]
+
+
 def test_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BACKSTOP_PREFETCH", raising=False)
     assert type(make_executor(1)) is PrefetchingExecutor

@@ -121,8 +121,15 @@ class PrefetchingExecutor(InlineExecutor):
                 out.append(result)
                 if on_done is not None:
                     on_done(i, result)
-        finally:
+        except BaseException:
             drawer.shutdown(wait=True, cancel_futures=True)  # its thread ends, and its buffers with it
+            raise
+        else:
+            # Every draw is done: the thread ends on its own, and unmapping its two buffers (~35 ms
+            # for the cdp example's, without the GIL) overlaps what the caller does next (the
+            # summary; at exit the interpreter joins the thread).
+            drawer.shutdown(wait=False)
+        finally:
             release_work_buffers()
         return out
 
