@@ -79,3 +79,21 @@ def test_a_chosen_blas_thread_count_is_kept_and_changes_no_number() -> None:
     rc, chosen, seen = run_cli(*args, OMP_NUM_THREADS="2")
     assert rc == 0 and seen["blas"] == {"OPENBLAS_NUM_THREADS": None, "OMP_NUM_THREADS": "2"}
     assert chosen == one  # byte for byte
+
+
+KEEP_PROBE = """
+import ctypes, json, os
+from backstop.runtime import keep_freed_memory
+glibc = (os.confstr("CS_GNU_LIBC_VERSION") or "").startswith("glibc")
+print(json.dumps({"glibc": glibc, "applied": keep_freed_memory()}))
+"""
+
+
+def test_keep_freed_memory_applies_on_glibc_only() -> None:
+    """`runtime.keep_freed_memory` (the risk lab's one-shot commands) tunes glibc's malloc and says
+    so; elsewhere it does nothing. The numbers it could touch are checked byte for byte by
+    `test_simulate_json_is_unchanged_by_the_frozen_exit` (it runs `simulate`, which applies it)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", KEEP_PROBE], env=env, capture_output=True, text=True, check=True)
+    got = json.loads(done.stdout)
+    assert got["applied"] == got["glibc"]
