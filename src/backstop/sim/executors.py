@@ -93,9 +93,8 @@ class PrefetchingExecutor(InlineExecutor):
     numba` and its CPU target, ~0.2 s of a command's start, `Prefetch.load`). Memory stays bounded:
     while a task runs at most the next one is drawn ahead, into the other of two buffers that
     alternate (~88 MB each for the cdp example's chunks), freed when the run ends with the thread
-    that holds them. Results are
-    those of `InlineExecutor` bit for bit: each chunk draws from its own stream, whichever thread
-    draws it. A function without a `prefetch_for` entry runs as on `InlineExecutor`;
+    that holds them. Results are those of `InlineExecutor` bit for bit: each chunk draws from its
+    own stream, whichever thread draws it. A function without a `prefetch_for` entry runs as on `InlineExecutor`;
     `BACKSTOP_PREFETCH=0` makes `make_executor` give the one-thread executor instead."""
 
     name = "inline"

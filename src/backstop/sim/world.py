@@ -361,6 +361,8 @@ def draw_normals_ahead(model: SimModel, chunk: int, n_paths: int, slot: int) -> 
 
 
 def _outages_pm(model: SimModel, chunk: int, n_paths: int, out: np.ndarray) -> np.ndarray | None:
+    """The chunk's oracle outages as a (paths, steps) mask in `out`, from their own stream (one rule
+    for `simulate_world` and `draw_normals_ahead`)."""
     return outage_mask_pm(
         n_paths,
         model.n_steps,
