@@ -114,10 +114,14 @@ _register_optional()
 
 
 def main() -> None:
-    from .runtime import tune_gc
+    from .runtime import one_blas_thread, skip_exit_collections, tune_gc
 
+    one_blas_thread()  # before NumPy is imported (the commands import it lazily)
     tune_gc()
-    app()
+    try:
+        app()  # click ends with SystemExit (the command's exit code), which passes through
+    finally:
+        skip_exit_collections()  # the process is ending: no last scan of every object for cycles
 
 
 if __name__ == "__main__":

@@ -115,3 +115,22 @@ def test_an_inline_run_keeps_no_work_buffers() -> None:
     buffers.release_work_buffers()
     assert buffers.work_buffer("x", (3, 4)) is not a
     buffers.release_work_buffers()
+
+
+def test_an_unpopulated_work_buffer_is_an_ordinary_buffer() -> None:
+    """`populate=False` (the normals drawn ahead: faulted in by the draw, not inside `mmap()` with
+    the GIL held) changes only when the pages are faulted in, not the buffer or what is drawn into it."""
+    from backstop.sim import buffers
+
+    try:
+        lazy = buffers.work_buffer("lazy", (2, 3, 500), populate=False)
+        assert lazy.shape == (2, 3, 500) and lazy.dtype == np.float64 and lazy.flags.writeable
+        assert buffers.work_buffer("lazy", (2, 3, 500), populate=False) is lazy  # reused like any other
+        np.random.Generator(np.random.PCG64(7)).standard_normal(out=lazy)
+        eager = np.empty((2, 3, 500))
+        np.random.Generator(np.random.PCG64(7)).standard_normal(out=eager)
+        assert lazy.tobytes() == eager.tobytes()
+        np.random.Generator(np.random.PCG64(8)).standard_normal(out=eager)
+        assert lazy.tobytes() != eager.tobytes()  # control: another stream differs
+    finally:
+        buffers.release_work_buffers()

@@ -14,7 +14,7 @@ import pytest
 from backstop.sim import api, chunk, jit
 from backstop.sim.executors import InlineExecutor, PrefetchingExecutor, make_executor, prefetch_for
 from backstop.sim.model import compile_model
-from backstop.sim.world import simulate_world
+from backstop.sim.world import World, simulate_world
 
 from .helpers import CDP, EXAMPLES, assert_same_results
 
@@ -38,20 +38,56 @@ def test_prefetching_gives_the_inline_results(
     same(inline, ahead)
 
 
+def same_world(a: World, b: World) -> bool:
+    return all(
+        np.asarray(getattr(a, f.name)).tobytes() == np.asarray(getattr(b, f.name)).tobytes()
+        and np.asarray(getattr(a, f.name)).shape == np.asarray(getattr(b, f.name)).shape
+        for f in fields(a)
+    )
+
+
 @needs_numba
 def test_normals_drawn_ahead_give_the_same_world(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BACKSTOP_JIT", "1")
     model = compile_model(CDP, seed=3, horizon_days=30)
-    normals = chunk.draw_ahead(model, 2, 50, slot=0)
-    assert normals is not None and normals.shape == (len(model.prices.assets), 50, model.n_steps)
-    given = simulate_world(model, 2, 50, 2, normals=normals.copy())
+    ahead = chunk.draw_ahead(model, 2, 50, slot=0)
+    assert ahead is not None and ahead.normals.shape == (len(model.prices.assets), 50, model.n_steps)
+    given = simulate_world(model, 2, 50, 2, normals=ahead.normals.copy())  # the normals alone
     drawn = simulate_world(model, 2, 50, 2)
-    assert given.ev_prices.tobytes() == drawn.ev_prices.tobytes()
-    assert given.end_prices.tobytes() == drawn.end_prices.tobytes()
+    assert same_world(given, drawn)
     # control: another chunk's normals give another world
     other = chunk.draw_ahead(model, 3, 50, slot=1)
     assert other is not None
-    assert simulate_world(model, 2, 50, 2, normals=other.copy()).end_prices.tobytes() != drawn.end_prices.tobytes()
+    assert (
+        simulate_world(model, 2, 50, 2, normals=other.normals.copy()).end_prices.tobytes() != drawn.end_prices.tobytes()
+    )
+
+
+@needs_numba
+@pytest.mark.parametrize(("path", "horizon_days"), [(CDP, 120), (BLACK_THURSDAY, None)])
+def test_every_draw_made_ahead_gives_the_same_world(
+    path: Any, horizon_days: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The jumps, shock starts and outages drawn ahead with the normals (`world.DrawnAhead`) are
+    those `simulate_world` draws itself; each is used (a control swaps in another chunk's)."""
+    monkeypatch.setenv("BACKSTOP_JIT", "1")
+    model = compile_model(path, seed=3, horizon_days=horizon_days)
+    n = 400
+    own = simulate_world(model, 2, n, 2)
+    ahead = chunk.draw_ahead(model, 2, n, slot=0)
+    assert ahead is not None and ahead.down is not None and ahead.down.any()  # both examples have outages
+    assert same_world(simulate_world(model, 2, n, 2, normals=ahead), own)
+    ahead = chunk.draw_ahead(model, 2, n, slot=0)
+    other = chunk.draw_ahead(model, 5, n, slot=1)
+    assert ahead is not None and other is not None and other.down is not None
+    swapped_down = ahead._replace(down=other.down.copy())
+    assert not same_world(simulate_world(model, 2, n, 2, normals=swapped_down), own)
+    if path == CDP:  # jumps (Black Thursday has none, and its shock starts on a set day)
+        ahead = chunk.draw_ahead(model, 2, n, slot=0)
+        other = chunk.draw_ahead(model, 5, n, slot=1)
+        assert ahead is not None and other is not None
+        swapped_prices = ahead._replace(prices=other.prices)
+        assert not same_world(simulate_world(model, 2, n, 2, normals=swapped_prices), own)
 
 
 @needs_numba
@@ -115,6 +151,19 @@ def test_a_failing_chunk_ends_the_drawing_thread(monkeypatch: pytest.MonkeyPatch
     assert not [t for t in threading.enumerate() if t.name.startswith("backstop-draws")]
 
 
+@needs_numba
+def test_after_a_run_the_drawing_thread_ends_on_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On success the executor does not wait for its drawing thread (unmapping its buffers overlaps
+    the caller's next steps), but the thread still ends, with nothing left queued."""
+    monkeypatch.setenv("BACKSTOP_JIT", "1")
+    model = compile_model(CDP, seed=5, horizon_days=20, chunk_paths=100)
+    results = PrefetchingExecutor().map(chunk.run_chunk, [(model, i, 100, 0) for i in range(3)])
+    assert [r.index for r in results] == [0, 1, 2]
+    for t in [t for t in threading.enumerate() if t.name.startswith("backstop-draws")]:
+        t.join(timeout=30)
+    assert not [t for t in threading.enumerate() if t.name.startswith("backstop-draws")]
+
+
 def test_the_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BACKSTOP_PREFETCH", raising=False)
     assert type(make_executor(1)) is PrefetchingExecutor
@@ -129,3 +178,24 @@ def test_the_numpy_path_draws_nothing_ahead(monkeypatch: pytest.MonkeyPatch) -> 
     assert chunk.draw_ahead(model, 0, 100, slot=0) is None
     inline = api.simulate(model, 250, 5, keep_paths=2, executor=InlineExecutor())
     same(inline, api.simulate(model, 250, 5, keep_paths=2, executor=PrefetchingExecutor()))
+
+
+@pytest.mark.parametrize("enabled_before", [True, False])
+def test_loading_kernels_collects_nothing_then_freezes(enabled_before: bool) -> None:
+    """`jit.loading_kernels` (around `chunk.load_kernels` and each worker's warm-up): no cyclic
+    collection inside, everything frozen after, and the collector left as it was found."""
+    import gc
+
+    was = gc.isenabled()
+    (gc.enable if enabled_before else gc.disable)()
+    try:
+        gc.unfreeze()  # an earlier test may have loaded the kernels (and frozen) in this process
+        assert gc.get_freeze_count() == 0  # control
+        with jit.loading_kernels():
+            assert not gc.isenabled()
+            kept = [[i] for i in range(1000)]  # tracked objects made while loading
+        assert gc.isenabled() == enabled_before
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.unfreeze()
+        (gc.enable if was else gc.disable)()

@@ -21,14 +21,16 @@ import numpy as np
 _local = threading.local()
 
 
-def work_buffer(name: str, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
+def work_buffer(name: str, shape: tuple[int, ...], dtype: Any = np.float64, populate: bool = True) -> np.ndarray:
     """A buffer of this shape and dtype, contents undefined; the same array each time it is asked
-    for by `name` with the same shape in this thread, so the caller must be done with it by then."""
+    for by `name` with the same shape in this thread, so the caller must be done with it by then.
+    `populate=False`: a new buffer's pages are not faulted in at once but on first write (see
+    `_anonymous`)."""
     cache: dict[str, np.ndarray] = _local.__dict__.setdefault("buffers", {})
     buf = cache.get(name)
     if buf is None or buf.shape != shape or buf.dtype != np.dtype(dtype):
         cache.pop(name, None)
-        buf = _anonymous(shape, np.dtype(dtype))
+        buf = _anonymous(shape, np.dtype(dtype), populate)
         cache[name] = buf
     return buf
 
@@ -38,16 +40,22 @@ def release_work_buffers() -> None:
     _local.__dict__.pop("buffers", None)
 
 
-def _anonymous(shape: tuple[int, ...], dtype: np.dtype[Any]) -> np.ndarray:
+def _anonymous(shape: tuple[int, ...], dtype: np.dtype[Any], populate: bool = True) -> np.ndarray:
     """A fresh array in its own anonymous mapping (ordinary pages: NumPy's allocator would ask for
     transparent huge pages for an array this big, and a first fault may then wait for the kernel to
-    compact memory; the buffers are walked row by row, so huge pages buy nothing here)."""
+    compact memory; the buffers are walked row by row, so huge pages buy nothing here).
+
+    With `populate` (Linux) the pages are faulted in at once, inside `mmap()`, which is cheaper
+    than one fault at a time; but CPython holds the GIL through that call, so every other thread
+    of the process stops for it (~30 ms for the 88 MB of a cdp chunk's normals, issue 15). A
+    buffer that another thread fills with a NumPy call that releases the GIL (the normals drawn
+    ahead, `world.draw_normals_ahead`) is better left to fault in as it is written."""
     size = math.prod(shape) * dtype.itemsize
     if size == 0:
         return np.empty(shape, dtype)
-    populate = getattr(mmap, "MAP_POPULATE", 0)  # Linux: fault the pages in at once, not one by one
-    if populate and hasattr(mmap, "MAP_ANONYMOUS"):
-        mem = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+    flag = getattr(mmap, "MAP_POPULATE", 0) if populate else 0  # Linux: fault the pages in at once
+    if flag and hasattr(mmap, "MAP_ANONYMOUS"):
+        mem = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | flag)
     else:
         mem = mmap.mmap(-1, size)
     arr: np.ndarray = np.frombuffer(mem, dtype=dtype).reshape(shape)

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 
 from .jit import enabled as jit_enabled
+from .jit import loading_kernels
 from .liquidation import with_phase_b_sample
 from .model import SimModel
 from .waterfall import Outcome, run_backstop
-from .world import KIND_LIQUIDATION, World, draw_normals_ahead, simulate_world
+from .world import KIND_LIQUIDATION, DrawnAhead, World, draw_normals_ahead, simulate_world
 
 
 def chunk_sizes(paths: int, chunk_paths: int) -> list[int]:
@@ -39,9 +40,9 @@ class ChunkResult:
 
 
 def run_chunk(
-    model: SimModel, index: int, n_paths: int, keep_paths: int = 0, normals: np.ndarray | None = None
+    model: SimModel, index: int, n_paths: int, keep_paths: int = 0, normals: np.ndarray | DrawnAhead | None = None
 ) -> ChunkResult:
-    """Phase A then phase B of one chunk; `normals`: its diffusion normals drawn ahead (`draw_ahead`)."""
+    """Phase A then phase B of one chunk; `normals`: its draws made ahead (`draw_ahead`)."""
     t0 = time.perf_counter()
     world = simulate_world(model, index, n_paths, keep_paths, normals)
     outcome = run_backstop(model, world)
@@ -53,9 +54,10 @@ def run_chunk(
     return ChunkResult(index, n_paths, outcome, world.sample_prices, marks, time.perf_counter() - t0)
 
 
-def draw_ahead(model: SimModel, index: int, n_paths: int, keep_paths: int = 0, *, slot: int) -> np.ndarray | None:
+def draw_ahead(model: SimModel, index: int, n_paths: int, keep_paths: int = 0, *, slot: int) -> DrawnAhead | None:
     """A `run_chunk` task's random numbers that another thread can draw before it runs (its diffusion
-    normals, `world.draw_normals_ahead`, in that thread's buffer `slot`); None: nothing to draw ahead."""
+    normals, jumps, shock starts and outages, `world.draw_normals_ahead`, in that thread's buffers
+    `slot`); None: nothing to draw ahead."""
     return draw_normals_ahead(model, index, n_paths, slot)
 
 
@@ -66,11 +68,13 @@ def load_kernels(model: SimModel, index: int, n_paths: int, keep_paths: int = 0)
     """Load the compiled kernels a `run_chunk` task of this model calls, by running a tiny chunk of
     it (the first kernel call imports numba and sets up its CPU target, ~0.3 s of a command's
     start), once per process: `executors.PrefetchingExecutor` does it while the first chunk's
-    normals are drawn in its other thread. The tiny chunk's result is dropped."""
+    normals are drawn in its other thread. The tiny chunk's result is dropped; what the load
+    leaves is frozen out of the collector's generations (`jit.loading_kernels`)."""
     global _kernels_loaded
     if _kernels_loaded or not jit_enabled():
         return
-    run_chunk(model, index, min(n_paths, 64))
+    with loading_kernels():
+        run_chunk(model, index, min(n_paths, 64))
     _kernels_loaded = True
 
 

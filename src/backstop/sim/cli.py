@@ -22,6 +22,7 @@ from rich.table import Table
 
 from ..bundled import resolve
 from ..domain.errors import BackstopError, InvalidConfig
+from ..runtime import keep_freed_memory
 
 _err = Console(stderr=True, soft_wrap=True)
 
@@ -160,6 +161,7 @@ def add_commands(app: typer.Typer) -> None:
         """Monte Carlo of the whole backstop: P(bad debt), loss VaR/CVaR, who pays, staker APR."""
         from . import api
 
+        keep_freed_memory()  # a command that ends: its chunks reuse freed memory (runtime.py)
         try:
             api.check_paths(paths)
             _check_report_path(report)
@@ -225,6 +227,7 @@ def add_commands(app: typer.Typer) -> None:
         """Fair premium of a layer: expected annual loss plus loading, with its 95% interval."""
         from . import api
 
+        keep_freed_memory()  # a command that ends: its chunks reuse freed memory (runtime.py)
         try:
             res = api.price(
                 resolve(file, "file"),
@@ -275,6 +278,7 @@ def add_commands(app: typer.Typer) -> None:
         """Smallest size of a layer meeting a target P(socialized), bisection on common random numbers."""
         from . import api
 
+        keep_freed_memory()  # a command that ends: its chunks reuse freed memory (runtime.py)
         try:
             run = api.size(
                 resolve(file, "file"),

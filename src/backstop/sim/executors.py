@@ -89,12 +89,12 @@ class PrefetchingExecutor(InlineExecutor):
     Why: on the compiled path a chunk's diffusion normals are ~40% of its CPU time (issue 15:
     ~105 ms of ~240 per 10,000-path chunk of the cdp example). NumPy's fills and the compiled
     kernels release the GIL, so with a second core the draws leave the critical path; and the
-    first chunk's draws are made while the calling thread loads the compiled kernels (`import
-    numba` and its CPU target, ~0.3 s of a command's start, `Prefetch.load`). Memory stays bounded:
-    at most one task is drawn ahead, into one of two buffers that alternate (~88 MB each for the
-    cdp example's chunks), freed when the run ends with the thread that holds them. Results are
-    those of `InlineExecutor` bit for bit: each chunk draws from its own stream, whichever thread
-    draws it. A function without a `prefetch_for` entry runs as on `InlineExecutor`;
+    first two chunks' draws are made while the calling thread loads the compiled kernels (`import
+    numba` and its CPU target, ~0.2 s of a command's start, `Prefetch.load`). Memory stays bounded:
+    while a task runs at most the next one is drawn ahead, into the other of two buffers that
+    alternate (~88 MB each for the cdp example's chunks), freed when the run ends with the thread
+    that holds them. Results are those of `InlineExecutor` bit for bit: each chunk draws from its
+    own stream, whichever thread draws it. A function without a `prefetch_for` entry runs as on `InlineExecutor`;
     `BACKSTOP_PREFETCH=0` makes `make_executor` give the one-thread executor instead."""
 
     name = "inline"
@@ -106,19 +106,29 @@ class PrefetchingExecutor(InlineExecutor):
         out = []
         drawer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backstop-draws")
         try:
-            drawn = drawer.submit(ahead.draw, *tasks[0], slot=0)
+            # The first two tasks' draws are queued at once: both are made while the kernels load
+            # (the drawing thread is otherwise idle then), so task 0 does not run beside task 1's
+            # draws, which fault in the second buffer's pages.
+            drawn = {k: drawer.submit(ahead.draw, *tasks[k], slot=k) for k in range(min(2, len(tasks)))}
             ahead.load(*tasks[0])
             for i, task in enumerate(tasks):
-                normals = drawn.result()
-                if i + 1 < len(tasks):  # into the other buffer: this task's stays in use until it returns
-                    drawn = drawer.submit(ahead.draw, *tasks[i + 1], slot=(i + 1) % 2)
+                normals = drawn.pop(i).result()
                 result = fn(*task, normals)
                 del normals
+                if i + 2 < len(tasks):  # into this task's buffer, now that it has returned
+                    drawn[i + 2] = drawer.submit(ahead.draw, *tasks[i + 2], slot=i % 2)
                 out.append(result)
                 if on_done is not None:
                     on_done(i, result)
-        finally:
+        except BaseException:
             drawer.shutdown(wait=True, cancel_futures=True)  # its thread ends, and its buffers with it
+            raise
+        else:
+            # Every draw is done: the thread ends on its own, and unmapping its two buffers (~35 ms
+            # for the cdp example's, without the GIL) overlaps what the caller does next (the
+            # summary; at exit the interpreter joins the thread).
+            drawer.shutdown(wait=False)
+        finally:
             release_work_buffers()
         return out
 
@@ -129,7 +139,8 @@ def warm_worker() -> None:
     from . import chunk, jit, phase_b  # noqa: F401  (the imports a task needs, and every kernel registered)
 
     if jit.enabled() and not jit.warmed():
-        jit.warmup()
+        with jit.loading_kernels():
+            jit.warmup()
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import hashlib
 import importlib.util
 import inspect
@@ -105,6 +106,27 @@ def _without_scipy_blas() -> Iterator[None]:
         for n in names:
             if sys.modules.get(n, 0) is None:
                 del sys.modules[n]
+
+
+@contextlib.contextmanager
+def loading_kernels() -> Iterator[None]:
+    """Around loading the kernels (once per process): no cyclic collection while they load, then
+    everything the process holds is frozen (`gc.freeze`), out of the collector's generations.
+
+    Why: `import numba`, its CPU target and the cached kernels make ~10^5 objects that live as
+    long as the process. In `backstop simulate` (issue 15) a generation-1 and a full collection
+    fell inside the load, ~45 ms of its ~0.23 s, in the thread every chunk waits for; and left in
+    the generations, those objects would be walked again by every later full collection. Nothing
+    is lost but the collection of garbage cycles alive at that moment (a few hundred objects of
+    Numba's set-up), once per process. A collector someone else turned off stays off."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
 
 
 def kernel(fn: F) -> F:

@@ -15,7 +15,7 @@ paths unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from .jit import generated_kernel, kernel
 from .liquidation import NewMinima, Triggers, minima_path, new_minima_tm, triggers, triggers_path
 from .model import SimModel
 from .outages import outage_cells, outage_mask_pm
-from .prices import draw_log_prices_pm, draw_normals_pm, log_prices_path, simulate_log_prices_tm
+from .prices import draw_log_prices_pm, log_prices_path, simulate_log_prices_tm
 from .stakers import run_start_pm, run_start_tm
 
 DIFFUSION, JUMPS, SHOCK, OUTAGES, INCIDENTS, DEFAULTS = range(6)
@@ -325,45 +325,89 @@ def _prices_at_fused(
     return out
 
 
-def draw_normals_ahead(model: SimModel, chunk: int, n_paths: int, slot: int) -> np.ndarray | None:
-    """The chunk's diffusion normals (`prices.draw_normals_pm`, from the chunk's own stream), drawn
-    into the calling thread's work buffer `slot`, for `simulate_world(..., normals=)`; None on the
-    NumPy path (it draws time-major, as it goes). Most of a chunk's random numbers: another thread
-    can draw them while this chunk's predecessor runs (`executors.PrefetchingExecutor`)."""
+class DrawnAhead(NamedTuple):
+    """A chunk's draws made ahead by another thread (`draw_normals_ahead`), for `simulate_world`."""
+
+    normals: np.ndarray
+    """(assets, paths, steps) diffusion normals, overwritten by the log prices."""
+    prices: tuple[np.ndarray, ...]
+    """The other arguments of the log prices (`prices.draw_log_prices_pm`: jumps, shock starts)."""
+    down: np.ndarray | None
+    """(paths, steps) where the oracle is down (`outages.outage_mask_pm`), None: never."""
+
+
+def draw_normals_ahead(model: SimModel, chunk: int, n_paths: int, slot: int) -> DrawnAhead | None:
+    """The chunk's random draws up to its compiled pass, each from its own stream, into the calling
+    thread's work buffers `slot`, for `simulate_world(..., normals=)`; None on the NumPy path (it
+    draws time-major, as it goes). The diffusion normals (`prices.draw_normals_pm`) are most of a
+    chunk's random numbers; the jumps, shock starts (`prices.draw_log_prices_pm`) and outages
+    (`outages.outage_mask_pm`, ~3–4 ms a cdp chunk) come along because the thread that draws ahead
+    (`executors.PrefetchingExecutor`) has time to spare while the one that runs the chunks does not.
+    The same draws from the same streams as `simulate_world` makes itself: the same world."""
     if not jit_enabled():
         return None
-    x = work_buffer(f"normals_ahead_{slot}", (len(model.prices.assets), n_paths, model.n_steps))
-    draw_normals_pm(x, component_rng(model.seed, chunk, DIFFUSION))
-    return x
+    # not populated: the draw faults the pages in as it writes them, without the GIL (`buffers._anonymous`)
+    x = work_buffer(f"normals_ahead_{slot}", (len(model.prices.assets), n_paths, model.n_steps), populate=False)
+    rngs = (
+        component_rng(model.seed, chunk, DIFFUSION),
+        component_rng(model.seed, chunk, JUMPS),
+        component_rng(model.seed, chunk, SHOCK),
+    )
+    a_count, n_steps = x.shape[0], x.shape[2]
+    # with no asset, path or step, nothing moves and `simulate_world` does not use the prices' draws
+    prices = draw_log_prices_pm(model.prices, x, *rngs) if a_count and n_paths and n_steps else ()
+    down = _outages_pm(model, chunk, n_paths, work_buffer(f"mask_ahead_{slot}", (n_paths, model.n_steps), bool))
+    return DrawnAhead(x, prices, down)
+
+
+def _outages_pm(model: SimModel, chunk: int, n_paths: int, out: np.ndarray) -> np.ndarray | None:
+    """The chunk's oracle outages as a (paths, steps) mask in `out`, from their own stream (one rule
+    for `simulate_world` and `draw_normals_ahead`)."""
+    return outage_mask_pm(
+        n_paths,
+        model.n_steps,
+        model.outages_per_horizon,
+        model.outage_mean_steps,
+        component_rng(model.seed, chunk, OUTAGES),
+        out,
+    )
 
 
 def simulate_world(
-    model: SimModel, chunk: int, n_paths: int, keep_paths: int = 0, normals: np.ndarray | None = None
+    model: SimModel,
+    chunk: int,
+    n_paths: int,
+    keep_paths: int = 0,
+    normals: np.ndarray | DrawnAhead | None = None,
 ) -> World:
     """Phase A of one chunk: by the compiled kernels (path-major) when `jit.enabled()`, else by NumPy's
     whole-row passes (time-major); the two give the same World bit for bit. `normals`: the chunk's
-    diffusion normals already drawn (`draw_normals_ahead`; compiled path only), overwritten here
-    by the log prices."""
+    diffusion normals already drawn, or all its draws made ahead (`draw_normals_ahead`); compiled
+    path only; the normals are overwritten here by the log prices."""
     seed, T = model.seed, model.n_steps
     pm = jit_enabled()
     a_count = len(model.prices.assets)
     rngs = (component_rng(seed, chunk, DIFFUSION), component_rng(seed, chunk, JUMPS), component_rng(seed, chunk, SHOCK))
     fused: dict[int, tuple[Triggers, np.ndarray]] = {}
-    if normals is not None and (not pm or normals.shape != (a_count, n_paths, T)):
+    ahead: DrawnAhead | None
+    given: np.ndarray | None
+    if isinstance(normals, DrawnAhead):
+        ahead, given = normals, normals.normals
+    else:
+        ahead, given = None, normals
+    if given is not None and (not pm or given.shape != (a_count, n_paths, T)):
         raise ValueError(f"normals: (assets, paths, steps) {(a_count, n_paths, T)} on the compiled path only")
     if pm:  # (rows, paths, steps): path-major, one path at a time in compiled code
-        logp = work_buffer("log_prices_pm", (a_count, n_paths, T)) if normals is None else normals
-        rng_out = component_rng(seed, chunk, OUTAGES)
-        down_pm = outage_mask_pm(
-            n_paths,
-            T,
-            model.outages_per_horizon,
-            model.outage_mean_steps,
-            rng_out,
-            work_buffer("mask_pm", (n_paths, T), bool),
-        )
+        logp = work_buffer("log_prices_pm", (a_count, n_paths, T)) if given is None else given
+        if ahead is not None:
+            down_pm = ahead.down
+        else:
+            down_pm = _outages_pm(model, chunk, n_paths, work_buffer("mask_pm", (n_paths, T), bool))
         if a_count and n_paths and T:  # prices, minima, triggers and their prices in one pass per path
-            prices = draw_log_prices_pm(model.prices, logp, *rngs, normals_drawn=normals is not None)
+            if ahead is not None:
+                prices = ahead.prices
+            else:
+                prices = draw_log_prices_pm(model.prices, logp, *rngs, normals_drawn=given is not None)
             fused = _fused_phase_a(model, logp, prices, down_pm)
         # else no prices move (no asset simulated, no step or no path): a book's only ranges are those
         # already triggered at the start
