@@ -6,6 +6,7 @@ chunk fails, and be off with `BACKSTOP_PREFETCH=0`."""
 from __future__ import annotations
 
 import threading
+from dataclasses import fields
 from typing import Any
 
 import numpy as np
