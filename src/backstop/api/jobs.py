@@ -479,7 +479,29 @@ _LIVE_TABLES: weakref.WeakSet[JobTable] = weakref.WeakSet()
 """Every job table of this process, so that `_shutdown_all` can stop their workers at exit."""
 
 
-@atexit.register
 def _shutdown_all() -> None:
     for table in list(_LIVE_TABLES):
         table.shutdown()
+
+
+def _run_at_exit_before_executors(fn: Callable[[], None]) -> None:
+    """Run `fn` as the interpreter starts to exit, before `concurrent.futures` refuses new work.
+
+    Why: a running job's chunks use a thread pool (the drawing thread of
+    `sim.executors.PrefetchingExecutor`); at exit `concurrent.futures` sets a flag, from threading's
+    own exit hooks, after which every new `submit` raises "cannot schedule new futures after
+    shutdown". A plain `atexit` handler runs after that, so the job failed with that error instead of
+    being cancelled. threading's hooks run in reverse order of registration, and
+    concurrent.futures.thread registers its hook when imported, so importing it first puts ours
+    before it. `threading._register_atexit` is the hook the standard library itself uses; where it
+    is missing, plain `atexit`."""
+    import concurrent.futures.thread  # noqa: F401  (registers its hook first: ours then runs before it)
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        atexit.register(fn)
+    else:
+        register(fn)
+
+
+_run_at_exit_before_executors(_shutdown_all)
